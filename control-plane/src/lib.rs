@@ -1,0 +1,1 @@
+//! The control plane arrives with its own issue.

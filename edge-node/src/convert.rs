@@ -1,0 +1,169 @@
+//! Conversion between hyper's types and the runtime's, with the body limit.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use outpost_runtime::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
+use tokio::sync::mpsc;
+
+/// How many request chunks may wait for the worker before the client is
+/// paused.
+const REQUEST_CHUNKS_BUFFERED: usize = 8;
+
+/// Why a request was refused before it reached a worker.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+  #[error("the request has no Host")]
+  MissingHost,
+  #[error("the request's Host or target is not a valid URL")]
+  BadUrl,
+  #[error("the declared body is larger than the limit")]
+  TooLarge,
+}
+
+/// Set when a streamed request body crossed the limit, so the server can
+/// answer 413 whatever the worker replied.
+#[derive(Default, Clone)]
+pub(crate) struct Overflow(Arc<AtomicBool>);
+
+impl Overflow {
+  pub(crate) fn happened(&self) -> bool {
+    self.0.load(Ordering::Relaxed)
+  }
+}
+
+/// The absolute URL the client asked for, from Host (or the HTTP/2
+/// authority) and the request target.
+fn request_url(req: &http::Request<Incoming>) -> Result<String, RequestError> {
+  let host = match req.uri().authority() {
+    Some(authority) => authority.as_str().to_owned(),
+    None => req
+      .headers()
+      .get(http::header::HOST)
+      .ok_or(RequestError::MissingHost)?
+      .to_str()
+      .map_err(|_| RequestError::BadUrl)?
+      .to_owned(),
+  };
+  host.parse::<http::uri::Authority>().map_err(|_| RequestError::BadUrl)?;
+  let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+  let url = format!("http://{host}{target}");
+  url::Url::parse(&url).map_err(|_| RequestError::BadUrl)?;
+  Ok(url)
+}
+
+/// Converts a hyper request, streaming its body through a bounded channel.
+pub(crate) fn to_worker_request(
+  req: http::Request<Incoming>,
+  max_body: u64,
+) -> Result<(WorkerRequest, Overflow), RequestError> {
+  let url = request_url(&req)?;
+  let (parts, body) = req.into_parts();
+  if body.size_hint().lower() > max_body {
+    return Err(RequestError::TooLarge);
+  }
+  let overflow = Overflow::default();
+  let body = if body.is_end_stream() {
+    RequestBody::Empty
+  } else {
+    let (tx, rx) = mpsc::channel(REQUEST_CHUNKS_BUFFERED);
+    tokio::spawn(forward_body(body, tx, max_body, overflow.clone()));
+    RequestBody::Stream(rx)
+  };
+  let request = WorkerRequest { method: parts.method, url, headers: parts.headers, body };
+  Ok((request, overflow))
+}
+
+async fn forward_body(
+  mut body: Incoming,
+  tx: mpsc::Sender<Result<Bytes, BodyError>>,
+  max_body: u64,
+  overflow: Overflow,
+) {
+  let mut received: u64 = 0;
+  while let Some(frame) = body.frame().await {
+    let chunk = match frame {
+      Ok(frame) => match frame.into_data() {
+        Ok(data) => data,
+        Err(_) => continue, // trailers
+      },
+      Err(err) => {
+        let _ = tx.send(Err(BodyError::Transport(err.to_string()))).await;
+        return;
+      }
+    };
+    received += chunk.len() as u64;
+    if received > max_body {
+      overflow.0.store(true, Ordering::Relaxed);
+      let _ = tx.send(Err(BodyError::TooLarge { limit: max_body })).await;
+      return;
+    }
+    if tx.send(Ok(chunk)).await.is_err() {
+      return; // the worker stopped reading
+    }
+  }
+}
+
+/// A response body as hyper sends it.
+pub(crate) enum EdgeBody {
+  Full(Option<Bytes>),
+  Stream(mpsc::Receiver<Result<Bytes, BodyError>>),
+}
+
+impl Body for EdgeBody {
+  type Data = Bytes;
+  type Error = BodyError;
+
+  fn poll_frame(
+    self: Pin<&mut Self>,
+    cx: &mut Context<'_>,
+  ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    match self.get_mut() {
+      EdgeBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+      EdgeBody::Stream(rx) => rx.poll_recv(cx).map(|chunk| chunk.map(|c| c.map(Frame::data))),
+    }
+  }
+
+  fn is_end_stream(&self) -> bool {
+    matches!(self, EdgeBody::Full(None))
+  }
+
+  fn size_hint(&self) -> SizeHint {
+    match self {
+      EdgeBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+      EdgeBody::Full(None) => SizeHint::with_exact(0),
+      EdgeBody::Stream(_) => SizeHint::default(),
+    }
+  }
+}
+
+const HOP_BY_HOP: [&str; 5] = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"];
+
+/// Converts a worker's response for hyper.
+pub(crate) fn to_hyper_response(response: WorkerResponse) -> http::Response<EdgeBody> {
+  let body = match response.body {
+    ResponseBody::Full(bytes) if bytes.is_empty() => EdgeBody::Full(None),
+    ResponseBody::Full(bytes) => EdgeBody::Full(Some(bytes)),
+    ResponseBody::Stream(rx) => EdgeBody::Stream(rx),
+  };
+  let mut headers = response.headers;
+  // Connection-level headers belong to this hop, and HTTP/2 forbids them.
+  for name in HOP_BY_HOP {
+    headers.remove(name);
+  }
+  let mut out = http::Response::new(body);
+  *out.status_mut() = response.status;
+  *out.headers_mut() = headers;
+  out
+}
+
+/// A short plain-text response for errors the platform itself reports.
+pub(crate) fn platform_error(status: http::StatusCode, message: &'static str) -> http::Response<EdgeBody> {
+  to_hyper_response(WorkerResponse::text(status, message))
+}

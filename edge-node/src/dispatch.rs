@@ -1,0 +1,49 @@
+//! Which worker serves a request, and which executor thread runs it.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use outpost_runtime::{ExecutorHandle, spawn_executor};
+
+/// Maps a request's host and path to the name of the worker that serves it.
+///
+/// The table's source (one local worker today, the control plane later) is
+/// not this type's concern.
+#[derive(Debug, Clone)]
+pub enum Routes {
+  /// Every request goes to the one named worker (`outpost dev`).
+  Single(String),
+}
+
+impl Routes {
+  /// The worker for a request to `host` and `path`, if any.
+  pub fn route(&self, _host: &str, _path: &str) -> Option<&str> {
+    match self {
+      Routes::Single(name) => Some(name),
+    }
+  }
+}
+
+/// The node's executor threads. A worker always runs on the same thread,
+/// chosen by a hash of its name, so its isolate is never shared or moved.
+pub struct Dispatcher {
+  executors: Vec<ExecutorHandle>,
+}
+
+impl Dispatcher {
+  /// Starts `threads` executor threads (at least one).
+  pub fn start(threads: usize) -> std::io::Result<Self> {
+    let executors = (0..threads.max(1))
+      .map(|i| spawn_executor(&format!("outpost-exec-{i}")))
+      .collect::<std::io::Result<_>>()?;
+    Ok(Self { executors })
+  }
+
+  /// The executor that owns `worker`.
+  pub fn executor_for(&self, worker: &str) -> &ExecutorHandle {
+    let mut hasher = DefaultHasher::new();
+    worker.hash(&mut hasher);
+    let index = (hasher.finish() % self.executors.len() as u64) as usize;
+    &self.executors[index]
+  }
+}

@@ -1,0 +1,133 @@
+//! The HTTP server: HTTP/1.1 with keep-alive and cleartext HTTP/2 (prior
+//! knowledge) on one listener, with request limits and graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::convert::{self, EdgeBody, RequestError};
+use crate::dispatch::{Dispatcher, Routes};
+
+/// Limits and timeouts of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+  /// Largest request head (request line plus headers) in bytes; beyond it
+  /// the client gets 431.
+  pub max_header_bytes: usize,
+  /// Largest request body in bytes; beyond it the client gets 413.
+  pub max_body_bytes: u64,
+  /// How long in-flight requests may run on after shutdown begins.
+  pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+  fn default() -> Self {
+    Self {
+      max_header_bytes: 64 * 1024,
+      max_body_bytes: 100 * 1024 * 1024,
+      shutdown_grace: Duration::from_secs(10),
+    }
+  }
+}
+
+struct Node {
+  routes: Routes,
+  dispatcher: Arc<Dispatcher>,
+  config: ServerConfig,
+}
+
+/// Serves `listener` until `shutdown` resolves, then stops accepting and
+/// waits up to `config.shutdown_grace` for in-flight requests.
+pub async fn run(
+  listener: TcpListener,
+  routes: Routes,
+  dispatcher: Arc<Dispatcher>,
+  config: ServerConfig,
+  shutdown: impl Future<Output = ()>,
+) {
+  let mut builder = auto::Builder::new(TokioExecutor::new());
+  builder.http1().keep_alive(true).max_buf_size(config.max_header_bytes.max(8192));
+  builder.http2().max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+  let grace = config.shutdown_grace;
+  let node = Arc::new(Node { routes, dispatcher, config });
+  let graceful = GracefulShutdown::new();
+  tokio::pin!(shutdown);
+  loop {
+    let (stream, peer) = tokio::select! {
+      accepted = listener.accept() => match accepted {
+        Ok(conn) => conn,
+        Err(err) => {
+          // Out of file descriptors and the like: back off, keep serving.
+          tracing::warn!("accept failed: {err}");
+          tokio::time::sleep(Duration::from_millis(50)).await;
+          continue;
+        }
+      },
+      () = &mut shutdown => break,
+    };
+    let _ = stream.set_nodelay(true);
+    let node = node.clone();
+    let service = service_fn(move |req| {
+      let node = node.clone();
+      async move { Ok::<_, Infallible>(handle(&node, req).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+    let conn = graceful.watch(conn);
+    tokio::spawn(async move {
+      if let Err(err) = conn.await {
+        tracing::debug!(%peer, "connection ended with an error: {err}");
+      }
+    });
+  }
+  drop(listener);
+  tracing::info!("shutting down: waiting up to {grace:?} for in-flight requests");
+  if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    tracing::warn!("in-flight requests were still running at the shutdown deadline");
+  }
+}
+
+async fn handle(node: &Node, req: http::Request<Incoming>) -> http::Response<EdgeBody> {
+  let span = tracing::debug_span!("request", method = %req.method(), uri = %req.uri());
+  async move {
+    let host = req.uri().host().map(str::to_owned).or_else(|| {
+      req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(|h| h.to_owned())
+    });
+    let Some(worker) = node.routes.route(host.as_deref().unwrap_or(""), req.uri().path()) else {
+      return convert::platform_error(StatusCode::NOT_FOUND, "No worker is routed for this host.\n");
+    };
+    let worker = worker.to_owned();
+    let (request, overflow) = match convert::to_worker_request(req, node.config.max_body_bytes) {
+      Ok(converted) => converted,
+      Err(RequestError::TooLarge) => {
+        return convert::platform_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.\n");
+      }
+      Err(err @ (RequestError::MissingHost | RequestError::BadUrl)) => {
+        tracing::debug!("bad request: {err}");
+        return convert::platform_error(StatusCode::BAD_REQUEST, "Bad request: missing or invalid Host.\n");
+      }
+    };
+    let response = node.dispatcher.executor_for(&worker).dispatch(&worker, request).await;
+    if overflow.happened() {
+      return convert::platform_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.\n");
+    }
+    match response {
+      Ok(response) => convert::to_hyper_response(response),
+      Err(err) => {
+        tracing::error!(worker, "dispatch failed: {err}");
+        convert::platform_error(StatusCode::SERVICE_UNAVAILABLE, "The worker is unavailable.\n")
+      }
+    }
+  }
+  .instrument(span)
+  .await
+}

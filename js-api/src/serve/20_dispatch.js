@@ -1,0 +1,115 @@
+// The per-isolate request loop: pulls requests from the host, runs the
+// handler, and streams the Response back. Requests are not awaited one by
+// one, so a handler waiting on a timer does not hold up the next request.
+import { core, primordials } from "ext:core/mod.js";
+import {
+  op_serve_close_body,
+  op_serve_fail,
+  op_serve_next_request,
+  op_serve_read_body,
+  op_serve_respond_static,
+  op_serve_respond_stream,
+  op_serve_write_body,
+} from "ext:core/ops";
+import { request as requestMod, response as responseMod, streams } from "ext:outpost_worker/00_globals.js";
+import { ExecutionContext, FetchEvent } from "ext:outpost_serve/10_fetch_event.js";
+
+const {
+  ObjectPrototypeIsPrototypeOf,
+  TypeError,
+  TypedArrayPrototypeGetSymbolToStringTag,
+  Uint8Array,
+} = primordials;
+const { InnerBody } = core.loadExtScript("ext:deno_fetch/22_body.js");
+const { fromInnerRequest, newInnerRequest } = requestMod;
+const { ResponsePrototype, toInnerResponse } = responseMod;
+const { ReadableStream, ReadableStreamPrototype } = streams;
+
+const EMPTY = new Uint8Array(0);
+
+function requestBodyStream(rid) {
+  return new ReadableStream({
+    async pull(controller) {
+      const chunk = await op_serve_read_body(rid);
+      if (chunk === null) controller.close();
+      else controller.enqueue(chunk);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function toRequest(head) {
+  const body = head.has_body ? new InnerBody(requestBodyStream(head.rid)) : null;
+  const inner = newInnerRequest(head.method, head.url, () => head.headers, body, false);
+  return fromInnerRequest(inner, "immutable");
+}
+
+async function sendResponse(rid, response) {
+  const inner = toInnerResponse(response);
+  const { status, headerList } = inner;
+  const body = inner.body;
+  if (body === null) {
+    op_serve_respond_static(rid, status, headerList, EMPTY);
+    return;
+  }
+  const source = body.streamOrStatic;
+  if (!ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, source)) {
+    if (source.consumed) throw new TypeError("the Response body has already been used");
+    source.consumed = true;
+    const bytes = typeof source.body === "string" ? core.encode(source.body) : source.body;
+    op_serve_respond_static(rid, status, headerList, bytes);
+    return;
+  }
+  if (source.locked) throw new TypeError("the Response body stream is locked or already used");
+  const reader = source.getReader();
+  op_serve_respond_stream(rid, status, headerList);
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (TypedArrayPrototypeGetSymbolToStringTag(value) !== "Uint8Array") {
+      throw new TypeError("a Response body stream must produce Uint8Array chunks");
+    }
+    await op_serve_write_body(rid, value);
+  }
+  op_serve_close_body(rid);
+}
+
+function serviceWorkerHandler(request, ctx) {
+  const fetchEvent = new FetchEvent("fetch", { request, ctx });
+  globalThis.dispatchEvent(fetchEvent);
+  if (!fetchEvent.responded) {
+    throw new TypeError("no \"fetch\" listener called event.respondWith()");
+  }
+  return fetchEvent.response;
+}
+
+async function handleOne(head, handle, describeError) {
+  const rid = head.rid;
+  try {
+    const ctx = new ExecutionContext(describeError);
+    const response = await handle(toRequest(head), ctx);
+    if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, response)) {
+      throw new TypeError(
+        `the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`,
+      );
+    }
+    await sendResponse(rid, response);
+  } catch (err) {
+    op_serve_fail(rid, describeError(err));
+  }
+}
+
+/**
+ * Serves requests until the host retires this isolate.
+ * @param {null | ((request: Request, ctx: ExecutionContext) => Response | Promise<Response>)} handle
+ *   the module form's handler, or null for the service-worker form
+ */
+async function startServing(handle, describeError) {
+  const dispatch = handle ?? serviceWorkerHandler;
+  while (true) {
+    const head = await op_serve_next_request();
+    if (head === null) return;
+    handleOne(head, dispatch, describeError);
+  }
+}
+
+export { startServing };

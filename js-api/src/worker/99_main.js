@@ -1,0 +1,54 @@
+// Entry point of the startup snapshot. Leaves one handle for the host,
+// `globalThis.__outpostBootstrap`, which the runtime takes and deletes before
+// any worker code runs.
+import { core, primordials } from "ext:core/mod.js";
+import { op_worker_log } from "ext:core/ops";
+import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js";
+import { startServing } from "ext:outpost_serve/20_dispatch.js";
+
+const { JSONParse, ObjectDefineProperty, ObjectFreeze, TypeError } = primordials;
+
+function describeError(err) {
+  if (err instanceof Error && typeof err.stack === "string") return err.stack;
+  return `Uncaught ${consoleMod.inspect(err)}`;
+}
+
+// Errors nobody caught, from timers, listeners and waitUntil promises, are
+// logged; they never bring the isolate down.
+core.setReportExceptionCallback((err) => op_worker_log(3, `Uncaught ${describeError(err)}\n`));
+core.setUnhandledPromiseRejectionHandler((_promise, reason) => {
+  op_worker_log(3, `Unhandled promise rejection: ${describeError(reason)}\n`);
+  return true;
+});
+
+/**
+ * Called once per isolate by the host, after the worker's modules have been
+ * evaluated. Picks the handler form and starts taking requests.
+ * @param {object} namespace the main module's namespace
+ * @param {string} envJson the worker's plain vars, as JSON
+ */
+function startWorker(namespace, envJson) {
+  performance.setTimeOrigin();
+  const env = ObjectFreeze(JSONParse(envJson));
+  const exported = namespace.default;
+  let handle;
+  if (exported !== null && typeof exported === "object" && typeof exported.fetch === "function") {
+    handle = (request, ctx) => exported.fetch(request, env, ctx);
+  } else if (event.listenerCount(globalThis, "fetch") > 0) {
+    handle = null;
+  } else {
+    throw new TypeError(
+      "the worker has no fetch handler: export default { fetch(request, env, ctx) } " +
+        "or call addEventListener(\"fetch\", ...)",
+    );
+  }
+  startServing(handle, describeError);
+}
+
+// deno_core binds ops through `globalThis.Deno` when an isolate starts from
+// the snapshot, so `Deno` and `__bootstrap` stay until then; the host deletes
+// them, with this entry point, before loading worker code.
+ObjectDefineProperty(globalThis, "__outpostBootstrap", {
+  value: startWorker,
+  configurable: true,
+});

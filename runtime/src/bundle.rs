@@ -1,0 +1,279 @@
+//! Worker bundles: every module of one worker version, read, checked and
+//! transpiled once, then served to isolates from memory.
+//!
+//! A bundle is immutable. Hot reload builds a new one, so isolates running
+//! the old version keep seeing exactly the code they started with.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use deno_ast::swc::ast::{ModuleDecl, ModuleItem};
+use deno_ast::{MediaType, ParseParams, ProgramRef};
+use deno_core::error::ModuleLoaderError;
+use deno_core::{
+  ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader,
+  ModuleSource, ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind,
+};
+use deno_error::JsErrorBox;
+
+/// Largest single module accepted, to keep a stray file from eating memory.
+const MAX_MODULE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Why a bundle could not be built. Messages name the file, and for syntax
+/// errors the line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+  /// A module file could not be read.
+  #[error("cannot read {path}: {source}")]
+  Read {
+    /// The file.
+    path: PathBuf,
+    /// The I/O error.
+    source: std::io::Error,
+  },
+  /// A module file is larger than [`MAX_MODULE_BYTES`].
+  #[error("{path} is {size} bytes; modules are limited to {MAX_MODULE_BYTES} bytes")]
+  TooLarge {
+    /// The file.
+    path: PathBuf,
+    /// Its size in bytes.
+    size: u64,
+  },
+  /// A module's file type is not JavaScript, TypeScript or JSON.
+  #[error("{0}: unsupported module type (expected .js, .mjs, .ts, .mts, .jsx, .tsx or .json)")]
+  UnsupportedType(String),
+  /// A module does not parse; the message carries file:line:col.
+  #[error("syntax error: {0}")]
+  Syntax(String),
+  /// TypeScript could not be transpiled.
+  #[error("cannot transpile {specifier}: {message}")]
+  Transpile {
+    /// The module.
+    specifier: String,
+    /// What went wrong.
+    message: String,
+  },
+  /// An import specifier that does not resolve to a local file.
+  #[error("{referrer}: cannot import \"{specifier}\": {reason}")]
+  Import {
+    /// The importing module.
+    referrer: String,
+    /// The specifier as written.
+    specifier: String,
+    /// Why it was refused.
+    reason: String,
+  },
+}
+
+/// One module of a bundle, ready for V8.
+#[derive(Debug)]
+struct BundleModule {
+  code: Arc<str>,
+  module_type: ModuleType,
+  source_map: Option<Arc<[u8]>>,
+}
+
+/// Every module of one worker version.
+#[derive(Debug)]
+pub struct WorkerBundle {
+  main: ModuleSpecifier,
+  modules: HashMap<ModuleSpecifier, BundleModule>,
+}
+
+impl WorkerBundle {
+  /// Reads the entry module and everything it imports statically, following
+  /// relative imports, and transpiles TypeScript.
+  pub fn load(entry: &Path) -> Result<Self, BundleError> {
+    let entry = std::path::absolute(entry)
+      .map_err(|source| BundleError::Read { path: entry.to_owned(), source })?;
+    let main = ModuleSpecifier::from_file_path(&entry).map_err(|()| BundleError::Import {
+      referrer: "(command line)".into(),
+      specifier: entry.display().to_string(),
+      reason: "not an absolute file path".into(),
+    })?;
+    let mut modules = HashMap::new();
+    let mut queue = VecDeque::from([main.clone()]);
+    while let Some(specifier) = queue.pop_front() {
+      if modules.contains_key(&specifier) {
+        continue;
+      }
+      let (module, imports) = load_module(&specifier)?;
+      modules.insert(specifier, module);
+      queue.extend(imports.into_iter().filter(|s| !modules.contains_key(s)));
+    }
+    Ok(Self { main, modules })
+  }
+
+  /// The entry module.
+  pub fn main(&self) -> &ModuleSpecifier {
+    &self.main
+  }
+
+  /// The files this bundle was built from, for watching.
+  pub fn files(&self) -> Vec<PathBuf> {
+    self.modules.keys().filter_map(|s| s.to_file_path().ok()).collect()
+  }
+}
+
+fn read_source(path: &Path) -> Result<String, BundleError> {
+  let size = std::fs::metadata(path)
+    .map_err(|source| BundleError::Read { path: path.to_owned(), source })?
+    .len();
+  if size > MAX_MODULE_BYTES {
+    return Err(BundleError::TooLarge { path: path.to_owned(), size });
+  }
+  std::fs::read_to_string(path).map_err(|source| BundleError::Read { path: path.to_owned(), source })
+}
+
+/// Reads and prepares one module, returning it with its static imports.
+fn load_module(
+  specifier: &ModuleSpecifier,
+) -> Result<(BundleModule, Vec<ModuleSpecifier>), BundleError> {
+  let path = specifier.to_file_path().map_err(|()| BundleError::UnsupportedType(specifier.to_string()))?;
+  let text = read_source(&path)?;
+  let media_type = MediaType::from_specifier(specifier);
+  let transpile = match media_type {
+    MediaType::JavaScript | MediaType::Mjs => false,
+    MediaType::Jsx | MediaType::TypeScript | MediaType::Mts | MediaType::Tsx => true,
+    MediaType::Json => {
+      let module = BundleModule { code: text.into(), module_type: ModuleType::Json, source_map: None };
+      return Ok((module, Vec::new()));
+    }
+    _ => return Err(BundleError::UnsupportedType(specifier.to_string())),
+  };
+  let parsed = deno_ast::parse_module(ParseParams {
+    specifier: specifier.clone(),
+    text: text.into(),
+    media_type,
+    capture_tokens: false,
+    scope_analysis: false,
+    maybe_syntax: None,
+  })
+  .map_err(|diagnostic| BundleError::Syntax(diagnostic.to_string()))?;
+  let imports = static_imports(specifier, parsed.program_ref())?;
+  if !transpile {
+    let module = BundleModule {
+      code: parsed.text().clone(),
+      module_type: ModuleType::JavaScript,
+      source_map: None,
+    };
+    return Ok((module, imports));
+  }
+  let emitted = parsed
+    .transpile(
+      &deno_ast::TranspileOptions {
+        imports_not_used_as_values: deno_ast::ImportsNotUsedAsValues::Remove,
+        decorators: deno_ast::DecoratorsTranspileOption::Ecma,
+        ..Default::default()
+      },
+      &deno_ast::TranspileModuleOptions { module_kind: None },
+      &deno_ast::EmitOptions {
+        source_map: deno_ast::SourceMapOption::Separate,
+        inline_sources: true,
+        ..Default::default()
+      },
+    )
+    .map_err(|err| BundleError::Transpile { specifier: specifier.to_string(), message: err.to_string() })?
+    .into_source();
+  let module = BundleModule {
+    code: emitted.text.into(),
+    module_type: ModuleType::JavaScript,
+    source_map: emitted.source_map.map(|map| map.into_bytes().into()),
+  };
+  Ok((module, imports))
+}
+
+/// The modules a module imports or re-exports from, resolved against it.
+fn static_imports(
+  referrer: &ModuleSpecifier,
+  program: ProgramRef<'_>,
+) -> Result<Vec<ModuleSpecifier>, BundleError> {
+  let ProgramRef::Module(module) = program else {
+    return Ok(Vec::new());
+  };
+  let mut imports = Vec::new();
+  for item in &module.body {
+    let source = match item {
+      ModuleItem::ModuleDecl(ModuleDecl::Import(decl)) if !decl.type_only => &decl.src,
+      ModuleItem::ModuleDecl(ModuleDecl::ExportAll(decl)) if !decl.type_only => &decl.src,
+      ModuleItem::ModuleDecl(ModuleDecl::ExportNamed(decl)) if !decl.type_only => match &decl.src {
+        Some(src) => src,
+        None => continue,
+      },
+      _ => continue,
+    };
+    let written = source.value.to_string_lossy();
+    imports.push(resolve_local(&written, referrer)?);
+  }
+  Ok(imports)
+}
+
+/// Resolves an import to a file inside the bundle's reach: relative and
+/// absolute file paths only, since a bundle carries no package manager.
+fn resolve_local(
+  specifier: &str,
+  referrer: &ModuleSpecifier,
+) -> Result<ModuleSpecifier, BundleError> {
+  let refuse = |reason: &str| BundleError::Import {
+    referrer: referrer.to_string(),
+    specifier: specifier.to_owned(),
+    reason: reason.to_owned(),
+  };
+  let resolved = deno_core::resolve_import(specifier, referrer.as_str())
+    .map_err(|_| refuse("only relative imports (./, ../) of local files are supported"))?;
+  if resolved.scheme() != "file" {
+    return Err(refuse("only local files can be imported"));
+  }
+  Ok(resolved)
+}
+
+/// Serves a [`WorkerBundle`]'s modules to one isolate.
+pub struct BundleLoader {
+  bundle: Arc<WorkerBundle>,
+}
+
+impl BundleLoader {
+  /// A loader for `bundle`.
+  pub fn new(bundle: Arc<WorkerBundle>) -> Self {
+    Self { bundle }
+  }
+}
+
+impl ModuleLoader for BundleLoader {
+  fn resolve(
+    &self,
+    specifier: &str,
+    referrer: &str,
+    _kind: ResolutionKind,
+  ) -> Result<ModuleSpecifier, ModuleLoaderError> {
+    deno_core::resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)
+  }
+
+  fn load(
+    &self,
+    specifier: &ModuleSpecifier,
+    _referrer: Option<&ModuleLoadReferrer>,
+    _options: ModuleLoadOptions,
+  ) -> ModuleLoadResponse {
+    let result = match self.bundle.modules.get(specifier) {
+      Some(module) => Ok(ModuleSource::new(
+        module.module_type.clone(),
+        ModuleSourceCode::String(module.code.to_string().into()),
+        specifier,
+        None,
+      )),
+      None => Err(JsErrorBox::type_error(format!(
+        "module {specifier} is not part of this worker's bundle (only static imports of local files are bundled)"
+      ))),
+    };
+    ModuleLoadResponse::Sync(result)
+  }
+
+  fn get_source_map(&self, specifier: &str) -> Option<Cow<'_, [u8]>> {
+    let specifier = ModuleSpecifier::parse(specifier).ok()?;
+    let map = self.bundle.modules.get(&specifier)?.source_map.as_ref()?;
+    Some(Cow::Borrowed(map))
+  }
+}

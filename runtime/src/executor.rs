@@ -1,0 +1,192 @@
+//! Executor threads. Each owns a current-thread tokio runtime and the
+//! isolates of the workers pinned to it, and runs as an actor: a message
+//! enum, a `select!` loop that never blocks, and a oneshot reply per message.
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::LocalSet;
+use tracing::Instrument;
+
+use crate::ext::serve::{ServeRequest, WorkerRequest, WorkerResponse};
+use crate::isolate::IsolateCell;
+use crate::worker::{WorkerError, WorkerVersion, start_worker};
+
+/// How long a replaced isolate may keep running to finish its in-flight
+/// requests and `waitUntil` work before it is dropped regardless.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Why a request could not be dispatched to a worker.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+  /// The executor thread has stopped.
+  #[error("the executor thread has stopped")]
+  ExecutorGone,
+  /// The isolate went away before it answered.
+  #[error("the worker's isolate stopped before it answered")]
+  NoAnswer,
+}
+
+enum Message {
+  Install {
+    worker: String,
+    version: WorkerVersion,
+    reply: oneshot::Sender<Result<(), WorkerError>>,
+  },
+  Request {
+    worker: String,
+    serve: ServeRequest,
+  },
+}
+
+/// A started isolate, reported back to the loop to be swapped in.
+struct Started {
+  worker: String,
+  live: LiveWorker,
+  reply: oneshot::Sender<Result<(), WorkerError>>,
+}
+
+/// The executor's hold on a running isolate. Dropping it retires the
+/// isolate: no new requests reach it and it drains.
+struct LiveWorker {
+  requests: mpsc::UnboundedSender<ServeRequest>,
+  _retire: oneshot::Sender<()>,
+}
+
+/// A cheap, cloneable handle to one executor thread.
+#[derive(Clone)]
+pub struct ExecutorHandle {
+  tx: mpsc::UnboundedSender<Message>,
+}
+
+impl ExecutorHandle {
+  /// Starts `version` of `worker` on this executor. On success it replaces
+  /// the version serving before, which finishes its in-flight requests on
+  /// the old code. On failure the old version keeps serving.
+  pub async fn install(&self, worker: &str, version: WorkerVersion) -> Result<(), WorkerError> {
+    let (reply, answer) = oneshot::channel();
+    self
+      .tx
+      .send(Message::Install { worker: worker.to_owned(), version, reply })
+      .map_err(|_| WorkerError::ExecutorGone)?;
+    answer.await.map_err(|_| WorkerError::ExecutorGone)?
+  }
+
+  /// Runs one request through `worker` and returns its response head; the
+  /// body may still be streaming.
+  pub async fn dispatch(&self, worker: &str, request: WorkerRequest) -> Result<WorkerResponse, DispatchError> {
+    let (reply, answer) = oneshot::channel();
+    let serve = ServeRequest { request, reply };
+    self
+      .tx
+      .send(Message::Request { worker: worker.to_owned(), serve })
+      .map_err(|_| DispatchError::ExecutorGone)?;
+    answer.await.map_err(|_| DispatchError::NoAnswer)
+  }
+}
+
+/// Starts an executor thread named `name`. It stops when every handle to it
+/// has been dropped.
+pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
+  let (tx, rx) = mpsc::unbounded_channel();
+  let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+  std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+    let local = LocalSet::new();
+    local.block_on(&runtime, Executor::default().run(rx));
+  })?;
+  Ok(ExecutorHandle { tx })
+}
+
+#[derive(Default)]
+struct Executor {
+  workers: HashMap<String, LiveWorker>,
+}
+
+impl Executor {
+  async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Message>) {
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel::<Started>();
+    loop {
+      tokio::select! {
+        message = rx.recv() => match message {
+          Some(Message::Install { worker, version, reply }) => {
+            spawn_install(worker, version, reply, started_tx.clone());
+          }
+          Some(Message::Request { worker, serve }) => self.route(&worker, serve),
+          None => break,
+        },
+        Some(started) = started_rx.recv() => {
+          // Replacing the entry drops the old LiveWorker, retiring it.
+          self.workers.insert(started.worker, started.live);
+          let _ = started.reply.send(Ok(()));
+        }
+      }
+    }
+  }
+
+  fn route(&mut self, worker: &str, serve: ServeRequest) {
+    let Some(live) = self.workers.get(worker) else {
+      let _ = serve.reply.send(WorkerResponse::text(
+        http::StatusCode::NOT_FOUND,
+        "No worker is deployed under this name.\n",
+      ));
+      return;
+    };
+    if let Err(mpsc::error::SendError(serve)) = live.requests.send(serve) {
+      tracing::error!(worker, "the worker's isolate has stopped");
+      self.workers.remove(worker);
+      let _ = serve.reply.send(WorkerResponse::text(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "The worker is unavailable.\n",
+      ));
+    }
+  }
+}
+
+fn spawn_install(
+  worker: String,
+  version: WorkerVersion,
+  reply: oneshot::Sender<Result<(), WorkerError>>,
+  started: mpsc::UnboundedSender<Started>,
+) {
+  let span = tracing::info_span!("worker", name = %worker);
+  let task = async move {
+    let (requests, requests_rx) = mpsc::unbounded_channel();
+    match start_worker(&version, requests_rx).await {
+      Ok(cell) => {
+        let (retire, retired) = oneshot::channel();
+        tokio::task::spawn_local(drive(cell, retired).in_current_span());
+        let live = LiveWorker { requests, _retire: retire };
+        let _ = started.send(Started { worker, live, reply });
+      }
+      Err(err) => {
+        let _ = reply.send(Err(err));
+      }
+    }
+  };
+  tokio::task::spawn_local(task.instrument(span));
+}
+
+/// Runs an isolate's event loop until it has nothing left to do after being
+/// retired, or until the drain deadline passes.
+async fn drive(mut cell: IsolateCell, retired: oneshot::Receiver<()>) {
+  let event_loop = poll_fn(|cx| match cell.poll_event_loop(cx) {
+    Poll::Ready(Err(err)) => {
+      tracing::error!("worker isolate failed: {err}");
+      Poll::Ready(())
+    }
+    Poll::Ready(Ok(())) => Poll::Ready(()),
+    Poll::Pending => Poll::Pending,
+  });
+  let deadline = async {
+    let _ = retired.await;
+    tokio::time::sleep(DRAIN_DEADLINE).await;
+  };
+  tokio::select! {
+    () = event_loop => tracing::debug!("isolate finished"),
+    () = deadline => tracing::warn!("isolate still busy {DRAIN_DEADLINE:?} after it was replaced; dropping it"),
+  }
+  drop(cell);
+}

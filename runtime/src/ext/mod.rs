@@ -1,0 +1,8 @@
+//! Outpost's own deno_core extensions, one folder per area.
+//!
+//! This module is compiled twice: into the runtime library, and into
+//! `build.rs`, which needs the same ops to build the startup snapshot. It
+//! therefore refers only to its own children and to external crates.
+
+pub mod serve;
+pub mod worker;

@@ -1,0 +1,85 @@
+//! The Send-able request and response types that cross from the HTTP server
+//! threads to the executor thread that owns an isolate.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a request body stream ended early.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BodyError {
+  /// The body exceeded the server's configured limit.
+  #[error("request body larger than {limit} bytes")]
+  TooLarge {
+    /// The limit in bytes.
+    limit: u64,
+  },
+  /// The client aborted or sent a malformed body.
+  #[error("{0}")]
+  Transport(String),
+}
+
+/// A request body: absent, or chunks arriving on a bounded channel.
+#[derive(Debug)]
+pub enum RequestBody {
+  /// No body (GET, HEAD, or an empty POST).
+  Empty,
+  /// Chunks in order; the channel closes at the end of the body.
+  Stream(mpsc::Receiver<Result<Bytes, BodyError>>),
+}
+
+/// An HTTP request as a worker sees it.
+#[derive(Debug)]
+pub struct WorkerRequest {
+  /// The request method.
+  pub method: Method,
+  /// The absolute URL the client asked for (scheme, Host, path and query).
+  pub url: String,
+  /// The request headers.
+  pub headers: HeaderMap,
+  /// The request body.
+  pub body: RequestBody,
+}
+
+/// A response body: complete, or streamed chunk by chunk as JS produces it.
+#[derive(Debug)]
+pub enum ResponseBody {
+  /// The whole body at once.
+  Full(Bytes),
+  /// Chunks in order; the channel closes when the worker closes the stream.
+  /// An `Err` means the worker failed mid-stream: the body must be cut off,
+  /// not ended cleanly.
+  Stream(mpsc::Receiver<Result<Bytes, BodyError>>),
+}
+
+/// A worker's response.
+#[derive(Debug)]
+pub struct WorkerResponse {
+  /// The status code.
+  pub status: StatusCode,
+  /// The response headers.
+  pub headers: HeaderMap,
+  /// The response body.
+  pub body: ResponseBody,
+}
+
+impl WorkerResponse {
+  /// A short plain-text response, used for errors the platform itself reports.
+  pub fn text(status: StatusCode, body: &'static str) -> Self {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+      http::header::CONTENT_TYPE,
+      http::HeaderValue::from_static("text/plain;charset=UTF-8"),
+    );
+    Self { status, headers, body: ResponseBody::Full(Bytes::from_static(body.as_bytes())) }
+  }
+}
+
+/// A request on its way into an isolate, with the channel its answer goes to.
+#[derive(Debug)]
+pub struct ServeRequest {
+  /// The request.
+  pub request: WorkerRequest,
+  /// Where the response goes. Dropped unanswered if the isolate dies.
+  pub reply: oneshot::Sender<WorkerResponse>,
+}

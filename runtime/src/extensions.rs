@@ -1,0 +1,26 @@
+//! The one ordered list of extensions. `build.rs` uses it to build the startup
+//! snapshot and the runtime uses it to start isolates from that snapshot; the
+//! two lists must match op for op, so both come from here.
+
+use std::sync::Arc;
+
+use deno_core::Extension;
+
+use super::ext::{serve, worker};
+
+/// Every extension, in load order.
+pub fn all() -> Vec<Extension> {
+  vec![
+    deno_webidl::deno_webidl::init(),
+    deno_web::deno_web::init(
+      Arc::new(deno_web::BlobStore::default()),
+      None,
+      false,
+      deno_web::InMemoryBroadcastChannel::default(),
+    ),
+    deno_crypto::deno_crypto::init(None),
+    deno_fetch::deno_fetch::init(deno_fetch::Options::default()),
+    serve::outpost_serve::init(),
+    worker::outpost_worker::init(),
+  ]
+}

@@ -1,0 +1,30 @@
+//! Outpost's isolate engine: runs Workers-style JavaScript and TypeScript on
+//! V8 isolates built from a startup snapshot.
+//!
+//! It knows nothing of HTTP servers or the control plane. Callers hand it
+//! [`WorkerRequest`]s through an [`ExecutorHandle`] and get
+//! [`WorkerResponse`]s back.
+//!
+//! # Layout
+//! - [`bundle`]: a worker's modules, read, checked and transpiled once.
+//! - [`worker`]: starting a worker in an isolate from the snapshot.
+//! - [`executor`]: executor threads, each an actor owning many isolates.
+//! - [`isolate`]: [`IsolateCell`], the enter/exit discipline that lets many
+//!   isolates share one thread.
+//! - `extensions`: the one ordered list of deno_core extensions, shared with
+//!   `build.rs`.
+//! - `ext/<area>/`: Outpost's own extensions (`serve`, `worker`); their JS
+//!   lives in `js-api/src/<area>/`.
+
+pub mod bundle;
+pub mod executor;
+mod ext;
+mod extensions;
+pub mod isolate;
+pub mod worker;
+
+pub use bundle::{BundleError, WorkerBundle};
+pub use executor::{DispatchError, ExecutorHandle, spawn_executor};
+pub use ext::serve::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
+pub use isolate::IsolateCell;
+pub use worker::{WorkerEnv, WorkerError, WorkerVersion, blank_isolate};
