@@ -2,6 +2,8 @@
 
 mod commands;
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
 
 /// Outpost: a self-hostable edge platform for JavaScript and TypeScript
@@ -23,13 +25,29 @@ enum Command {
   Dev(commands::dev::DevArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
   let cli = Cli::parse();
+  let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+    Ok(filter) => filter,
+    Err(err) => {
+      eprintln!("error: --log {:?}: {err}", cli.log);
+      return std::process::ExitCode::from(2);
+    }
+  };
   tracing_subscriber::fmt()
-    .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
+    .with_env_filter(filter)
     .with_writer(std::io::stderr)
+    .with_ansi(std::io::stderr().is_terminal())
     .init();
-  match cli.command {
+  let result = match cli.command {
     Command::Dev(args) => commands::dev::run(args),
+  };
+  match result {
+    Ok(()) => std::process::ExitCode::SUCCESS,
+    Err(err) => {
+      // `{:#}` prints the cause chain on one line, without a backtrace.
+      eprintln!("error: {err:#}");
+      std::process::ExitCode::FAILURE
+    }
   }
 }

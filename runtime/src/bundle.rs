@@ -86,7 +86,8 @@ impl WorkerBundle {
   /// Reads the entry module and everything it imports statically, following
   /// relative imports, and transpiles TypeScript.
   pub fn load(entry: &Path) -> Result<Self, BundleError> {
-    let entry = std::path::absolute(entry)
+    // Canonical, so the entry's specifier matches what V8 resolves imports to.
+    let entry = std::fs::canonicalize(entry)
       .map_err(|source| BundleError::Read { path: entry.to_owned(), source })?;
     let main = ModuleSpecifier::from_file_path(&entry).map_err(|()| BundleError::Import {
       referrer: "(command line)".into(),

@@ -55,7 +55,9 @@ pub enum WorkerError {
 
 impl From<CoreError> for WorkerError {
   fn from(err: CoreError) -> Self {
-    WorkerError::Script(err.to_string())
+    // CoreError's own Display is empty; its kind carries the JS message
+    // and stack.
+    WorkerError::Script(err.0.to_string())
   }
 }
 

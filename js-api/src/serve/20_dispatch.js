@@ -38,7 +38,7 @@ function requestBodyStream(rid) {
 }
 
 function toRequest(head) {
-  const body = head.has_body ? new InnerBody(requestBodyStream(head.rid)) : null;
+  const body = head.hasBody ? new InnerBody(requestBodyStream(head.rid)) : null;
   const inner = newInnerRequest(head.method, head.url, () => head.headers, body, false);
   return fromInnerRequest(inner, "immutable");
 }

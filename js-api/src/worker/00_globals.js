@@ -7,7 +7,7 @@ import { op_worker_log } from "ext:core/ops";
 
 const { ObjectDefineProperty, ObjectSetPrototypeOf } = primordials;
 
-core.loadExtScript("ext:deno_webidl/00_webidl.js");
+const webidl = core.loadExtScript("ext:deno_webidl/00_webidl.js");
 const url = core.loadExtScript("ext:deno_web/00_url.js");
 const urlPattern = core.loadExtScript("ext:deno_web/01_urlpattern.js");
 const consoleMod = core.loadExtScript("ext:deno_web/01_console.js");
@@ -110,6 +110,7 @@ core.defineGlobalProperties(globalThis, properties);
 // `globalThis` is the worker's event target, so that service-worker scripts
 // can call `addEventListener("fetch", ...)`.
 ObjectSetPrototypeOf(globalThis, globalInterfaces.WorkerGlobalScope.prototype);
+ObjectDefineProperty(globalThis, webidl.brand, { value: webidl.brand });
 event.setEventTargetData(globalThis);
 event.saveGlobalThisReference(globalThis);
 for (const name of ["addEventListener", "removeEventListener", "dispatchEvent"]) {

@@ -1,0 +1,170 @@
+//! Starting real servers on loopback port 0, and reading fixtures.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use outpost_edge::local::LocalWorker;
+use outpost_edge::{Dispatcher, Routes, ServerConfig};
+use outpost_runtime::WorkerEnv;
+use tokio::sync::oneshot;
+
+/// The repository's `fixtures/` folder.
+pub fn fixtures_dir() -> PathBuf {
+  Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// The entry module of fixture `name` (worker.js or worker.ts).
+pub fn fixture_entry(name: &str) -> PathBuf {
+  let dir = fixtures_dir().join(name);
+  let js = dir.join("worker.js");
+  if js.exists() { js } else { dir.join("worker.ts") }
+}
+
+/// Fixture `name`'s expected.json.
+pub fn expected(name: &str) -> serde_json::Value {
+  let path = fixtures_dir().join(name).join("expected.json");
+  let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+  serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Everything logged through `tracing` by any thread of this test binary.
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+  fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+    self.0.lock().expect("log buffer poisoned").extend_from_slice(buf);
+    Ok(buf.len())
+  }
+  fn flush(&mut self) -> std::io::Result<()> {
+    Ok(())
+  }
+}
+
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+  LOGS
+    .get_or_init(|| {
+      let buffer = Arc::new(Mutex::new(Vec::new()));
+      let writer = LogWriter(buffer.clone());
+      tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+      buffer
+    })
+    .clone()
+}
+
+/// Waits up to `timeout` for the captured logs to contain `needle`.
+pub async fn wait_for_log(needle: &str, timeout: Duration) -> bool {
+  let logs = capture_logs();
+  let deadline = Instant::now() + timeout;
+  loop {
+    if String::from_utf8_lossy(&logs.lock().expect("log buffer poisoned")).contains(needle) {
+      return true;
+    }
+    if Instant::now() > deadline {
+      return false;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  }
+}
+
+/// A dev server for one worker, on 127.0.0.1 port 0, stopped on drop.
+pub struct TestServer {
+  /// Where it listens.
+  pub addr: SocketAddr,
+  stop: Option<oneshot::Sender<()>>,
+  served: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How a [`TestServer`] is set up.
+pub struct TestServerOptions {
+  /// Plain vars for `env`.
+  pub vars: Vec<(String, String)>,
+  /// Reload the worker when its files change.
+  pub watch: bool,
+  /// Server limits.
+  pub config: ServerConfig,
+}
+
+impl Default for TestServerOptions {
+  fn default() -> Self {
+    Self { vars: Vec::new(), watch: false, config: ServerConfig::default() }
+  }
+}
+
+impl TestServer {
+  /// Serves fixture `name` with default options.
+  pub async fn fixture(name: &str) -> Self {
+    Self::start(&fixture_entry(name), TestServerOptions::default()).await
+  }
+
+  /// Serves the worker at `entry`.
+  pub async fn start(entry: &Path, options: TestServerOptions) -> Self {
+    capture_logs();
+    let dispatcher = Arc::new(Dispatcher::start(2).expect("executor threads start"));
+    let name = "test-worker".to_owned();
+    let mut env = WorkerEnv::default();
+    env.vars.extend(options.vars);
+    let worker = LocalWorker {
+      name: name.clone(),
+      entry: entry.to_owned(),
+      env: Arc::new(env),
+      executor: dispatcher.executor_for(&name).clone(),
+    };
+    let dirs = worker.load().await.unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop_watch, watch_stopped) = oneshot::channel::<()>();
+    if options.watch {
+      tokio::spawn(async move {
+        let until = async move {
+          let _ = watch_stopped.await;
+        };
+        worker.watch(dirs, until).await.expect("watching starts");
+      });
+    }
+    let served = tokio::spawn(async move {
+      let shutdown = async move {
+        let _ = stopped.await;
+      };
+      outpost_edge::run(listener, Routes::Single(name), dispatcher, options.config, shutdown).await;
+      drop(stop_watch);
+    });
+    Self { addr, stop: Some(stop), served: Some(served) }
+  }
+
+  /// The absolute URL of `path` on this server.
+  pub fn url(&self, path: &str) -> String {
+    format!("http://{}{path}", self.addr)
+  }
+
+  /// Begins graceful shutdown and returns the task that completes with it.
+  pub fn shutdown(&mut self) -> tokio::task::JoinHandle<()> {
+    if let Some(stop) = self.stop.take() {
+      let _ = stop.send(());
+    }
+    self.served.take().expect("shutdown is called once")
+  }
+}
+
+impl Drop for TestServer {
+  fn drop(&mut self) {
+    if let Some(stop) = self.stop.take() {
+      let _ = stop.send(());
+    }
+  }
+}
+
+/// An HTTP/1.1 client.
+pub fn http1() -> reqwest::Client {
+  reqwest::Client::builder().http1_only().build().expect("client builds")
+}
