@@ -51,7 +51,9 @@ fn request_url(req: &http::Request<Incoming>) -> Result<String, RequestError> {
       .map_err(|_| RequestError::BadUrl)?
       .to_owned(),
   };
-  host.parse::<http::uri::Authority>().map_err(|_| RequestError::BadUrl)?;
+  host
+    .parse::<http::uri::Authority>()
+    .map_err(|_| RequestError::BadUrl)?;
   let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
   let url = format!("http://{host}{target}");
   url::Url::parse(&url).map_err(|_| RequestError::BadUrl)?;
@@ -76,7 +78,12 @@ pub(crate) fn to_worker_request(
     tokio::spawn(forward_body(body, tx, max_body, overflow.clone()));
     RequestBody::Stream(rx)
   };
-  let request = WorkerRequest { method: parts.method, url, headers: parts.headers, body };
+  let request = WorkerRequest {
+    method: parts.method,
+    url,
+    headers: parts.headers,
+    body,
+  };
   Ok((request, overflow))
 }
 
@@ -126,7 +133,9 @@ impl Body for EdgeBody {
   ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
     match self.get_mut() {
       EdgeBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-      EdgeBody::Stream(rx) => rx.poll_recv(cx).map(|chunk| chunk.map(|c| c.map(Frame::data))),
+      EdgeBody::Stream(rx) => rx
+        .poll_recv(cx)
+        .map(|chunk| chunk.map(|c| c.map(Frame::data))),
     }
   }
 
@@ -143,7 +152,13 @@ impl Body for EdgeBody {
   }
 }
 
-const HOP_BY_HOP: [&str; 5] = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: [&str; 5] = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+];
 
 /// Converts a worker's response for hyper.
 pub(crate) fn to_hyper_response(response: WorkerResponse) -> http::Response<EdgeBody> {
@@ -164,6 +179,9 @@ pub(crate) fn to_hyper_response(response: WorkerResponse) -> http::Response<Edge
 }
 
 /// A short plain-text response for errors the platform itself reports.
-pub(crate) fn platform_error(status: http::StatusCode, message: &'static str) -> http::Response<EdgeBody> {
+pub(crate) fn platform_error(
+  status: http::StatusCode,
+  message: &'static str,
+) -> http::Response<EdgeBody> {
   to_hyper_response(WorkerResponse::text(status, message))
 }

@@ -43,8 +43,15 @@ impl LocalWorker {
   /// any) keeps serving.
   pub async fn load(&self) -> Result<BTreeSet<PathBuf>, WorkerError> {
     let bundle = WorkerBundle::load(&self.entry)?;
-    let dirs = bundle.files().iter().filter_map(|f| f.parent().map(Path::to_owned)).collect();
-    let version = WorkerVersion { bundle: Arc::new(bundle), env: self.env.clone() };
+    let dirs = bundle
+      .files()
+      .iter()
+      .filter_map(|f| f.parent().map(Path::to_owned))
+      .collect();
+    let version = WorkerVersion {
+      bundle: Arc::new(bundle),
+      env: self.env.clone(),
+    };
     self.executor.install(&self.name, version).await?;
     Ok(dirs)
   }
@@ -98,5 +105,8 @@ impl LocalWorker {
 }
 
 fn is_module_file(path: &Path) -> bool {
-  path.extension().and_then(|e| e.to_str()).is_some_and(|e| MODULE_ENDINGS.contains(&e))
+  path
+    .extension()
+    .and_then(|e| e.to_str())
+    .is_some_and(|e| MODULE_ENDINGS.contains(&e))
 }

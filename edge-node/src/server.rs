@@ -56,10 +56,19 @@ pub async fn run(
   shutdown: impl Future<Output = ()>,
 ) {
   let mut builder = auto::Builder::new(TokioExecutor::new());
-  builder.http1().keep_alive(true).max_buf_size(config.max_header_bytes.max(8192));
-  builder.http2().max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+  builder
+    .http1()
+    .keep_alive(true)
+    .max_buf_size(config.max_header_bytes.max(8192));
+  builder
+    .http2()
+    .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
   let grace = config.shutdown_grace;
-  let node = Arc::new(Node { routes, dispatcher, config });
+  let node = Arc::new(Node {
+    routes,
+    dispatcher,
+    config,
+  });
   let graceful = GracefulShutdown::new();
   tokio::pin!(shutdown);
   loop {
@@ -81,7 +90,9 @@ pub async fn run(
       let node = node.clone();
       async move { Ok::<_, Infallible>(handle(&node, req).await) }
     });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+    let conn = builder
+      .serve_connection_with_upgrades(TokioIo::new(stream), service)
+      .into_owned();
     let conn = graceful.watch(conn);
     tokio::spawn(async move {
       if let Err(err) = conn.await {
@@ -91,7 +102,10 @@ pub async fn run(
   }
   drop(listener);
   tracing::info!("shutting down: waiting up to {grace:?} for in-flight requests");
-  if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+  if tokio::time::timeout(grace, graceful.shutdown())
+    .await
+    .is_err()
+  {
     tracing::warn!("in-flight requests were still running at the shutdown deadline");
   }
 }
@@ -100,10 +114,20 @@ async fn handle(node: &Node, req: http::Request<Incoming>) -> http::Response<Edg
   let span = tracing::debug_span!("request", method = %req.method(), uri = %req.uri());
   async move {
     let host = req.uri().host().map(str::to_owned).or_else(|| {
-      req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(|h| h.to_owned())
+      req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.to_owned())
     });
-    let Some(worker) = node.routes.route(host.as_deref().unwrap_or(""), req.uri().path()) else {
-      return convert::platform_error(StatusCode::NOT_FOUND, "No worker is routed for this host.\n");
+    let Some(worker) = node
+      .routes
+      .route(host.as_deref().unwrap_or(""), req.uri().path())
+    else {
+      return convert::platform_error(
+        StatusCode::NOT_FOUND,
+        "No worker is routed for this host.\n",
+      );
     };
     let worker = worker.to_owned();
     let (request, overflow) = match convert::to_worker_request(req, node.config.max_body_bytes) {
@@ -113,10 +137,17 @@ async fn handle(node: &Node, req: http::Request<Incoming>) -> http::Response<Edg
       }
       Err(err @ (RequestError::MissingHost | RequestError::BadUrl)) => {
         tracing::debug!("bad request: {err}");
-        return convert::platform_error(StatusCode::BAD_REQUEST, "Bad request: missing or invalid Host.\n");
+        return convert::platform_error(
+          StatusCode::BAD_REQUEST,
+          "Bad request: missing or invalid Host.\n",
+        );
       }
     };
-    let response = node.dispatcher.executor_for(&worker).dispatch(&worker, request).await;
+    let response = node
+      .dispatcher
+      .executor_for(&worker)
+      .dispatch(&worker, request)
+      .await;
     if overflow.happened() {
       return convert::platform_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.\n");
     }
@@ -124,7 +155,10 @@ async fn handle(node: &Node, req: http::Request<Incoming>) -> http::Response<Edg
       Ok(response) => convert::to_hyper_response(response),
       Err(err) => {
         tracing::error!(worker, "dispatch failed: {err}");
-        convert::platform_error(StatusCode::SERVICE_UNAVAILABLE, "The worker is unavailable.\n")
+        convert::platform_error(
+          StatusCode::SERVICE_UNAVAILABLE,
+          "The worker is unavailable.\n",
+        )
       }
     }
   }

@@ -13,8 +13,8 @@ use deno_ast::swc::ast::{ModuleDecl, ModuleItem};
 use deno_ast::{MediaType, ParseParams, ProgramRef};
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
-  ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader,
-  ModuleSource, ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind,
+  ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource,
+  ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind,
 };
 use deno_error::JsErrorBox;
 
@@ -87,8 +87,10 @@ impl WorkerBundle {
   /// relative imports, and transpiles TypeScript.
   pub fn load(entry: &Path) -> Result<Self, BundleError> {
     // Canonical, so the entry's specifier matches what V8 resolves imports to.
-    let entry = std::fs::canonicalize(entry)
-      .map_err(|source| BundleError::Read { path: entry.to_owned(), source })?;
+    let entry = std::fs::canonicalize(entry).map_err(|source| BundleError::Read {
+      path: entry.to_owned(),
+      source,
+    })?;
     let main = ModuleSpecifier::from_file_path(&entry).map_err(|()| BundleError::Import {
       referrer: "(command line)".into(),
       specifier: entry.display().to_string(),
@@ -114,36 +116,56 @@ impl WorkerBundle {
 
   /// The files this bundle was built from, for watching.
   pub fn files(&self) -> Vec<PathBuf> {
-    self.modules.keys().filter_map(|s| s.to_file_path().ok()).collect()
+    self
+      .modules
+      .keys()
+      .filter_map(|s| s.to_file_path().ok())
+      .collect()
   }
 }
 
 fn read_source(path: &Path) -> Result<String, BundleError> {
   let size = std::fs::metadata(path)
-    .map_err(|source| BundleError::Read { path: path.to_owned(), source })?
+    .map_err(|source| BundleError::Read {
+      path: path.to_owned(),
+      source,
+    })?
     .len();
   if size > MAX_MODULE_BYTES {
-    return Err(BundleError::TooLarge { path: path.to_owned(), size });
+    return Err(BundleError::TooLarge {
+      path: path.to_owned(),
+      size,
+    });
   }
-  std::fs::read_to_string(path).map_err(|source| BundleError::Read { path: path.to_owned(), source })
+  std::fs::read_to_string(path).map_err(|source| BundleError::Read {
+    path: path.to_owned(),
+    source,
+  })
 }
 
 /// Reads and prepares one module, returning it with its static imports.
 fn load_module(
   specifier: &ModuleSpecifier,
 ) -> Result<(BundleModule, Vec<ModuleSpecifier>), BundleError> {
-  let path = specifier.to_file_path().map_err(|()| BundleError::UnsupportedType(specifier.to_string()))?;
-  let text = read_source(&path)?;
+  let path = specifier
+    .to_file_path()
+    .map_err(|()| BundleError::UnsupportedType(specifier.to_string()))?;
   let media_type = MediaType::from_specifier(specifier);
   let transpile = match media_type {
     MediaType::JavaScript | MediaType::Mjs => false,
     MediaType::Jsx | MediaType::TypeScript | MediaType::Mts | MediaType::Tsx => true,
     MediaType::Json => {
-      let module = BundleModule { code: text.into(), module_type: ModuleType::Json, source_map: None };
+      let code = read_source(&path)?.into();
+      let module = BundleModule {
+        code,
+        module_type: ModuleType::Json,
+        source_map: None,
+      };
       return Ok((module, Vec::new()));
     }
     _ => return Err(BundleError::UnsupportedType(specifier.to_string())),
   };
+  let text = read_source(&path)?;
   let parsed = deno_ast::parse_module(ParseParams {
     specifier: specifier.clone(),
     text: text.into(),
@@ -176,7 +198,10 @@ fn load_module(
         ..Default::default()
       },
     )
-    .map_err(|err| BundleError::Transpile { specifier: specifier.to_string(), message: err.to_string() })?
+    .map_err(|err| BundleError::Transpile {
+      specifier: specifier.to_string(),
+      message: err.to_string(),
+    })?
     .into_source();
   let module = BundleModule {
     code: emitted.text.into(),

@@ -45,6 +45,7 @@ enum Message {
 /// A started isolate, reported back to the loop to be swapped in.
 struct Started {
   worker: String,
+  generation: u64,
   live: LiveWorker,
   reply: oneshot::Sender<Result<(), WorkerError>>,
 }
@@ -52,6 +53,10 @@ struct Started {
 /// The executor's hold on a running isolate. Dropping it retires the
 /// isolate: no new requests reach it and it drains.
 struct LiveWorker {
+  /// Installs are numbered, so that of two overlapping installs (quick
+  /// successive edits) the later one wins even if it starts first.
+  generation: u64,
+  version: WorkerVersion,
   requests: mpsc::UnboundedSender<ServeRequest>,
   _retire: oneshot::Sender<()>,
 }
@@ -70,19 +75,30 @@ impl ExecutorHandle {
     let (reply, answer) = oneshot::channel();
     self
       .tx
-      .send(Message::Install { worker: worker.to_owned(), version, reply })
+      .send(Message::Install {
+        worker: worker.to_owned(),
+        version,
+        reply,
+      })
       .map_err(|_| WorkerError::ExecutorGone)?;
     answer.await.map_err(|_| WorkerError::ExecutorGone)?
   }
 
   /// Runs one request through `worker` and returns its response head; the
   /// body may still be streaming.
-  pub async fn dispatch(&self, worker: &str, request: WorkerRequest) -> Result<WorkerResponse, DispatchError> {
+  pub async fn dispatch(
+    &self,
+    worker: &str,
+    request: WorkerRequest,
+  ) -> Result<WorkerResponse, DispatchError> {
     let (reply, answer) = oneshot::channel();
     let serve = ServeRequest { request, reply };
     self
       .tx
-      .send(Message::Request { worker: worker.to_owned(), serve })
+      .send(Message::Request {
+        worker: worker.to_owned(),
+        serve,
+      })
       .map_err(|_| DispatchError::ExecutorGone)?;
     answer.await.map_err(|_| DispatchError::NoAnswer)
   }
@@ -92,34 +108,59 @@ impl ExecutorHandle {
 /// has been dropped.
 pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
   let (tx, rx) = mpsc::unbounded_channel();
-  let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-  std::thread::Builder::new().name(name.to_owned()).spawn(move || {
-    let local = LocalSet::new();
-    local.block_on(&runtime, Executor::default().run(rx));
-  })?;
+  let runtime = tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .build()?;
+  std::thread::Builder::new()
+    .name(name.to_owned())
+    .spawn(move || {
+      let local = LocalSet::new();
+      local.block_on(&runtime, Executor::run(rx));
+    })?;
   Ok(ExecutorHandle { tx })
 }
 
-#[derive(Default)]
 struct Executor {
   workers: HashMap<String, LiveWorker>,
+  started: mpsc::UnboundedSender<Started>,
+  installs: u64,
 }
 
 impl Executor {
-  async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Message>) {
-    let (started_tx, mut started_rx) = mpsc::unbounded_channel::<Started>();
+  async fn run(mut rx: mpsc::UnboundedReceiver<Message>) {
+    let (started, mut started_rx) = mpsc::unbounded_channel::<Started>();
+    let mut this = Executor {
+      workers: HashMap::new(),
+      started,
+      installs: 0,
+    };
+    this.serve(&mut rx, &mut started_rx).await;
+  }
+
+  async fn serve(
+    &mut self,
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+    started_rx: &mut mpsc::UnboundedReceiver<Started>,
+  ) {
     loop {
       tokio::select! {
         message = rx.recv() => match message {
           Some(Message::Install { worker, version, reply }) => {
-            spawn_install(worker, version, reply, started_tx.clone());
+            self.installs += 1;
+            spawn_install(worker, self.installs, version, reply, self.started.clone());
           }
           Some(Message::Request { worker, serve }) => self.route(&worker, serve),
           None => break,
         },
         Some(started) = started_rx.recv() => {
-          // Replacing the entry drops the old LiveWorker, retiring it.
-          self.workers.insert(started.worker, started.live);
+          let newer_is_live = self
+            .workers
+            .get(&started.worker)
+            .is_some_and(|live| live.generation > started.generation);
+          if !newer_is_live {
+            // Replacing the entry drops the old LiveWorker, retiring it.
+            self.workers.insert(started.worker, started.live);
+          }
           let _ = started.reply.send(Ok(()));
         }
       }
@@ -135,8 +176,22 @@ impl Executor {
       return;
     };
     if let Err(mpsc::error::SendError(serve)) = live.requests.send(serve) {
-      tracing::error!(worker, "the worker's isolate has stopped");
-      self.workers.remove(worker);
+      // The isolate died (its event loop failed). Start a fresh one from the
+      // same version; this request is refused meanwhile.
+      tracing::error!(
+        worker,
+        "the worker's isolate has stopped; starting a fresh one"
+      );
+      if let Some(dead) = self.workers.remove(worker) {
+        let (reply, _) = oneshot::channel();
+        spawn_install(
+          worker.to_owned(),
+          dead.generation,
+          dead.version,
+          reply,
+          self.started.clone(),
+        );
+      }
       let _ = serve.reply.send(WorkerResponse::text(
         http::StatusCode::SERVICE_UNAVAILABLE,
         "The worker is unavailable.\n",
@@ -147,6 +202,7 @@ impl Executor {
 
 fn spawn_install(
   worker: String,
+  generation: u64,
   version: WorkerVersion,
   reply: oneshot::Sender<Result<(), WorkerError>>,
   started: mpsc::UnboundedSender<Started>,
@@ -158,8 +214,18 @@ fn spawn_install(
       Ok(cell) => {
         let (retire, retired) = oneshot::channel();
         tokio::task::spawn_local(drive(cell, retired).in_current_span());
-        let live = LiveWorker { requests, _retire: retire };
-        let _ = started.send(Started { worker, live, reply });
+        let live = LiveWorker {
+          generation,
+          version,
+          requests,
+          _retire: retire,
+        };
+        let _ = started.send(Started {
+          worker,
+          generation,
+          live,
+          reply,
+        });
       }
       Err(err) => {
         let _ = reply.send(Err(err));

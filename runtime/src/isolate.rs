@@ -20,9 +20,9 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use deno_core::error::CoreError;
 use deno_core::v8::{self, UnsafeRawIsolatePtr};
 use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions};
-use deno_core::error::CoreError;
 
 /// A `JsRuntime` whose isolate is entered only while it is being used.
 pub struct IsolateCell {
@@ -60,7 +60,10 @@ impl IsolateCell {
     // SAFETY: JsRuntime creation entered the isolate; this is the matching
     // exit, done before anything else can be entered on this thread.
     unsafe { v8::Isolate::from_raw_isolate_ptr(isolate).exit() };
-    Ok(Self { runtime: ManuallyDrop::new(runtime), isolate })
+    Ok(Self {
+      runtime: ManuallyDrop::new(runtime),
+      isolate,
+    })
   }
 
   /// Runs `f` with the isolate entered.
@@ -71,10 +74,7 @@ impl IsolateCell {
 
   /// Builds a future from the runtime and drives it with the isolate entered
   /// at every poll, and while the future is being built.
-  pub fn run<'a, F>(
-    &'a mut self,
-    build: impl FnOnce(&'a mut JsRuntime) -> F,
-  ) -> EnteredFuture<F>
+  pub fn run<'a, F>(&'a mut self, build: impl FnOnce(&'a mut JsRuntime) -> F) -> EnteredFuture<F>
   where
     F: Future + 'a,
   {
@@ -83,16 +83,18 @@ impl IsolateCell {
       let _entered = Entered::new(isolate);
       build(&mut self.runtime)
     };
-    EnteredFuture { isolate, future: Box::pin(future) }
+    EnteredFuture {
+      isolate,
+      future: Box::pin(future),
+    }
   }
 
   /// Polls the event loop once with the isolate entered.
-  pub fn poll_event_loop(
-    &mut self,
-    cx: &mut Context<'_>,
-  ) -> Poll<Result<(), CoreError>> {
+  pub fn poll_event_loop(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CoreError>> {
     let _entered = Entered::new(self.isolate);
-    self.runtime.poll_event_loop(cx, PollEventLoopOptions::default())
+    self
+      .runtime
+      .poll_event_loop(cx, PollEventLoopOptions::default())
   }
 }
 

@@ -107,25 +107,41 @@ pub(crate) async fn start_worker(
   let loader = Rc::new(BundleLoader::new(version.bundle.clone()));
   let mut cell = IsolateCell::new(options(Some(loader)))?;
   let bootstrap = take_bootstrap(&mut cell)?;
-  cell.with(|runtime| runtime.op_state().borrow_mut().put(RequestQueue::new(requests)));
+  cell.with(|runtime| {
+    runtime
+      .op_state()
+      .borrow_mut()
+      .put(RequestQueue::new(requests))
+  });
 
   let main = version.bundle.main().clone();
-  let module_id = cell.run(|runtime| runtime.load_main_es_module(&main)).await?;
+  let module_id = cell
+    .run(|runtime| runtime.load_main_es_module(&main))
+    .await?;
   cell
     .run(|runtime| async move {
       let evaluation = runtime.mod_evaluate(module_id);
-      runtime.with_event_loop_future(evaluation, PollEventLoopOptions::default()).await
+      runtime
+        .with_event_loop_future(evaluation, PollEventLoopOptions::default())
+        .await
     })
     .await?;
 
-  let env_json = serde_json::to_string(&version.env.vars).map_err(|e| WorkerError::Script(e.to_string()))?;
+  let env_json =
+    serde_json::to_string(&version.env.vars).map_err(|e| WorkerError::Script(e.to_string()))?;
   let args = cell.with(|runtime| -> Result<_, WorkerError> {
     let namespace = runtime.get_module_namespace(module_id)?;
     deno_core::scope!(scope, runtime);
     let namespace: v8::Local<v8::Value> = v8::Local::new(scope, namespace).into();
     let env = v8::String::new(scope, &env_json).ok_or(WorkerError::Snapshot)?;
-    Ok([v8::Global::new(scope, namespace), v8::Global::new(scope, v8::Local::<v8::Value>::from(env))])
+    Ok([
+      v8::Global::new(scope, namespace),
+      v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
+    ])
   })?;
-  cell.run(|runtime| runtime.call_with_args(&bootstrap, &args)).await.map_err(|e| WorkerError::Script(e.to_string()))?;
+  cell
+    .run(|runtime| runtime.call_with_args(&bootstrap, &args))
+    .await
+    .map_err(|e| WorkerError::Script(e.to_string()))?;
   Ok(cell)
 }

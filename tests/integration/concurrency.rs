@@ -9,14 +9,31 @@ async fn a_request_awaiting_a_timer_does_not_hold_up_another() {
   let exp = expected("interleave");
   let server = TestServer::fixture("interleave").await;
   let client = http1();
-  let slow = tokio::spawn(client.get(server.url(exp["slow"]["path"].as_str().expect("path"))).send());
+  let slow = tokio::spawn(
+    client
+      .get(server.url(exp["slow"]["path"].as_str().expect("path")))
+      .send(),
+  );
   // Give the slow request time to reach its timer.
   tokio::time::sleep(Duration::from_millis(200)).await;
-  let fast = client.get(server.url(exp["fast"]["path"].as_str().expect("path"))).send().await.expect("fast");
-  assert_eq!(fast.text().await.expect("body"), exp["fast"]["body"].as_str().expect("body"));
-  assert!(!slow.is_finished(), "the fast request finished while the slow one still waits");
+  let fast = client
+    .get(server.url(exp["fast"]["path"].as_str().expect("path")))
+    .send()
+    .await
+    .expect("fast");
+  assert_eq!(
+    fast.text().await.expect("body"),
+    exp["fast"]["body"].as_str().expect("body")
+  );
+  assert!(
+    !slow.is_finished(),
+    "the fast request finished while the slow one still waits"
+  );
   let slow = slow.await.expect("join").expect("slow");
-  assert_eq!(slow.text().await.expect("body"), exp["slow"]["body"].as_str().expect("body"));
+  assert_eq!(
+    slow.text().await.expect("body"),
+    exp["slow"]["body"].as_str().expect("body")
+  );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -48,17 +65,41 @@ async fn wait_until_work_completes_after_the_response() {
   let server = TestServer::fixture("wait-until").await;
   let client = http1();
   let response = client.get(server.url("/")).send().await.expect("request");
-  assert_eq!(response.text().await.expect("body"), exp["body"].as_str().expect("body"));
-  let status = client.get(server.url("/status")).send().await.expect("status").text().await.expect("body");
-  assert_eq!(status, exp["status_right_after"].as_str().expect("pending"), "the response came before the work ended");
+  assert_eq!(
+    response.text().await.expect("body"),
+    exp["body"].as_str().expect("body")
+  );
+  let status = client
+    .get(server.url("/status"))
+    .send()
+    .await
+    .expect("status")
+    .text()
+    .await
+    .expect("body");
+  assert_eq!(
+    status,
+    exp["status_right_after"].as_str().expect("pending"),
+    "the response came before the work ended"
+  );
   let want = exp["status_eventually"].as_str().expect("done");
   let deadline = std::time::Instant::now() + Duration::from_secs(5);
   loop {
-    let status = client.get(server.url("/status")).send().await.expect("status").text().await.expect("body");
+    let status = client
+      .get(server.url("/status"))
+      .send()
+      .await
+      .expect("status")
+      .text()
+      .await
+      .expect("body");
     if status == want {
       break;
     }
-    assert!(std::time::Instant::now() < deadline, "waitUntil work never finished (last status {status:?})");
+    assert!(
+      std::time::Instant::now() < deadline,
+      "waitUntil work never finished (last status {status:?})"
+    );
     tokio::time::sleep(Duration::from_millis(25)).await;
   }
 }

@@ -8,29 +8,60 @@ async fn check_fixture(name: &str, client: reqwest::Client) {
   let exp = expected(name);
   let vars = exp["vars"]
     .as_object()
-    .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+    .map(|vars| {
+      vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect()
+    })
     .unwrap_or_default();
-  let server = TestServer::start(&fixture_entry(name), TestServerOptions { vars, ..Default::default() }).await;
+  let server = TestServer::start(
+    &fixture_entry(name),
+    TestServerOptions {
+      vars,
+      ..Default::default()
+    },
+  )
+  .await;
 
   let request = &exp["request"];
-  let method = request["method"].as_str().unwrap_or("GET").parse().expect("method");
+  let method = request["method"]
+    .as_str()
+    .unwrap_or("GET")
+    .parse()
+    .expect("method");
   let mut builder = client.request(method, server.url(request["path"].as_str().unwrap_or("/")));
   for (header, value) in request["headers"].as_object().into_iter().flatten() {
     builder = builder.header(header, value.as_str().expect("header values are strings"));
   }
   let response = builder.send().await.expect("request succeeds");
 
-  assert_eq!(response.status().as_u16(), exp["status"].as_u64().expect("status") as u16, "{name}: status");
+  assert_eq!(
+    response.status().as_u16(),
+    exp["status"].as_u64().expect("status") as u16,
+    "{name}: status"
+  );
   for (header, value) in exp["headers"].as_object().into_iter().flatten() {
     assert_eq!(
-      response.headers().get(header).map(|v| v.to_str().expect("ascii header")),
+      response
+        .headers()
+        .get(header)
+        .map(|v| v.to_str().expect("ascii header")),
       value.as_str(),
       "{name}: header {header}"
     );
   }
   if let Some(cookies) = exp["set-cookie"].as_array() {
-    let got: Vec<_> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().expect("ascii")).collect();
-    let want: Vec<_> = cookies.iter().map(|c| c.as_str().expect("string")).collect();
+    let got: Vec<_> = response
+      .headers()
+      .get_all("set-cookie")
+      .iter()
+      .map(|v| v.to_str().expect("ascii"))
+      .collect();
+    let want: Vec<_> = cookies
+      .iter()
+      .map(|c| c.as_str().expect("string"))
+      .collect();
     assert_eq!(got, want, "{name}: set-cookie");
   }
   let body = response.text().await.expect("body");
@@ -38,15 +69,22 @@ async fn check_fixture(name: &str, client: reqwest::Client) {
     assert_eq!(body, want, "{name}: body");
   }
   if let Some(want) = exp.get("json") {
-    let want: Value = serde_json::from_str(&want.to_string().replace("{host}", &server.addr.to_string())).expect("json");
-    let got: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: body {body:?} is not JSON: {e}"));
+    let want: Value =
+      serde_json::from_str(&want.to_string().replace("{host}", &server.addr.to_string()))
+        .expect("json");
+    let got: Value = serde_json::from_str(&body)
+      .unwrap_or_else(|e| panic!("{name}: body {body:?} is not JSON: {e}"));
     assert_eq!(got, want, "{name}: json body");
   }
   if let Some(keys) = exp["all_true"].as_array() {
     let got: Value = serde_json::from_str(&body).expect("json body");
     for key in keys {
       let key = key.as_str().expect("key");
-      assert_eq!(got[key], Value::Bool(true), "{name}: check {key:?} failed: {body}");
+      assert_eq!(
+        got[key],
+        Value::Bool(true),
+        "{name}: check {key:?} failed: {body}"
+      );
     }
   }
 }
@@ -58,7 +96,10 @@ async fn hello() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hello_over_h2c_prior_knowledge() {
-  let client = reqwest::Client::builder().http2_prior_knowledge().build().expect("client");
+  let client = reqwest::Client::builder()
+    .http2_prior_knowledge()
+    .build()
+    .expect("client");
   check_fixture("hello", client).await;
 }
 

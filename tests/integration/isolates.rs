@@ -20,19 +20,31 @@ fn scrambled(n: usize) -> Vec<usize> {
 
 #[test]
 fn isolates_are_used_interleaved_and_dropped_out_of_order() {
-  let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+  let runtime = tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .build()
+    .expect("tokio");
   let _guard = runtime.enter();
-  let mut cells: Vec<IsolateCell> = (0..ISOLATES).map(|_| blank_isolate().expect("isolate")).collect();
+  let mut cells: Vec<IsolateCell> = (0..ISOLATES)
+    .map(|_| blank_isolate().expect("isolate"))
+    .collect();
 
   for (i, cell) in cells.iter_mut().enumerate() {
     cell
-      .with(|rt| rt.execute_script("set.js", format!("globalThis.n = {i}; setTimeout(() => globalThis.fired = {i}, 1);")))
+      .with(|rt| {
+        rt.execute_script(
+          "set.js",
+          format!("globalThis.n = {i}; setTimeout(() => globalThis.fired = {i}, 1);"),
+        )
+      })
       .expect("set");
   }
   let order = scrambled(ISOLATES);
   for &i in &order {
     // Each isolate kept its own globals, and its event loop runs its own timer.
-    runtime.block_on(cells[i].run(|rt| rt.run_event_loop(Default::default()))).expect("event loop");
+    runtime
+      .block_on(cells[i].run(|rt| rt.run_event_loop(Default::default())))
+      .expect("event loop");
     cells[i]
       .with(|rt| rt.execute_script("check.js", format!("if (globalThis.n !== {i} || globalThis.fired !== {i}) throw new Error('isolate {i} saw ' + globalThis.n);")))
       .expect("isolate kept its state");

@@ -7,8 +7,18 @@ use crate::util::{TestServer, TestServerOptions, fixture_entry, http1};
 const SMALL_BODY_LIMIT: u64 = 1024;
 
 async fn echo_with_small_body_limit() -> TestServer {
-  let config = ServerConfig { max_body_bytes: SMALL_BODY_LIMIT, ..ServerConfig::default() };
-  TestServer::start(&fixture_entry("echo"), TestServerOptions { config, ..Default::default() }).await
+  let config = ServerConfig {
+    max_body_bytes: SMALL_BODY_LIMIT,
+    ..ServerConfig::default()
+  };
+  TestServer::start(
+    &fixture_entry("echo"),
+    TestServerOptions {
+      config,
+      ..Default::default()
+    },
+  )
+  .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -16,9 +26,18 @@ async fn oversized_headers_get_431() {
   let server = TestServer::fixture("hello").await;
   let client = http1();
   let huge = "x".repeat(ServerConfig::default().max_header_bytes + 1024);
-  let response = client.get(server.url("/")).header("x-huge", huge).send().await.expect("request");
+  let response = client
+    .get(server.url("/"))
+    .header("x-huge", huge)
+    .send()
+    .await
+    .expect("request");
   assert_eq!(response.status(), 431);
-  let response = http1().get(server.url("/")).send().await.expect("the server still answers");
+  let response = http1()
+    .get(server.url("/"))
+    .send()
+    .await
+    .expect("the server still answers");
   assert_eq!(response.status(), 200);
 }
 
@@ -26,9 +45,19 @@ async fn oversized_headers_get_431() {
 async fn declared_oversized_body_gets_413() {
   let server = echo_with_small_body_limit().await;
   let body = vec![b'a'; SMALL_BODY_LIMIT as usize * 2];
-  let response = http1().post(server.url("/")).body(body).send().await.expect("request");
+  let response = http1()
+    .post(server.url("/"))
+    .body(body)
+    .send()
+    .await
+    .expect("request");
   assert_eq!(response.status(), 413);
-  let response = http1().post(server.url("/")).body("small").send().await.expect("request");
+  let response = http1()
+    .post(server.url("/"))
+    .body("small")
+    .send()
+    .await
+    .expect("request");
   assert_eq!(response.status(), 200);
   assert_eq!(response.text().await.expect("body"), "small");
 }

@@ -1,6 +1,7 @@
 //! Outpost's integration tests: real servers on loopback port 0, driven by a
 //! real HTTP client (reqwest over hyper).
 
+mod bundle;
 mod concurrency;
 mod errors;
 mod fixtures;

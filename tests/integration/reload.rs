@@ -6,7 +6,14 @@ use std::time::{Duration, Instant};
 use crate::util::{TestServer, TestServerOptions, expected, fixtures_dir, http1, wait_for_log};
 
 async fn body(client: &reqwest::Client, url: String) -> String {
-  client.get(url).send().await.expect("request").text().await.expect("body")
+  client
+    .get(url)
+    .send()
+    .await
+    .expect("request")
+    .text()
+    .await
+    .expect("body")
 }
 
 /// Polls until the worker answers `want`, or panics after a generous deadline.
@@ -17,7 +24,10 @@ async fn wait_for_body(client: &reqwest::Client, url: &str, want: &str) {
     if got == want {
       return;
     }
-    assert!(Instant::now() < deadline, "still serving {got:?}, expected {want:?}");
+    assert!(
+      Instant::now() < deadline,
+      "still serving {got:?}, expected {want:?}"
+    );
     tokio::time::sleep(Duration::from_millis(25)).await;
   }
 }
@@ -29,7 +39,14 @@ async fn edits_reload_and_broken_edits_keep_the_last_good_version() {
   let entry = dir.path().join("worker.js");
   let original = std::fs::read_to_string(fixtures_dir().join("reload/worker.js")).expect("fixture");
   std::fs::write(&entry, &original).expect("copy fixture");
-  let server = TestServer::start(&entry, TestServerOptions { watch: true, ..Default::default() }).await;
+  let server = TestServer::start(
+    &entry,
+    TestServerOptions {
+      watch: true,
+      ..Default::default()
+    },
+  )
+  .await;
   let client = http1();
   let v1 = exp["before"].as_str().expect("before");
   let v2 = exp["after_edit"].as_str().expect("after_edit");
@@ -41,7 +58,11 @@ async fn edits_reload_and_broken_edits_keep_the_last_good_version() {
     tokio::spawn(async move { body(&client, url).await })
   };
   tokio::time::sleep(Duration::from_millis(200)).await;
-  std::fs::write(&entry, original.replace(&format!("\"{v1}\""), &format!("\"{v2}\""))).expect("edit");
+  std::fs::write(
+    &entry,
+    original.replace(&format!("\"{v1}\""), &format!("\"{v2}\"")),
+  )
+  .expect("edit");
   wait_for_body(&client, &server.url("/"), v2).await;
   assert_eq!(
     in_flight.await.expect("join"),
@@ -50,10 +71,17 @@ async fn edits_reload_and_broken_edits_keep_the_last_good_version() {
   );
 
   std::fs::write(&entry, original.replace(&format!("\"{v1}\""), "")).expect("broken edit");
-  let location = format!("{}{}", dir.path().display(), exp["broken_edit_log_contains"].as_str().expect("log"));
+  let location = format!(
+    "{}{}",
+    dir.path().display(),
+    exp["broken_edit_log_contains"].as_str().expect("log")
+  );
   assert!(
     wait_for_log(&location, Duration::from_secs(10)).await,
     "the syntax error should be logged with file:line:col ({location})"
   );
-  assert_eq!(body(&client, server.url("/")).await, exp["after_broken_edit"].as_str().expect("after_broken"));
+  assert_eq!(
+    body(&client, server.url("/")).await,
+    exp["after_broken_edit"].as_str().expect("after_broken")
+  );
 }

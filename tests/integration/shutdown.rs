@@ -15,8 +15,14 @@ async fn in_flight_requests_finish_after_shutdown_begins() {
     tokio::net::TcpStream::connect(server.addr).await.is_err(),
     "new connections are refused once shutdown begins"
   );
-  let slow = slow.await.expect("join").expect("the in-flight request completes");
+  let slow = slow
+    .await
+    .expect("join")
+    .expect("the in-flight request completes");
   assert_eq!(slow.status(), 200);
   assert_eq!(slow.text().await.expect("body"), "slow\n");
-  tokio::time::timeout(Duration::from_secs(10), stopped).await.expect("server stops").expect("join");
+  tokio::time::timeout(Duration::from_secs(10), stopped)
+    .await
+    .expect("server stops")
+    .expect("join");
 }

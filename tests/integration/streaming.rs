@@ -14,15 +14,22 @@ async fn echo_round_trip(client: reqwest::Client) {
   let server = TestServer::fixture("echo").await;
   let body = pattern(len);
   // A streamed upload: chunked on HTTP/1.1, DATA frames on HTTP/2.
-  let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+  let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+    body.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
   let response = client
     .post(server.url("/"))
     .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
     .send()
     .await
     .expect("upload succeeds");
-  assert_eq!(response.status().as_u16(), exp["status"].as_u64().expect("status") as u16);
-  let digest = response.headers()["x-sha256"].to_str().expect("ascii").to_owned();
+  assert_eq!(
+    response.status().as_u16(),
+    exp["status"].as_u64().expect("status") as u16
+  );
+  let digest = response.headers()["x-sha256"]
+    .to_str()
+    .expect("ascii")
+    .to_owned();
   let echoed = response.bytes().await.expect("body");
   assert_eq!(echoed.len(), body.len());
   assert!(echoed[..] == body[..], "echoed bytes differ");
@@ -36,7 +43,13 @@ async fn one_mebibyte_post_is_echoed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_mebibyte_post_is_echoed_over_h2c() {
-  echo_round_trip(reqwest::Client::builder().http2_prior_knowledge().build().expect("client")).await;
+  echo_round_trip(
+    reqwest::Client::builder()
+      .http2_prior_knowledge()
+      .build()
+      .expect("client"),
+  )
+  .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -44,14 +57,23 @@ async fn first_chunk_arrives_before_the_stream_ends() {
   let exp = expected("stream");
   let server = TestServer::fixture("stream").await;
   let response = http1().get(server.url("/")).send().await.expect("request");
-  assert_eq!(response.status().as_u16(), exp["status"].as_u64().expect("status") as u16);
+  assert_eq!(
+    response.status().as_u16(),
+    exp["status"].as_u64().expect("status") as u16
+  );
   let mut body = response.bytes_stream();
   let first = body.next().await.expect("a first chunk").expect("chunk");
   // Had the server buffered the body, the first chunk would hold all of it.
-  assert_eq!(&first[..], exp["first_chunk"].as_str().expect("first_chunk").as_bytes());
+  assert_eq!(
+    &first[..],
+    exp["first_chunk"].as_str().expect("first_chunk").as_bytes()
+  );
   let mut all = first.to_vec();
   while let Some(chunk) = body.next().await {
     all.extend_from_slice(&chunk.expect("chunk"));
   }
-  assert_eq!(String::from_utf8(all).expect("utf8"), exp["body"].as_str().expect("body"));
+  assert_eq!(
+    String::from_utf8(all).expect("utf8"),
+    exp["body"].as_str().expect("body")
+  );
 }

@@ -20,7 +20,11 @@ pub fn fixtures_dir() -> PathBuf {
 pub fn fixture_entry(name: &str) -> PathBuf {
   let dir = fixtures_dir().join(name);
   let js = dir.join("worker.js");
-  if js.exists() { js } else { dir.join("worker.ts") }
+  if js.exists() {
+    js
+  } else {
+    dir.join("worker.ts")
+  }
 }
 
 /// Fixture `name`'s expected.json.
@@ -38,7 +42,11 @@ struct LogWriter(Arc<Mutex<Vec<u8>>>);
 
 impl Write for LogWriter {
   fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-    self.0.lock().expect("log buffer poisoned").extend_from_slice(buf);
+    self
+      .0
+      .lock()
+      .expect("log buffer poisoned")
+      .extend_from_slice(buf);
     Ok(buf.len())
   }
   fn flush(&mut self) -> std::io::Result<()> {
@@ -96,7 +104,11 @@ pub struct TestServerOptions {
 
 impl Default for TestServerOptions {
   fn default() -> Self {
-    Self { vars: Vec::new(), watch: false, config: ServerConfig::default() }
+    Self {
+      vars: Vec::new(),
+      watch: false,
+      config: ServerConfig::default(),
+    }
   }
 }
 
@@ -119,8 +131,13 @@ impl TestServer {
       env: Arc::new(env),
       executor: dispatcher.executor_for(&name).clone(),
     };
-    let dirs = worker.load().await.unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let dirs = worker
+      .load()
+      .await
+      .unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+      .await
+      .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
     let (stop_watch, watch_stopped) = oneshot::channel::<()>();
@@ -136,10 +153,21 @@ impl TestServer {
       let shutdown = async move {
         let _ = stopped.await;
       };
-      outpost_edge::run(listener, Routes::Single(name), dispatcher, options.config, shutdown).await;
+      outpost_edge::run(
+        listener,
+        Routes::Single(name),
+        dispatcher,
+        options.config,
+        shutdown,
+      )
+      .await;
       drop(stop_watch);
     });
-    Self { addr, stop: Some(stop), served: Some(served) }
+    Self {
+      addr,
+      stop: Some(stop),
+      served: Some(served),
+    }
   }
 
   /// The absolute URL of `path` on this server.
@@ -166,5 +194,8 @@ impl Drop for TestServer {
 
 /// An HTTP/1.1 client.
 pub fn http1() -> reqwest::Client {
-  reqwest::Client::builder().http1_only().build().expect("client builds")
+  reqwest::Client::builder()
+    .http1_only()
+    .build()
+    .expect("client builds")
 }

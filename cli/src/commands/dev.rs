@@ -65,30 +65,50 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
   if !args.entry.is_file() {
     bail!("{} is not a file", args.entry.display());
   }
-  let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-  let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+  let threads = args
+    .threads
+    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+  let runtime = tokio::runtime::Builder::new_multi_thread()
+    .enable_all()
+    .build()?;
   runtime.block_on(async move {
     let dispatcher = Arc::new(Dispatcher::start(threads).context("starting executor threads")?);
-    let name = args.entry.file_stem().and_then(|s| s.to_str()).unwrap_or("worker").to_owned();
+    let name = args
+      .entry
+      .file_stem()
+      .and_then(|s| s.to_str())
+      .unwrap_or("worker")
+      .to_owned();
     let worker = LocalWorker {
       name: name.clone(),
       entry: args.entry.clone(),
       env: Arc::new(env),
       executor: dispatcher.executor_for(&name).clone(),
     };
-    let dirs = worker.load().await.with_context(|| format!("loading {}", args.entry.display()))?;
+    let dirs = worker
+      .load()
+      .await
+      .with_context(|| format!("loading {}", args.entry.display()))?;
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.ip, args.port))
       .await
       .with_context(|| format!("binding {}:{}", args.ip, args.port))?;
     let addr = listener.local_addr()?;
-    println!("outpost dev: serving {} at http://{addr}/", args.entry.display());
+    println!(
+      "outpost dev: serving {} at http://{addr}/",
+      args.entry.display()
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watch = (!args.no_watch).then(|| {
       let mut stop = stop_rx.clone();
       tokio::spawn(async move {
-        if let Err(err) = worker.watch(dirs, async move { let _ = stop.changed().await; }).await {
+        if let Err(err) = worker
+          .watch(dirs, async move {
+            let _ = stop.changed().await;
+          })
+          .await
+        {
           tracing::error!("hot reload stopped: {err}");
         }
       })
@@ -98,7 +118,14 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
       max_body_bytes: args.max_body_bytes,
       ..ServerConfig::default()
     };
-    outpost_edge::run(listener, Routes::Single(name), dispatcher, config, shutdown_signal()).await;
+    outpost_edge::run(
+      listener,
+      Routes::Single(name),
+      dispatcher,
+      config,
+      shutdown_signal(),
+    )
+    .await;
     let _ = stop_tx.send(true);
     if let Some(watch) = watch {
       let _ = watch.await;

@@ -68,7 +68,11 @@ async function sendResponse(rid, response) {
     if (TypedArrayPrototypeGetSymbolToStringTag(value) !== "Uint8Array") {
       throw new TypeError("a Response body stream must produce Uint8Array chunks");
     }
-    await op_serve_write_body(rid, value);
+    if (!await op_serve_write_body(rid, value)) {
+      // The client left: stop the producer quietly, this is no worker error.
+      await reader.cancel();
+      break;
+    }
   }
   op_serve_close_body(rid);
 }

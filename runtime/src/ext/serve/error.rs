@@ -12,7 +12,7 @@ pub enum ServeError {
   #[class(type)]
   #[error("the response body is not open for writing")]
   BodyNotOpen,
-  /// The client went away while the body was being written.
+  /// The client went away before the response head was sent.
   #[class(type)]
   #[error("the client closed the connection")]
   ClientGone,

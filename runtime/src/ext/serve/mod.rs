@@ -10,10 +10,12 @@ mod ops;
 mod types;
 
 pub use error::ServeError;
-#[allow(unused_imports, reason = "build.rs compiles this module without the library that re-exports these")]
+#[allow(
+  unused_imports,
+  reason = "build.rs compiles this module without the library that re-exports these"
+)]
 pub use types::{
-  BodyError, RequestBody, ResponseBody, ServeRequest, WorkerRequest,
-  WorkerResponse,
+  BodyError, RequestBody, ResponseBody, ServeRequest, WorkerRequest, WorkerResponse,
 };
 
 use std::cell::RefCell;

@@ -5,11 +5,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use deno_core::{
-  AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId,
-  ToJsBuffer, ToV8, op2,
-};
 use deno_core::convert::ByteString;
+use deno_core::{
+  AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId, ToJsBuffer, ToV8, op2,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,7 +59,10 @@ pub async fn op_serve_next_request(
     .headers
     .iter()
     .map(|(name, value)| {
-      (ByteString::from(name.as_str()), ByteString::from(value.as_bytes()))
+      (
+        ByteString::from(name.as_str()),
+        ByteString::from(value.as_bytes()),
+      )
     })
     .collect();
   let (body, has_body) = match request.body {
@@ -122,8 +124,8 @@ fn response_head(
   for (name, value) in headers {
     let name = HeaderName::from_bytes(&name)
       .map_err(|_| ServeError::InvalidHeader(String::from_utf8_lossy(&name).into_owned()))?;
-    let value = HeaderValue::from_bytes(&value)
-      .map_err(|_| ServeError::InvalidHeader(name.to_string()))?;
+    let value =
+      HeaderValue::from_bytes(&value).map_err(|_| ServeError::InvalidHeader(name.to_string()))?;
     map.append(name, value);
   }
   Ok((status, map))
@@ -137,7 +139,11 @@ fn take_reply(
     .resource_table
     .get::<InflightRequest>(rid)
     .map_err(|_| ServeError::RequestGone)?;
-  let reply = inflight.reply.borrow_mut().take().ok_or(ServeError::RequestGone)?;
+  let reply = inflight
+    .reply
+    .borrow_mut()
+    .take()
+    .ok_or(ServeError::RequestGone)?;
   Ok((inflight, reply))
 }
 
@@ -154,7 +160,11 @@ pub fn op_serve_respond_static(
   let (_, reply) = take_reply(state, rid)?;
   let body = ResponseBody::Full(Bytes::copy_from_slice(&body));
   // A client that already left is not an error for the worker.
-  let _ = reply.send(WorkerResponse { status, headers, body });
+  let _ = reply.send(WorkerResponse {
+    status,
+    headers,
+    body,
+  });
   let _ = state.resource_table.take::<InflightRequest>(rid);
   Ok(())
 }
@@ -173,30 +183,41 @@ pub fn op_serve_respond_stream(
   let (tx, rx) = mpsc::channel(RESPONSE_CHUNKS_BUFFERED);
   *inflight.response_body.borrow_mut() = Some(tx);
   reply
-    .send(WorkerResponse { status, headers, body: ResponseBody::Stream(rx) })
+    .send(WorkerResponse {
+      status,
+      headers,
+      body: ResponseBody::Stream(rx),
+    })
     .map_err(|_| ServeError::ClientGone)
 }
 
 /// Writes one chunk of a streamed response body; waits while the client is
-/// slower than the worker.
+/// slower than the worker. Resolves to `false` once the client has gone, so
+/// JS can stop producing.
 #[op2]
 pub async fn op_serve_write_body(
   state: Rc<RefCell<OpState>>,
   #[smi] rid: ResourceId,
   #[buffer] chunk: JsBuffer,
-) -> Result<(), ServeError> {
+) -> Result<bool, ServeError> {
   let sender = {
     let state = state.borrow();
     let inflight = state
       .resource_table
       .get::<InflightRequest>(rid)
       .map_err(|_| ServeError::RequestGone)?;
-    inflight.response_body.borrow().clone().ok_or(ServeError::BodyNotOpen)?
+    inflight
+      .response_body
+      .borrow()
+      .clone()
+      .ok_or(ServeError::BodyNotOpen)?
   };
-  sender
-    .send(Ok(Bytes::copy_from_slice(&chunk)))
-    .await
-    .map_err(|_| ServeError::ClientGone)
+  Ok(
+    sender
+      .send(Ok(Bytes::copy_from_slice(&chunk)))
+      .await
+      .is_ok(),
+  )
 }
 
 /// Ends a streamed response body.
@@ -210,11 +231,7 @@ pub fn op_serve_close_body(state: &mut OpState, #[smi] rid: ResourceId) {
 /// answers 500 if no response head was sent yet. A stream already under way
 /// is cut off, so the client sees a truncated body rather than a false end.
 #[op2(fast)]
-pub fn op_serve_fail(
-  state: &mut OpState,
-  #[smi] rid: ResourceId,
-  #[string] error: &str,
-) {
+pub fn op_serve_fail(state: &mut OpState, #[smi] rid: ResourceId, #[string] error: &str) {
   tracing::error!(target: "outpost::worker", "uncaught exception in fetch handler: {error}");
   let Ok(inflight) = state.resource_table.take::<InflightRequest>(rid) else {
     return;
@@ -225,6 +242,8 @@ pub fn op_serve_fail(
       "Internal Server Error: the worker threw an exception.\n",
     ));
   } else if let Some(body) = inflight.response_body.borrow_mut().take() {
-    let _ = body.try_send(Err(BodyError::Transport("the worker failed mid-stream".into())));
+    let _ = body.try_send(Err(BodyError::Transport(
+      "the worker failed mid-stream".into(),
+    )));
   }
 }

@@ -71,7 +71,11 @@ impl WorkerResponse {
       http::header::CONTENT_TYPE,
       http::HeaderValue::from_static("text/plain;charset=UTF-8"),
     );
-    Self { status, headers, body: ResponseBody::Full(Bytes::from_static(body.as_bytes())) }
+    Self {
+      status,
+      headers,
+      body: ResponseBody::Full(Bytes::from_static(body.as_bytes())),
+    }
   }
 }
 

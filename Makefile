@@ -1,0 +1,19 @@
+# Thin wrappers so that the README's two commands also work on a fresh
+# machine: they seed the prebuilt V8 and install the linker first.
+
+.PHONY: dev test tools
+
+# Build in release mode and serve fixtures/hello on http://127.0.0.1:8787/.
+dev: tools
+	cargo run --release --locked -- dev fixtures/hello/worker.js
+
+# Every test: unit tests and the one integration-test binary.
+test: tools
+	cargo test --workspace --locked
+
+# V8 comes prebuilt from ../shared/v8 where it exists (machines without
+# internet); elsewhere the v8 crate downloads it. mold is the linker named in
+# .cargo/config.toml.
+tools:
+	@if [ -f ../shared/v8/install.sh ]; then sh ../shared/v8/install.sh; fi
+	@command -v mold >/dev/null || scripts/install-mold.sh

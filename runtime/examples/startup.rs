@@ -1,0 +1,109 @@
+//! Measures isolate start-up: a blank isolate from the snapshot, and a
+//! worker's first request from cold (isolate, module evaluation, one
+//! request and its response).
+//!
+//! Run: `cargo run --release -p outpost-runtime --example startup [-- ROUNDS]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_runtime::{
+  RequestBody, WorkerBundle, WorkerEnv, WorkerRequest, WorkerVersion, blank_isolate, spawn_executor,
+};
+
+fn summary(label: &str, mut samples: Vec<Duration>) {
+  samples.sort();
+  let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+  println!(
+    "{label:<44} n={:<5} median {:>8.3} ms   p90 {:>8.3} ms   min {:>8.3} ms",
+    samples.len(),
+    at(0.5).as_secs_f64() * 1e3,
+    at(0.9).as_secs_f64() * 1e3,
+    samples[0].as_secs_f64() * 1e3,
+  );
+}
+
+/// A module of about `bytes` bytes: many small functions, as bundlers emit.
+fn large_worker(bytes: usize) -> String {
+  let mut source = String::from("const table = [];\n");
+  let mut i = 0;
+  while source.len() < bytes {
+    source.push_str(&format!(
+      "function helper{i}(x) {{ const y = x * {i} + 1; return y % 7 === 0 ? 'seven-' + y : String(y); }}\ntable.push(helper{i});\n"
+    ));
+    i += 1;
+  }
+  source.push_str(
+    "export default { fetch() { return new Response(table[3](2) + ' of ' + table.length); } };\n",
+  );
+  source
+}
+
+async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize) {
+  let bundle = Arc::new(WorkerBundle::load(entry).expect("bundle builds"));
+  let version = WorkerVersion {
+    bundle,
+    env: Arc::new(WorkerEnv::default()),
+  };
+  let executor = spawn_executor("bench-exec").expect("executor");
+  let mut samples = Vec::with_capacity(rounds);
+  for round in 0..rounds {
+    let name = format!("worker-{round}");
+    let start = Instant::now();
+    executor
+      .install(&name, version.clone())
+      .await
+      .expect("install");
+    let request = WorkerRequest {
+      method: http::Method::GET,
+      url: "http://bench.localhost/".into(),
+      headers: http::HeaderMap::new(),
+      body: RequestBody::Empty,
+    };
+    let response = executor.dispatch(&name, request).await.expect("response");
+    assert_eq!(response.status, 200);
+    samples.push(start.elapsed());
+  }
+  summary(label, samples);
+}
+
+fn main() {
+  let rounds: usize = std::env::args()
+    .nth(1)
+    .and_then(|a| a.parse().ok())
+    .unwrap_or(200);
+  let runtime = tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .build()
+    .expect("tokio");
+  let _guard = runtime.enter();
+
+  // Warm up V8's platform and the page cache.
+  drop(blank_isolate().expect("isolate"));
+  let mut samples = Vec::with_capacity(rounds);
+  for _ in 0..rounds {
+    let start = Instant::now();
+    let cell = blank_isolate().expect("isolate");
+    samples.push(start.elapsed());
+    drop(cell);
+  }
+  summary("blank isolate from snapshot", samples);
+
+  let hello = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hello/worker.js");
+  runtime.block_on(first_requests(
+    "first request, cold (fixtures/hello)",
+    &hello,
+    rounds,
+  ));
+
+  let dir = std::env::temp_dir().join(format!("outpost-startup-{}", std::process::id()));
+  std::fs::create_dir_all(&dir).expect("temp dir");
+  let large = dir.join("worker.js");
+  std::fs::write(&large, large_worker(100 * 1024)).expect("write worker");
+  runtime.block_on(first_requests(
+    "first request, cold (100 KiB script)",
+    &large,
+    rounds,
+  ));
+  let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,117 @@
+//! Building bundles and installing them: every failure names its file, and
+//! for code errors the line and column.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use outpost_runtime::{
+  BundleError, WorkerBundle, WorkerEnv, WorkerError, WorkerVersion, spawn_executor,
+};
+
+fn write(dir: &Path, name: &str, source: &str) -> PathBuf {
+  let path = dir.join(name);
+  std::fs::write(&path, source).expect("write module");
+  path
+}
+
+fn load_error(source: &str) -> (tempfile::TempDir, BundleError) {
+  let dir = tempfile::tempdir().expect("tempdir");
+  let entry = write(dir.path(), "worker.js", source);
+  let err = WorkerBundle::load(&entry).expect_err("the bundle is refused");
+  (dir, err)
+}
+
+#[test]
+fn syntax_errors_carry_file_line_and_column() {
+  let (dir, err) =
+    load_error("export default {\n  fetch() { return new Response(1) }\n  let = ;\n};\n");
+  let message = err.to_string();
+  assert!(matches!(err, BundleError::Syntax(_)), "{message}");
+  let location = format!(
+    "{}:3:",
+    dir
+      .path()
+      .canonicalize()
+      .expect("canonical")
+      .join("worker.js")
+      .display()
+  );
+  assert!(
+    message.contains(&location),
+    "{message} should name {location}"
+  );
+}
+
+#[test]
+fn syntax_errors_in_imported_modules_name_that_module() {
+  let dir = tempfile::tempdir().expect("tempdir");
+  let entry = write(
+    dir.path(),
+    "worker.js",
+    "import { x } from './lib.js';\nexport default { fetch() { return new Response(x) } };\n",
+  );
+  write(dir.path(), "lib.js", "export const x = ;\n");
+  let message = WorkerBundle::load(&entry).expect_err("refused").to_string();
+  assert!(message.contains("lib.js:1:"), "{message}");
+}
+
+#[test]
+fn bare_and_remote_imports_are_refused_clearly() {
+  let (_dir, err) = load_error("import lodash from 'lodash';\nexport default {};\n");
+  let message = err.to_string();
+  assert!(
+    message.contains("\"lodash\"") && message.contains("relative imports"),
+    "{message}"
+  );
+
+  let (_dir, err) = load_error("import x from 'https://example.com/x.js';\nexport default {};\n");
+  assert!(err.to_string().contains("only local files"), "{err}");
+}
+
+#[test]
+fn missing_modules_and_unknown_types_name_the_file() {
+  let (_dir, err) = load_error("import './nope.js';\nexport default {};\n");
+  assert!(
+    matches!(err, BundleError::Read { .. }) && err.to_string().contains("nope.js"),
+    "{err}"
+  );
+
+  let (_dir, err) = load_error("import './style.css';\nexport default {};\n");
+  assert!(
+    matches!(err, BundleError::UnsupportedType(_)) && err.to_string().contains("style.css"),
+    "{err}"
+  );
+}
+
+async fn install_error(source: &str) -> (tempfile::TempDir, WorkerError) {
+  let dir = tempfile::tempdir().expect("tempdir");
+  let entry = write(dir.path(), "worker.js", source);
+  let bundle = Arc::new(WorkerBundle::load(&entry).expect("bundle builds"));
+  let executor = spawn_executor("bundle-test").expect("executor");
+  let version = WorkerVersion {
+    bundle,
+    env: Arc::new(WorkerEnv::default()),
+  };
+  let err = executor
+    .install("w", version)
+    .await
+    .expect_err("install fails");
+  (dir, err)
+}
+
+#[tokio::test]
+async fn a_throwing_top_level_is_reported_with_its_location() {
+  let (_dir, err) =
+    install_error("export default { fetch() {} };\nthrow new Error('top-level failure');\n").await;
+  let message = err.to_string();
+  assert!(
+    message.contains("top-level failure") && message.contains("worker.js:2:7"),
+    "{message}"
+  );
+}
+
+#[tokio::test]
+async fn a_worker_without_a_fetch_handler_is_refused() {
+  let (_dir, err) = install_error("export const nothing = 1;\n").await;
+  assert!(err.to_string().contains("no fetch handler"), "{err}");
+}
