@@ -2,6 +2,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use outpost_runtime::{ExecutorHandle, spawn_executor};
 
@@ -28,6 +29,7 @@ impl Routes {
 /// chosen by a hash of its name, so its isolate is never shared or moved.
 pub struct Dispatcher {
   executors: Vec<ExecutorHandle>,
+  next_connection: AtomicUsize,
 }
 
 impl Dispatcher {
@@ -36,7 +38,26 @@ impl Dispatcher {
     let executors = (0..threads.max(1))
       .map(|i| spawn_executor(&format!("outpost-exec-{i}")))
       .collect::<std::io::Result<_>>()?;
-    Ok(Self { executors })
+    Ok(Self {
+      executors,
+      next_connection: AtomicUsize::new(0),
+    })
+  }
+
+  /// The executor thread that should serve a new connection. Connections
+  /// run on executor threads, so a request for a worker on the same thread
+  /// is dispatched without waking another one. With a single routed worker
+  /// that is always its thread; otherwise connections are spread in turn.
+  pub fn executor_for_connection(&self, routes: &Routes) -> &ExecutorHandle {
+    match routes {
+      Routes::Single(worker) => self.executor_for(worker),
+    }
+  }
+
+  /// The next executor in turn, for work that belongs to no worker.
+  pub fn next_executor(&self) -> &ExecutorHandle {
+    let turn = self.next_connection.fetch_add(1, Ordering::Relaxed);
+    &self.executors[turn % self.executors.len()]
   }
 
   /// The executor that owns `worker`.

@@ -85,20 +85,43 @@ pub async fn run(
       () = &mut shutdown => break,
     };
     let _ = stream.set_nodelay(true);
+    // The connection is served on an executor thread, so that requests for
+    // the workers there are dispatched without waking another thread. The
+    // socket moves as a std stream and joins that thread's reactor.
+    let stream = match stream.into_std() {
+      Ok(stream) => stream,
+      Err(err) => {
+        tracing::warn!(%peer, "cannot hand over the connection: {err}");
+        continue;
+      }
+    };
     let node = node.clone();
-    let service = service_fn(move |req| {
-      let node = node.clone();
-      async move { Ok::<_, Infallible>(handle(&node, req).await) }
-    });
-    let conn = builder
-      .serve_connection_with_upgrades(TokioIo::new(stream), service)
-      .into_owned();
-    let conn = graceful.watch(conn);
-    tokio::spawn(async move {
-      if let Err(err) = conn.await {
+    let builder = builder.clone();
+    let watcher = graceful.watcher();
+    let executor = node
+      .dispatcher
+      .executor_for_connection(&node.routes)
+      .clone();
+    let spawned = executor.spawn(move || async move {
+      let stream = match tokio::net::TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(err) => {
+          tracing::warn!(%peer, "cannot serve the connection: {err}");
+          return;
+        }
+      };
+      let service = service_fn(move |req| {
+        let node = node.clone();
+        async move { Ok::<_, Infallible>(handle(&node, req).await) }
+      });
+      let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+      if let Err(err) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(%peer, "connection ended with an error: {err}");
       }
     });
+    if spawned.is_err() {
+      tracing::error!(%peer, "the executor thread has stopped; dropping the connection");
+    }
   }
   drop(listener);
   tracing::info!("shutting down: waiting up to {grace:?} for in-flight requests");

@@ -3,7 +3,8 @@
 //! enum, a `select!` loop that never blocks, and a oneshot reply per message.
 
 use std::collections::HashMap;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -30,7 +31,11 @@ pub enum DispatchError {
   NoAnswer,
 }
 
+/// A job to run on the executor's thread; see [`ExecutorHandle::spawn`].
+type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
 enum Message {
+  Spawn(Job),
   Install {
     worker: String,
     version: WorkerVersion,
@@ -82,6 +87,22 @@ impl ExecutorHandle {
       })
       .map_err(|_| WorkerError::ExecutorGone)?;
     answer.await.map_err(|_| WorkerError::ExecutorGone)?
+  }
+
+  /// Runs a task on this executor's thread. `make` is called there, so the
+  /// future it returns need not be Send. Work that talks to the workers of
+  /// this thread (an HTTP connection, say) then does so without waking
+  /// another thread.
+  pub fn spawn<F, Fut>(&self, make: F) -> Result<(), DispatchError>
+  where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+  {
+    let job: Job = Box::new(move || Box::pin(make()));
+    self
+      .tx
+      .send(Message::Spawn(job))
+      .map_err(|_| DispatchError::ExecutorGone)
   }
 
   /// Runs one request through `worker` and returns its response head; the
@@ -145,6 +166,9 @@ impl Executor {
     loop {
       tokio::select! {
         message = rx.recv() => match message {
+          Some(Message::Spawn(job)) => {
+            tokio::task::spawn_local(job());
+          }
           Some(Message::Install { worker, version, reply }) => {
             self.installs += 1;
             spawn_install(worker, self.installs, version, reply, self.started.clone());

@@ -27,4 +27,4 @@ pub use bundle::{BundleError, WorkerBundle};
 pub use executor::{DispatchError, ExecutorHandle, spawn_executor};
 pub use ext::serve::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
 pub use isolate::IsolateCell;
-pub use worker::{WorkerEnv, WorkerError, WorkerVersion, blank_isolate};
+pub use worker::{WorkerEnv, WorkerError, WorkerVersion, blank_isolate, set_v8_flags};

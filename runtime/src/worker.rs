@@ -61,6 +61,23 @@ impl From<CoreError> for WorkerError {
   }
 }
 
+/// Flags Outpost gives V8 before any of its own. Executors are one thread
+/// per core, so V8's parallel GC helper threads would only steal time from
+/// other executors and add context switches; measured with compare.py, GC
+/// on the isolate's own thread costs less CPU per request.
+pub const DEFAULT_V8_FLAGS: [&str; 1] = ["--single-threaded-gc"];
+
+/// Passes [`DEFAULT_V8_FLAGS`] and then `flags` to V8 (a later flag wins).
+/// Call before the first isolate is created; returns the flags V8 did not
+/// recognise.
+pub fn set_v8_flags(flags: &[String]) -> Vec<String> {
+  // V8 treats the first argument as the program name.
+  let mut args = vec!["outpost".to_owned()];
+  args.extend(DEFAULT_V8_FLAGS.iter().map(|f| (*f).to_owned()));
+  args.extend(flags.iter().cloned());
+  deno_core::v8_set_flags(args).into_iter().skip(1).collect()
+}
+
 /// Runtime options for an isolate started from the snapshot.
 fn options(module_loader: Option<Rc<dyn deno_core::ModuleLoader>>) -> RuntimeOptions {
   RuntimeOptions {

@@ -74,3 +74,19 @@ async fn streamed_oversized_body_gets_413() {
     .expect("request");
   assert_eq!(response.status(), 413);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_host_gets_400() {
+  use tokio::io::{AsyncReadExt, AsyncWriteExt};
+  let server = TestServer::fixture("hello").await;
+  let mut stream = tokio::net::TcpStream::connect(server.addr)
+    .await
+    .expect("connect");
+  stream
+    .write_all(b"GET / HTTP/1.1\r\nHost: not a host\r\nConnection: close\r\n\r\n")
+    .await
+    .expect("write");
+  let mut answer = String::new();
+  stream.read_to_string(&mut answer).await.expect("read");
+  assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}

@@ -93,6 +93,7 @@ pub struct TestServer {
 }
 
 /// How a [`TestServer`] is set up.
+#[derive(Default)]
 pub struct TestServerOptions {
   /// Plain vars for `env`.
   pub vars: Vec<(String, String)>,
@@ -100,16 +101,6 @@ pub struct TestServerOptions {
   pub watch: bool,
   /// Server limits.
   pub config: ServerConfig,
-}
-
-impl Default for TestServerOptions {
-  fn default() -> Self {
-    Self {
-      vars: Vec::new(),
-      watch: false,
-      config: ServerConfig::default(),
-    }
-  }
 }
 
 impl TestServer {

@@ -43,6 +43,10 @@ pub struct DevArgs {
   /// Do not reload when files change.
   #[arg(long)]
   no_watch: bool,
+
+  /// Flags for V8, comma-separated (for example --v8-flags=--max-old-space-size=256).
+  #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+  v8_flags: Vec<String>,
 }
 
 fn parse_vars(vars: &[String]) -> anyhow::Result<WorkerEnv> {
@@ -62,6 +66,10 @@ fn parse_vars(vars: &[String]) -> anyhow::Result<WorkerEnv> {
 /// Runs `outpost dev` until Ctrl-C or SIGTERM.
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
   let env = parse_vars(&args.vars)?;
+  let unknown = outpost_runtime::set_v8_flags(&args.v8_flags);
+  if !unknown.is_empty() {
+    bail!("V8 does not know these flags: {}", unknown.join(" "));
+  }
   if !args.entry.is_file() {
     bail!("{} is not a file", args.entry.display());
   }
