@@ -7,8 +7,10 @@
 dev: tools
 	cargo run --release --locked -- dev fixtures/hello/worker.js
 
-# Every test: unit tests and the one integration-test binary.
+# Every test. The integration tests also run the outpost binary, so it is
+# built first.
 test: tools
+	cargo build --locked -p outpost
 	cargo test --workspace --locked
 
 # V8 comes prebuilt from ../shared/v8 where it exists (machines without

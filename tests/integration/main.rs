@@ -2,6 +2,7 @@
 //! real HTTP client (reqwest over hyper).
 
 mod bundle;
+mod cli;
 mod concurrency;
 mod errors;
 mod fixtures;

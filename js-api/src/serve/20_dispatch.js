@@ -5,7 +5,7 @@ import { core, primordials } from "ext:core/mod.js";
 import {
   op_serve_close_body,
   op_serve_fail,
-  op_serve_next_request,
+  op_serve_next_requests,
   op_serve_read_body,
   op_serve_respond_static,
   op_serve_respond_stream,
@@ -110,9 +110,9 @@ async function handleOne(head, handle, describeError) {
 async function startServing(handle, describeError) {
   const dispatch = handle ?? serviceWorkerHandler;
   while (true) {
-    const head = await op_serve_next_request();
-    if (head === null) return;
-    handleOne(head, dispatch, describeError);
+    const heads = await op_serve_next_requests();
+    if (heads === null) return;
+    for (let i = 0; i < heads.length; i++) handleOne(heads[i], dispatch, describeError);
   }
 }
 

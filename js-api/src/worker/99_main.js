@@ -35,6 +35,11 @@ function startWorker(namespace, envJson) {
   if (exported !== null && typeof exported === "object" && typeof exported.fetch === "function") {
     handle = (request, ctx) => exported.fetch(request, env, ctx);
   } else if (event.listenerCount(globalThis, "fetch") > 0) {
+    // Service-worker scripts have no `env`: as in Workers, bindings are
+    // globals, visible to handlers (after the script's top level has run).
+    for (const name in env) {
+      ObjectDefineProperty(globalThis, name, { value: env[name], writable: true, configurable: true });
+    }
     handle = null;
   } else {
     throw new TypeError(

@@ -2,7 +2,7 @@
 //!
 //! The executor pushes [`ServeRequest`]s into a [`RequestQueue`] in the
 //! isolate's `OpState`. JS (`js-api/src/serve/`) pulls them with
-//! `op_serve_next_request`, runs the worker's handler and answers through the
+//! `op_serve_next_requests`, runs the worker's handler and answers through the
 //! `op_serve_respond_*` ops. Bodies stream both ways through bounded channels.
 
 mod error;
@@ -38,7 +38,7 @@ deno_core::extension!(
   outpost_serve,
   deps = [deno_web, deno_fetch],
   ops = [
-    ops::op_serve_next_request,
+    ops::op_serve_next_requests,
     ops::op_serve_read_body,
     ops::op_serve_respond_static,
     ops::op_serve_respond_stream,

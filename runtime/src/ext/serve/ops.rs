@@ -12,7 +12,7 @@ use deno_core::{
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
-use super::types::{BodyError, RequestBody, ResponseBody, WorkerResponse};
+use super::types::{BodyError, RequestBody, ResponseBody, ServeRequest, WorkerResponse};
 use super::{RequestQueue, ServeError};
 
 /// How many response chunks may wait for the client before JS is paused.
@@ -41,19 +41,46 @@ pub struct RequestHead {
   has_body: bool,
 }
 
-/// Waits for the next request. Resolves to `null` once the worker is retired
-/// and no more requests will come.
+/// Most requests handed to JS in one batch, so one isolate's burst cannot
+/// starve the executor's other tasks.
+const MAX_BATCH: usize = 64;
+
+/// Waits for requests and returns every one already queued (up to
+/// [`MAX_BATCH`]), so a burst is handled in one turn of the event loop
+/// rather than one request per turn. Resolves to `null` once the worker is
+/// retired and no more requests will come.
 #[op2]
-pub async fn op_serve_next_request(
+pub async fn op_serve_next_requests(
   state: Rc<RefCell<OpState>>,
-) -> Result<Option<RequestHead>, ServeError> {
+) -> Result<Option<Vec<RequestHead>>, ServeError> {
   let queue = state.borrow().borrow::<RequestQueue>().clone();
   let mut rx = queue.0.borrow_mut().take().ok_or(ServeError::QueueBusy)?;
-  let next = rx.recv().await;
+  let first = rx.recv().await;
+  let mut batch = Vec::new();
+  if let Some(first) = first {
+    batch.push(first);
+    while batch.len() < MAX_BATCH {
+      match rx.try_recv() {
+        Ok(next) => batch.push(next),
+        Err(_) => break,
+      }
+    }
+  }
   *queue.0.borrow_mut() = Some(rx);
-  let Some(serve) = next else {
+  if batch.is_empty() {
     return Ok(None);
-  };
+  }
+  let mut state = state.borrow_mut();
+  Ok(Some(
+    batch
+      .into_iter()
+      .map(|serve| accept(&mut state, serve))
+      .collect(),
+  ))
+}
+
+/// Registers a request as in flight and describes its head for JS.
+fn accept(state: &mut OpState, serve: ServeRequest) -> RequestHead {
   let request = serve.request;
   let headers = request
     .headers
@@ -69,18 +96,18 @@ pub async fn op_serve_next_request(
     RequestBody::Empty => (None, false),
     RequestBody::Stream(rx) => (Some(rx), true),
   };
-  let rid = state.borrow_mut().resource_table.add(InflightRequest {
+  let rid = state.resource_table.add(InflightRequest {
     body: AsyncRefCell::new(body),
     reply: RefCell::new(Some(serve.reply)),
     response_body: RefCell::new(None),
   });
-  Ok(Some(RequestHead {
+  RequestHead {
     rid,
     method: request.method.as_str().to_owned(),
     url: request.url,
     headers,
     has_body,
-  }))
+  }
 }
 
 /// Reads the next chunk of a request body; `null` at its end.

@@ -1,0 +1,137 @@
+//! The real `outpost` binary, run as a process: help, errors, serving, and
+//! graceful exit on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::{fixture_entry, http1};
+
+/// The `outpost` binary of this build. `make test` builds it before the
+/// tests; run `cargo build -p outpost` first when calling cargo directly.
+fn outpost() -> Command {
+  let target = std::env::var_os("CARGO_TARGET_DIR")
+    .map(PathBuf::from)
+    .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+  let profile = if cfg!(debug_assertions) {
+    "debug"
+  } else {
+    "release"
+  };
+  let binary = target.join(profile).join("outpost");
+  assert!(
+    binary.exists(),
+    "{} is missing: build it first with `cargo build -p outpost` (`make test` does)",
+    binary.display()
+  );
+  Command::new(binary)
+}
+
+#[test]
+fn help_lists_the_commands_and_their_options() {
+  let top = outpost()
+    .arg("--help")
+    .output()
+    .expect("run outpost --help");
+  assert!(top.status.success());
+  let text = String::from_utf8_lossy(&top.stdout);
+  assert!(
+    text.contains("dev") && text.contains("Serve a worker locally"),
+    "{text}"
+  );
+
+  let dev = outpost()
+    .args(["dev", "--help"])
+    .output()
+    .expect("run outpost dev --help");
+  assert!(dev.status.success());
+  let text = String::from_utf8_lossy(&dev.stdout);
+  for option in [
+    "--port",
+    "--ip",
+    "--var",
+    "--max-body-bytes",
+    "--max-header-bytes",
+  ] {
+    assert!(
+      text.contains(option),
+      "dev --help should mention {option}: {text}"
+    );
+  }
+}
+
+#[test]
+fn bad_input_fails_with_a_clear_message() {
+  let missing = outpost()
+    .args(["dev", "no/such/worker.js"])
+    .output()
+    .expect("run");
+  assert_eq!(missing.status.code(), Some(1));
+  let text = String::from_utf8_lossy(&missing.stderr);
+  assert!(text.contains("no/such/worker.js is not a file"), "{text}");
+
+  let entry = fixture_entry("hello");
+  let bad_var = outpost()
+    .arg("dev")
+    .arg(&entry)
+    .args(["--var", "NOEQUALS"])
+    .output()
+    .expect("run");
+  assert_eq!(bad_var.status.code(), Some(1));
+  assert!(String::from_utf8_lossy(&bad_var.stderr).contains("is not KEY=VALUE"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_serves_a_worker_and_exits_cleanly_on_sigterm() {
+  let mut child = outpost()
+    .arg("dev")
+    .arg(fixture_entry("hello"))
+    .args(["--port", "0", "--no-watch"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start outpost dev");
+  let stdout = child.stdout.take().expect("stdout");
+  let line = tokio::task::spawn_blocking(move || {
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).map(|_| line)
+  })
+  .await
+  .expect("join")
+  .expect("a ready line");
+  let url = line
+    .split(" at ")
+    .nth(1)
+    .expect("the ready line names the URL")
+    .trim()
+    .to_owned();
+
+  let body = http1()
+    .get(&url)
+    .send()
+    .await
+    .expect("request")
+    .text()
+    .await
+    .expect("body");
+  assert_eq!(body, "Hello from Outpost!\n");
+
+  let pid = child.id().to_string();
+  assert!(
+    Command::new("kill")
+      .args(["-TERM", &pid])
+      .status()
+      .expect("kill")
+      .success()
+  );
+  let status = tokio::task::spawn_blocking(move || child.wait())
+    .await
+    .expect("join")
+    .expect("wait");
+  assert!(
+    status.success(),
+    "outpost dev exits 0 on SIGTERM, got {status}"
+  );
+  tokio::time::sleep(Duration::from_millis(50)).await;
+}
