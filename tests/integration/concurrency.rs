@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::util::{TestServer, expected, http1};
+use crate::util::{TestServer, expected, get_text, http1, wait_for_body};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_awaiting_a_timer_does_not_hold_up_another() {
@@ -69,37 +69,12 @@ async fn wait_until_work_completes_after_the_response() {
     response.text().await.expect("body"),
     exp["body"].as_str().expect("body")
   );
-  let status = client
-    .get(server.url("/status"))
-    .send()
-    .await
-    .expect("status")
-    .text()
-    .await
-    .expect("body");
+  let status = get_text(&client, &server.url("/status")).await;
   assert_eq!(
     status,
     exp["status_right_after"].as_str().expect("pending"),
     "the response came before the work ended"
   );
   let want = exp["status_eventually"].as_str().expect("done");
-  let deadline = std::time::Instant::now() + Duration::from_secs(5);
-  loop {
-    let status = client
-      .get(server.url("/status"))
-      .send()
-      .await
-      .expect("status")
-      .text()
-      .await
-      .expect("body");
-    if status == want {
-      break;
-    }
-    assert!(
-      std::time::Instant::now() < deadline,
-      "waitUntil work never finished (last status {status:?})"
-    );
-    tokio::time::sleep(Duration::from_millis(25)).await;
-  }
+  wait_for_body(&client, &server.url("/status"), want).await;
 }

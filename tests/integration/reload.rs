@@ -1,36 +1,12 @@
 //! Hot reload: edits take effect, in-flight requests finish on the old code,
 //! and a broken edit leaves the last good version serving.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::{TestServer, TestServerOptions, expected, fixtures_dir, http1, wait_for_log};
-
-async fn body(client: &reqwest::Client, url: String) -> String {
-  client
-    .get(url)
-    .send()
-    .await
-    .expect("request")
-    .text()
-    .await
-    .expect("body")
-}
-
-/// Polls until the worker answers `want`, or panics after a generous deadline.
-async fn wait_for_body(client: &reqwest::Client, url: &str, want: &str) {
-  let deadline = Instant::now() + Duration::from_secs(10);
-  loop {
-    let got = body(client, url.to_owned()).await;
-    if got == want {
-      return;
-    }
-    assert!(
-      Instant::now() < deadline,
-      "still serving {got:?}, expected {want:?}"
-    );
-    tokio::time::sleep(Duration::from_millis(25)).await;
-  }
-}
+use crate::util::{
+  TestServer, TestServerOptions, expected, fixtures_dir, get_text, http1, wait_for_body,
+  wait_for_log,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn edits_reload_and_broken_edits_keep_the_last_good_version() {
@@ -50,12 +26,12 @@ async fn edits_reload_and_broken_edits_keep_the_last_good_version() {
   let client = http1();
   let v1 = exp["before"].as_str().expect("before");
   let v2 = exp["after_edit"].as_str().expect("after_edit");
-  assert_eq!(body(&client, server.url("/")).await, v1);
+  assert_eq!(get_text(&client, &server.url("/")).await, v1);
 
   let in_flight = {
     let client = client.clone();
     let url = server.url("/slow");
-    tokio::spawn(async move { body(&client, url).await })
+    tokio::spawn(async move { get_text(&client, &url).await })
   };
   tokio::time::sleep(Duration::from_millis(200)).await;
   std::fs::write(
@@ -81,7 +57,7 @@ async fn edits_reload_and_broken_edits_keep_the_last_good_version() {
     "the syntax error should be logged with file:line:col ({location})"
   );
   assert_eq!(
-    body(&client, server.url("/")).await,
+    get_text(&client, &server.url("/")).await,
     exp["after_broken_edit"].as_str().expect("after_broken")
   );
 }

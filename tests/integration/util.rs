@@ -183,6 +183,36 @@ impl Drop for TestServer {
   }
 }
 
+/// GETs `url` and returns the body as text.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+  client
+    .get(url)
+    .send()
+    .await
+    .expect("request")
+    .text()
+    .await
+    .expect("body")
+}
+
+/// Polls `url` until it answers `want`, or panics after a generous deadline
+/// (reloads and background work take a moment; the figure is not a timing
+/// assertion).
+pub async fn wait_for_body(client: &reqwest::Client, url: &str, want: &str) {
+  let deadline = Instant::now() + Duration::from_secs(10);
+  loop {
+    let got = get_text(client, url).await;
+    if got == want {
+      return;
+    }
+    assert!(
+      Instant::now() < deadline,
+      "{url} still answers {got:?}, expected {want:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(25)).await;
+  }
+}
+
 /// An HTTP/1.1 client.
 pub fn http1() -> reqwest::Client {
   reqwest::Client::builder()
