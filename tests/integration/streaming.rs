@@ -2,7 +2,7 @@
 
 use futures::StreamExt;
 
-use crate::util::{TestServer, expected, http1};
+use crate::util::{TestServer, expected, get_text, http1, wait_for_body};
 
 fn pattern(len: usize) -> Vec<u8> {
   (0..len).map(|i| (i * 7 % 251) as u8).collect()
@@ -76,4 +76,30 @@ async fn first_chunk_arrives_before_the_stream_ends() {
     String::from_utf8(all).expect("utf8"),
     exp["body"].as_str().expect("body")
   );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_leaving_mid_stream_cancels_the_workers_stream() {
+  let exp = expected("disconnect");
+  let server = TestServer::fixture("disconnect").await;
+  let streaming = http1();
+  let response = streaming
+    .get(server.url(exp["request"]["path"].as_str().expect("path")))
+    .send()
+    .await
+    .expect("request");
+  let mut body = response.bytes_stream();
+  let first = body.next().await.expect("a first chunk").expect("chunk");
+  assert!(first.starts_with(exp["first_chunk"].as_str().expect("first_chunk").as_bytes()));
+  let status = get_text(&http1(), &server.url("/status")).await;
+  assert_eq!(
+    status,
+    exp["status_while_streaming"].as_str().expect("streaming")
+  );
+
+  // Dropping the body and its client closes the connection.
+  drop(body);
+  drop(streaming);
+  let want = exp["status_after_disconnect"].as_str().expect("cancelled");
+  wait_for_body(&http1(), &server.url("/status"), want).await;
 }

@@ -61,7 +61,12 @@ async function sendResponse(rid, response) {
   }
   if (source.locked) throw new TypeError("the Response body stream is locked or already used");
   const reader = source.getReader();
-  op_serve_respond_stream(rid, status, headerList);
+  // A client that left is no worker error: stop the producer quietly.
+  if (!op_serve_respond_stream(rid, status, headerList)) {
+    op_serve_close_body(rid);
+    await reader.cancel();
+    return;
+  }
   while (true) {
     const { value, done } = await reader.read();
     if (done) break;
@@ -69,7 +74,6 @@ async function sendResponse(rid, response) {
       throw new TypeError("a Response body stream must produce Uint8Array chunks");
     }
     if (!await op_serve_write_body(rid, value)) {
-      // The client left: stop the producer quietly, this is no worker error.
       await reader.cancel();
       break;
     }

@@ -12,10 +12,6 @@ pub enum ServeError {
   #[class(type)]
   #[error("the response body is not open for writing")]
   BodyNotOpen,
-  /// The client went away before the response head was sent.
-  #[class(type)]
-  #[error("the client closed the connection")]
-  ClientGone,
   /// Reading the request body failed (too large, or the client aborted).
   #[class(type)]
   #[error("reading the request body failed: {0}")]

@@ -197,25 +197,29 @@ pub fn op_serve_respond_static(
 }
 
 /// Sends a response head whose body will follow through
-/// `op_serve_write_body` and `op_serve_close_body`.
+/// `op_serve_write_body` and `op_serve_close_body`. Returns `false` if the
+/// client has already gone, so JS can skip producing the body.
 #[op2]
 pub fn op_serve_respond_stream(
   state: &mut OpState,
   #[smi] rid: ResourceId,
   #[smi] status: u16,
   #[scoped] headers: Vec<(ByteString, ByteString)>,
-) -> Result<(), ServeError> {
+) -> Result<bool, ServeError> {
   let (status, headers) = response_head(status, headers)?;
   let (inflight, reply) = take_reply(state, rid)?;
   let (tx, rx) = mpsc::channel(RESPONSE_CHUNKS_BUFFERED);
   *inflight.response_body.borrow_mut() = Some(tx);
-  reply
-    .send(WorkerResponse {
-      status,
-      headers,
-      body: ResponseBody::Stream(rx),
-    })
-    .map_err(|_| ServeError::ClientGone)
+  let body = ResponseBody::Stream(rx);
+  Ok(
+    reply
+      .send(WorkerResponse {
+        status,
+        headers,
+        body,
+      })
+      .is_ok(),
+  )
 }
 
 /// Writes one chunk of a streamed response body; waits while the client is
