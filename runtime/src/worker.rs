@@ -150,7 +150,9 @@ pub(crate) async fn start_worker(
     let namespace = runtime.get_module_namespace(module_id)?;
     deno_core::scope!(scope, runtime);
     let namespace: v8::Local<v8::Value> = v8::Local::new(scope, namespace).into();
-    let env = v8::String::new(scope, &env_json).ok_or(WorkerError::Snapshot)?;
+    let env = v8::String::new(scope, &env_json).ok_or_else(|| {
+      WorkerError::Script("the worker's vars are too large for a V8 string".into())
+    })?;
     Ok([
       v8::Global::new(scope, namespace),
       v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
