@@ -1,4 +1,4 @@
-//! Executor threads. Each owns a current-thread tokio runtime and the
+//! Executor threads. Each owns a single-threaded tokio runtime and the
 //! isolates of the workers pinned to it, and runs as an actor: a message
 //! enum, a `select!` loop that never blocks, and a oneshot reply per message.
 
@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use tokio::runtime::LocalOptions;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::LocalSet;
 use tracing::Instrument;
 
 use crate::ext::serve::{ServeRequest, WorkerRequest, WorkerResponse};
@@ -129,15 +129,30 @@ impl ExecutorHandle {
 /// has been dropped.
 pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
   let (tx, rx) = mpsc::unbounded_channel();
-  let runtime = tokio::runtime::Builder::new_current_thread()
-    .enable_all()
-    .build()?;
+  let (ready_tx, ready_rx) = std::sync::mpsc::channel();
   std::thread::Builder::new()
     .name(name.to_owned())
     .spawn(move || {
-      let local = LocalSet::new();
-      local.block_on(&runtime, Executor::run(rx));
+      // A LocalRuntime rather than a current-thread runtime plus LocalSet:
+      // with a LocalSet, all local tasks count as one task to the scheduler,
+      // which then polls the I/O driver too rarely under load (tokio issue
+      // #6739). It is !Send, so it is built here, on its own thread.
+      let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build_local(LocalOptions::default());
+      match runtime {
+        Ok(runtime) => {
+          let _ = ready_tx.send(Ok(()));
+          runtime.block_on(Executor::run(rx));
+        }
+        Err(err) => {
+          let _ = ready_tx.send(Err(err));
+        }
+      }
     })?;
+  ready_rx
+    .recv()
+    .map_err(|_| std::io::Error::other("the executor thread died while starting"))??;
   Ok(ExecutorHandle { tx })
 }
 
