@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
   /// Serve a worker locally, reloading it when its files change.
   Dev(commands::dev::DevArgs),
+  /// Run an edge node serving many workers.
+  Edge(commands::edge::EdgeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +43,7 @@ fn main() -> std::process::ExitCode {
     .init();
   let result = match cli.command {
     Command::Dev(args) => commands::dev::run(args),
+    Command::Edge(args) => commands::edge::run(args),
   };
   match result {
     Ok(()) => std::process::ExitCode::SUCCESS,

@@ -181,7 +181,7 @@ pub(crate) fn to_hyper_response(response: WorkerResponse) -> http::Response<Edge
 /// A short plain-text response for errors the platform itself reports.
 pub(crate) fn platform_error(
   status: http::StatusCode,
-  message: &'static str,
+  message: impl Into<Bytes>,
 ) -> http::Response<EdgeBody> {
   to_hyper_response(WorkerResponse::text(status, message))
 }

@@ -1,4 +1,4 @@
-//! Which worker serves a request, and which executor thread runs it.
+//! Which executor thread runs a worker, and which serves a connection.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -6,24 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use outpost_runtime::{ExecutorHandle, spawn_executor};
 
-/// Maps a request's host and path to the name of the worker that serves it.
-///
-/// The table's source (one local worker today, the control plane later) is
-/// not this type's concern.
-#[derive(Debug, Clone)]
-pub enum Routes {
-  /// Every request goes to the one named worker (`outpost dev`).
-  Single(String),
-}
-
-impl Routes {
-  /// The worker for a request to `host` and `path`, if any.
-  pub fn route(&self, _host: &str, _path: &str) -> Option<&str> {
-    match self {
-      Routes::Single(name) => Some(name),
-    }
-  }
-}
+use crate::routes::Routes;
 
 /// The node's executor threads. A worker always runs on the same thread,
 /// chosen by a hash of its name, so its isolate is never shared or moved.
@@ -49,8 +32,11 @@ impl Dispatcher {
   /// is dispatched without waking another one. With a single routed worker
   /// that is always its thread; otherwise connections are spread in turn.
   pub fn executor_for_connection(&self, routes: &Routes) -> &ExecutorHandle {
-    match routes {
-      Routes::Single(worker) => self.executor_for(worker),
+    let table = routes.current();
+    let mut workers = table.workers();
+    match (workers.next(), workers.next()) {
+      (Some(only), None) => self.executor_for(only),
+      _ => self.next_executor(),
     }
   }
 

@@ -6,14 +6,21 @@
 //!   shutdown)`, limits and graceful shutdown.
 //! - `convert`: hyper requests to [`outpost_runtime::WorkerRequest`] and
 //!   worker responses back, streaming both ways.
-//! - [`dispatch`]: routing to a worker and the choice of executor thread.
+//! - [`routes`]: the live routing table, from host and path to a worker.
+//! - [`dispatch`]: the executor threads, and which one runs a worker or
+//!   serves a connection.
 //! - [`local`]: workers served from local files, reloaded when they change
 //!   (`outpost dev`).
+//! - [`local_folder`]: a folder of workers, one per subfolder, followed as
+//!   folders are added, edited and removed (`outpost edge --local`).
 
 mod convert;
 pub mod dispatch;
 pub mod local;
+pub mod local_folder;
+pub mod routes;
 pub mod server;
 
-pub use dispatch::{Dispatcher, Routes};
+pub use dispatch::Dispatcher;
+pub use routes::{RouteTable, Routes};
 pub use server::{ServerConfig, run};

@@ -64,35 +64,27 @@ impl LocalWorker {
     mut dirs: BTreeSet<PathBuf>,
     shutdown: impl std::future::Future<Output = ()>,
   ) -> Result<(), WatchError> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-      if let Ok(event) = event
-        && event.paths.iter().any(|p| is_module_file(p))
-        && !event.kind.is_access()
-      {
-        let _ = tx.send(());
-      }
-    })?;
+    let mut events = FileEvents::new()?;
     for dir in &dirs {
-      watcher.watch(dir, RecursiveMode::NonRecursive)?;
+      events.watch(dir, RecursiveMode::NonRecursive)?;
     }
     tokio::pin!(shutdown);
     loop {
-      tokio::select! {
+      let changed = tokio::select! {
         () = &mut shutdown => return Ok(()),
-        Some(()) = rx.recv() => {}
+        changed = events.next_batch() => changed,
+      };
+      if !changed.iter().any(|p| is_module_file(p)) {
+        continue;
       }
-      // Let the burst settle, then drop the events it queued.
-      tokio::time::sleep(DEBOUNCE).await;
-      while rx.try_recv().is_ok() {}
       match self.load().await {
         Ok(new_dirs) => {
           tracing::info!("reloaded {}", self.entry.display());
           for dir in new_dirs.difference(&dirs) {
-            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+            events.watch(dir, RecursiveMode::NonRecursive)?;
           }
           for dir in dirs.difference(&new_dirs) {
-            let _ = watcher.unwatch(dir);
+            events.unwatch(dir);
           }
           dirs = new_dirs;
         }
@@ -104,7 +96,53 @@ impl LocalWorker {
   }
 }
 
-fn is_module_file(path: &Path) -> bool {
+/// File changes, delivered in batches: a batch is every path touched from
+/// the first event until [`DEBOUNCE`] after it, so an editor's burst of
+/// writes becomes one reload.
+pub(crate) struct FileEvents {
+  watcher: notify::RecommendedWatcher,
+  rx: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+}
+
+impl FileEvents {
+  pub(crate) fn new() -> Result<Self, WatchError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+      if let Ok(event) = event
+        && !event.kind.is_access()
+      {
+        let _ = tx.send(event.paths);
+      }
+    })?;
+    Ok(Self { watcher, rx })
+  }
+
+  pub(crate) fn watch(&mut self, path: &Path, mode: RecursiveMode) -> Result<(), WatchError> {
+    Ok(self.watcher.watch(path, mode)?)
+  }
+
+  pub(crate) fn unwatch(&mut self, path: &Path) {
+    // Unwatching a folder that was deleted fails; nothing is left to stop.
+    let _ = self.watcher.unwatch(path);
+  }
+
+  /// Waits for the next batch of changed paths.
+  pub(crate) async fn next_batch(&mut self) -> BTreeSet<PathBuf> {
+    let mut batch = BTreeSet::new();
+    match self.rx.recv().await {
+      Some(paths) => batch.extend(paths),
+      // The watcher lives as long as self, so its sender never drops.
+      None => std::future::pending::<()>().await,
+    }
+    tokio::time::sleep(DEBOUNCE).await;
+    while let Ok(paths) = self.rx.try_recv() {
+      batch.extend(paths);
+    }
+    batch
+  }
+}
+
+pub(crate) fn is_module_file(path: &Path) -> bool {
   path
     .extension()
     .and_then(|e| e.to_str())

@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::convert::{self, EdgeBody, RequestError};
-use crate::dispatch::{Dispatcher, Routes};
+use crate::dispatch::Dispatcher;
+use crate::routes::Routes;
 
 /// Limits and timeouts of the HTTP server.
 #[derive(Debug, Clone)]
@@ -143,16 +144,17 @@ async fn handle(node: &Node, req: http::Request<Incoming>) -> http::Response<Edg
         .and_then(|h| h.to_str().ok())
         .map(|h| h.to_owned())
     });
-    let Some(worker) = node
-      .routes
-      .route(host.as_deref().unwrap_or(""), req.uri().path())
-    else {
+    let host = host.as_deref().unwrap_or("");
+    let table = node.routes.current();
+    let Some(worker) = table.route(host, req.uri().path()).map(str::to_owned) else {
       return convert::platform_error(
         StatusCode::NOT_FOUND,
-        "No worker is routed for this host.\n",
+        format!(
+          "No worker is routed for host {host:?} or path {:?}.\n",
+          req.uri().path()
+        ),
       );
     };
-    let worker = worker.to_owned();
     let (request, overflow) = match convert::to_worker_request(req, node.config.max_body_bytes) {
       Ok(converted) => converted,
       Err(RequestError::TooLarge) => {

@@ -45,6 +45,10 @@ enum Message {
     worker: String,
     serve: ServeRequest,
   },
+  Remove {
+    worker: String,
+    reply: oneshot::Sender<bool>,
+  },
 }
 
 /// A started isolate, reported back to the loop to be swapped in.
@@ -87,6 +91,21 @@ impl ExecutorHandle {
       })
       .map_err(|_| WorkerError::ExecutorGone)?;
     answer.await.map_err(|_| WorkerError::ExecutorGone)?
+  }
+
+  /// Stops serving `worker`: its isolate is retired and finishes what is in
+  /// flight. Returns whether the worker was installed.
+  pub async fn remove(&self, worker: &str) -> Result<bool, DispatchError> {
+    let (reply, answer) = oneshot::channel();
+    let message = Message::Remove {
+      worker: worker.to_owned(),
+      reply,
+    };
+    self
+      .tx
+      .send(message)
+      .map_err(|_| DispatchError::ExecutorGone)?;
+    answer.await.map_err(|_| DispatchError::ExecutorGone)
   }
 
   /// Runs a task on this executor's thread. `make` is called there, so the
@@ -159,7 +178,11 @@ pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
 struct Executor {
   workers: HashMap<String, LiveWorker>,
   started: mpsc::UnboundedSender<Started>,
+  /// Numbers installs and removals, in the order they arrive.
   installs: u64,
+  /// When each removed worker was removed, so that an install already under
+  /// way at that moment does not bring it back.
+  removed: HashMap<String, u64>,
 }
 
 impl Executor {
@@ -169,6 +192,7 @@ impl Executor {
       workers: HashMap::new(),
       started,
       installs: 0,
+      removed: HashMap::new(),
     };
     this.serve(&mut rx, &mut started_rx).await;
   }
@@ -189,6 +213,12 @@ impl Executor {
             spawn_install(worker, self.installs, version, reply, self.started.clone());
           }
           Some(Message::Request { worker, serve }) => self.route(&worker, serve),
+          Some(Message::Remove { worker, reply }) => {
+            // A later install must not bring it back: count this as one.
+            self.installs += 1;
+            self.removed.insert(worker.clone(), self.installs);
+            let _ = reply.send(self.workers.remove(&worker).is_some());
+          }
           None => break,
         },
         Some(started) = started_rx.recv() => {
@@ -196,7 +226,12 @@ impl Executor {
             .workers
             .get(&started.worker)
             .is_some_and(|live| live.generation > started.generation);
-          if !newer_is_live {
+          let removed_since = self
+            .removed
+            .get(&started.worker)
+            .is_some_and(|&at| at > started.generation);
+          if !newer_is_live && !removed_since {
+            self.removed.remove(&started.worker);
             // Replacing the entry drops the old LiveWorker, retiring it.
             self.workers.insert(started.worker, started.live);
           }

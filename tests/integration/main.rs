@@ -4,11 +4,13 @@
 mod bundle;
 mod cli;
 mod concurrency;
+mod edge_folder;
 mod errors;
 mod fixtures;
 mod isolates;
 mod limits;
 mod reload;
+mod routes;
 mod shutdown;
 mod streaming;
 mod util;

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use outpost_edge::local::LocalWorker;
-use outpost_edge::{Dispatcher, Routes, ServerConfig};
+use outpost_edge::local_folder::LocalFolder;
+use outpost_edge::{Dispatcher, RouteTable, Routes, ServerConfig};
 use outpost_runtime::WorkerEnv;
 use tokio::sync::oneshot;
 
@@ -84,7 +85,13 @@ pub async fn wait_for_log(needle: &str, timeout: Duration) -> bool {
   }
 }
 
-/// A dev server for one worker, on 127.0.0.1 port 0, stopped on drop.
+/// Resolves when a watcher should stop.
+type Until = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// A running watcher.
+type Watching = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A server on 127.0.0.1 port 0, stopped on drop: one worker (`outpost
+/// dev`) or a folder of workers (`outpost edge --local`).
 pub struct TestServer {
   /// Where it listens.
   pub addr: SocketAddr,
@@ -126,32 +133,52 @@ impl TestServer {
       .load()
       .await
       .unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+    let routes = Routes::new(RouteTable::catch_all(name));
+    let watch = options.watch.then_some(Box::new(move |until: Until| {
+      Box::pin(async move { worker.watch(dirs, until).await.expect("watching starts") }) as Watching
+    }) as Box<dyn FnOnce(Until) -> Watching + Send>);
+    Self::serve(dispatcher, routes, options.config, watch).await
+  }
+
+  /// Serves every worker folder under `root`, following changes to it.
+  pub async fn folder(root: &Path) -> Self {
+    capture_logs();
+    let dispatcher = Arc::new(Dispatcher::start(2).expect("executor threads start"));
+    let routes = Routes::default();
+    let root = root.canonicalize().expect("canonical root");
+    let mut folder = LocalFolder::new(root, dispatcher.clone(), routes.clone());
+    folder.load().await.expect("the folder is readable");
+    let watch = Box::new(move |until: Until| {
+      Box::pin(async move { folder.watch(until).await.expect("watching starts") }) as Watching
+    }) as Box<dyn FnOnce(Until) -> Watching + Send>;
+    Self::serve(dispatcher, routes, ServerConfig::default(), Some(watch)).await
+  }
+
+  /// Runs the server on 127.0.0.1 port 0, and `watch` beside it until the
+  /// server stops.
+  async fn serve(
+    dispatcher: Arc<Dispatcher>,
+    routes: Routes,
+    config: ServerConfig,
+    watch: Option<Box<dyn FnOnce(Until) -> Watching + Send>>,
+  ) -> Self {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
       .await
       .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
     let (stop_watch, watch_stopped) = oneshot::channel::<()>();
-    if options.watch {
-      tokio::spawn(async move {
-        let until = async move {
-          let _ = watch_stopped.await;
-        };
-        worker.watch(dirs, until).await.expect("watching starts");
+    if let Some(watch) = watch {
+      let until: Until = Box::pin(async move {
+        let _ = watch_stopped.await;
       });
+      tokio::spawn(watch(until));
     }
     let served = tokio::spawn(async move {
       let shutdown = async move {
         let _ = stopped.await;
       };
-      outpost_edge::run(
-        listener,
-        Routes::Single(name),
-        dispatcher,
-        options.config,
-        shutdown,
-      )
-      .await;
+      outpost_edge::run(listener, routes, dispatcher, config, shutdown).await;
       drop(stop_watch);
     });
     Self {

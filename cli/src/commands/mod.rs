@@ -1,3 +1,5 @@
-//! One module per subcommand.
+//! One module per subcommand, and what the serving ones share.
 
 pub mod dev;
+pub mod edge;
+mod node;

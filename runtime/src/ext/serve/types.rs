@@ -65,7 +65,7 @@ pub struct WorkerResponse {
 
 impl WorkerResponse {
   /// A short plain-text response, used for errors the platform itself reports.
-  pub fn text(status: StatusCode, body: &'static str) -> Self {
+  pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Self {
     let mut headers = HeaderMap::new();
     headers.insert(
       http::header::CONTENT_TYPE,
@@ -74,7 +74,7 @@ impl WorkerResponse {
     Self {
       status,
       headers,
-      body: ResponseBody::Full(Bytes::from_static(body.as_bytes())),
+      body: ResponseBody::Full(body.into()),
     }
   }
 }

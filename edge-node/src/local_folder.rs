@@ -1,0 +1,239 @@
+//! A folder of workers, one per subfolder (`outpost edge --local <dir>`):
+//! installs each, keeps the routing table in step, and follows additions,
+//! edits and removals without a restart.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use notify::RecursiveMode;
+use outpost_runtime::WorkerEnv;
+use serde::Deserialize;
+
+use crate::dispatch::Dispatcher;
+use crate::local::{FileEvents, LocalWorker, WatchError};
+use crate::routes::{RouteTable, Routes};
+
+/// The optional per-worker config file.
+const CONFIG_FILE: &str = "outpost.toml";
+
+/// Entry modules looked for when `outpost.toml` names none.
+const DEFAULT_ENTRIES: [&str; 2] = ["worker.js", "worker.ts"];
+
+/// Why one worker folder cannot be served. Other folders are unaffected.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+  /// The folder name cannot be a host label.
+  #[error("{0:?} is not a valid worker name (use lowercase letters, digits and '-')")]
+  BadName(String),
+  /// `outpost.toml` could not be read or parsed.
+  #[error("{path}: {message}")]
+  Config {
+    /// The config file.
+    path: PathBuf,
+    /// What is wrong with it.
+    message: String,
+  },
+  /// No entry module was found.
+  #[error("{0}: no worker.js or worker.ts, and outpost.toml names no `main`")]
+  NoEntry(PathBuf),
+}
+
+/// `outpost.toml`, as far as this stage of Outpost understands it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkerConfig {
+  /// The entry module, relative to the worker's folder.
+  main: Option<PathBuf>,
+  /// Plain vars for `env`.
+  #[serde(default)]
+  vars: BTreeMap<String, String>,
+  /// Resource limits; accepted but not enforced yet (see the log warning).
+  #[serde(default)]
+  limits: Option<toml::Table>,
+}
+
+/// What one worker folder declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WorkerSpec {
+  entry: PathBuf,
+  vars: BTreeMap<String, String>,
+}
+
+/// Whether `name` can be a DNS label, so that `<name>.localhost` works.
+fn valid_name(name: &str) -> bool {
+  !name.is_empty()
+    && name.len() <= 63
+    && !name.starts_with('-')
+    && !name.ends_with('-')
+    && name
+      .bytes()
+      .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Reads one worker folder.
+fn read_spec(dir: &Path) -> Result<WorkerSpec, FolderError> {
+  let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+  if !valid_name(name) {
+    return Err(FolderError::BadName(name.to_owned()));
+  }
+  let config_path = dir.join(CONFIG_FILE);
+  let config = match std::fs::read_to_string(&config_path) {
+    Ok(text) => toml::from_str::<WorkerConfig>(&text).map_err(|e| FolderError::Config {
+      path: config_path.clone(),
+      message: e.to_string(),
+    })?,
+    Err(err) if err.kind() == std::io::ErrorKind::NotFound => WorkerConfig::default(),
+    Err(err) => {
+      return Err(FolderError::Config {
+        path: config_path,
+        message: err.to_string(),
+      });
+    }
+  };
+  if config.limits.is_some() {
+    tracing::warn!(
+      worker = name,
+      "[limits] in outpost.toml are not enforced yet"
+    );
+  }
+  let entry = match config.main {
+    Some(main) => dir.join(main),
+    None => DEFAULT_ENTRIES
+      .iter()
+      .map(|e| dir.join(e))
+      .find(|p| p.is_file())
+      .ok_or_else(|| FolderError::NoEntry(dir.to_owned()))?,
+  };
+  Ok(WorkerSpec {
+    entry,
+    vars: config.vars,
+  })
+}
+
+/// The worker folders under `root`, by name. Hidden folders are skipped.
+fn list_folders(root: &Path) -> std::io::Result<BTreeMap<String, PathBuf>> {
+  let mut folders = BTreeMap::new();
+  for entry in std::fs::read_dir(root)? {
+    let entry = entry?;
+    let name = entry.file_name().to_string_lossy().into_owned();
+    if !name.starts_with('.') && entry.file_type()?.is_dir() {
+      folders.insert(name, entry.path());
+    }
+  }
+  Ok(folders)
+}
+
+/// Serves every worker folder under a root folder.
+pub struct LocalFolder {
+  root: PathBuf,
+  dispatcher: Arc<Dispatcher>,
+  routes: Routes,
+  /// The spec each installed worker was installed from.
+  installed: HashMap<String, WorkerSpec>,
+}
+
+impl LocalFolder {
+  /// A source for the workers under `root`, installing on `dispatcher`'s
+  /// executors and publishing to `routes`.
+  pub fn new(root: PathBuf, dispatcher: Arc<Dispatcher>, routes: Routes) -> Self {
+    Self {
+      root,
+      dispatcher,
+      routes,
+      installed: HashMap::new(),
+    }
+  }
+
+  /// Installs every worker folder. A folder that fails is logged and left
+  /// out; the others serve. Errors only if `root` cannot be listed.
+  pub async fn load(&mut self) -> std::io::Result<()> {
+    let names: BTreeSet<String> = list_folders(&self.root)?.into_keys().collect();
+    self.sync(&names).await;
+    Ok(())
+  }
+
+  /// The names of the workers being served.
+  pub fn served(&self) -> BTreeSet<String> {
+    self.installed.keys().cloned().collect()
+  }
+
+  /// Follows changes under the root until `shutdown` resolves.
+  pub async fn watch(
+    &mut self,
+    shutdown: impl std::future::Future<Output = ()>,
+  ) -> Result<(), WatchError> {
+    let mut events = FileEvents::new()?;
+    events.watch(&self.root, RecursiveMode::Recursive)?;
+    tokio::pin!(shutdown);
+    loop {
+      let changed = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        changed = events.next_batch() => changed,
+      };
+      let names: BTreeSet<String> = changed
+        .iter()
+        .filter_map(|path| path.strip_prefix(&self.root).ok()?.components().next())
+        .map(|first| first.as_os_str().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+      if !names.is_empty() {
+        self.sync(&names).await;
+      }
+    }
+  }
+
+  /// Brings the named workers in line with their folders, then republishes
+  /// the routing table.
+  async fn sync(&mut self, names: &BTreeSet<String>) {
+    let mut gone = Vec::new();
+    for name in names {
+      let dir = self.root.join(name);
+      if !dir.is_dir() {
+        if self.installed.remove(name).is_some() {
+          gone.push(name);
+        }
+        continue;
+      }
+      let spec = match read_spec(&dir) {
+        Ok(spec) => spec,
+        Err(err) => {
+          tracing::error!(worker = %name, "not serving this folder: {err}");
+          continue;
+        }
+      };
+      let worker = LocalWorker {
+        name: name.clone(),
+        entry: spec.entry.clone(),
+        env: Arc::new(WorkerEnv {
+          vars: spec.vars.clone(),
+        }),
+        executor: self.dispatcher.executor_for(name).clone(),
+      };
+      match worker.load().await {
+        Ok(_) => {
+          let verb = if self.installed.contains_key(name) {
+            "reloaded"
+          } else {
+            "serving"
+          };
+          tracing::info!(worker = %name, "{verb} {}", spec.entry.display());
+          self.installed.insert(name.clone(), spec);
+        }
+        Err(err) if self.installed.contains_key(name) => {
+          tracing::error!(worker = %name, "reload failed, still serving the last good version:\n{err}");
+        }
+        Err(err) => tracing::error!(worker = %name, "cannot start:\n{err}"),
+      }
+    }
+    // Unroute removed workers before retiring their isolates, so no request
+    // is routed to a worker that is already gone.
+    self
+      .routes
+      .replace(RouteTable::named(self.installed.keys().cloned()));
+    for name in gone {
+      let _ = self.dispatcher.executor_for(name).remove(name).await;
+      tracing::info!(worker = %name, "folder removed; no longer serving");
+    }
+  }
+}

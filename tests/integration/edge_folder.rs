@@ -1,0 +1,184 @@
+//! `outpost edge --local`: a folder of workers, routed by Host or path,
+//! isolated from each other, and followed as folders change.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{TestServer, expected, fixtures_dir, http1, wait_for_body, wait_for_log};
+
+/// Copies the fixture folder, so tests can change their copy.
+fn copy_dir(from: &Path, to: &Path) {
+  std::fs::create_dir_all(to).expect("create dir");
+  for entry in std::fs::read_dir(from).expect("read dir") {
+    let entry = entry.expect("entry");
+    let target = to.join(entry.file_name());
+    if entry.file_type().expect("type").is_dir() {
+      copy_dir(&entry.path(), &target);
+    } else {
+      std::fs::copy(entry.path(), target).expect("copy");
+    }
+  }
+}
+
+async fn start() -> (tempfile::TempDir, TestServer, Value) {
+  let dir = tempfile::tempdir().expect("tempdir");
+  copy_dir(&fixtures_dir().join("edge-folder"), dir.path());
+  let server = TestServer::folder(dir.path()).await;
+  (dir, server, expected("edge-folder"))
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+  value
+    .as_array()
+    .expect("array")
+    .iter()
+    .map(|v| v.as_str().expect("string"))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_by_host_then_path_and_refuses_the_rest() {
+  let (_dir, server, exp) = start().await;
+  let client = http1();
+
+  let by_host = &exp["by_host"];
+  let response = client
+    .get(server.url(by_host["path"].as_str().expect("path")))
+    .header(
+      "host",
+      format!(
+        "{}:{}",
+        by_host["host"].as_str().expect("host"),
+        server.addr.port()
+      ),
+    )
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(
+    response.text().await.expect("body"),
+    strings(&by_host["body"])[0]
+  );
+
+  let by_path = &exp["by_path"];
+  let body = client
+    .get(server.url(by_path["path"].as_str().expect("path")))
+    .send()
+    .await
+    .expect("request")
+    .text()
+    .await
+    .expect("body");
+  assert_eq!(body, strings(&by_path["body"])[0]);
+
+  let unknown = &exp["unknown"];
+  let response = client
+    .get(server.url(unknown["path"].as_str().expect("path")))
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(
+    response.status().as_u16(),
+    unknown["status"].as_u64().expect("status") as u16
+  );
+  let body = response.text().await.expect("body");
+  assert!(
+    body.contains(unknown["body_contains"].as_str().expect("text")),
+    "{body}"
+  );
+
+  let refused = exp["refused_folder"].as_str().expect("name");
+  assert!(
+    wait_for_log(
+      &format!("\"{refused}\" is not a valid worker name"),
+      Duration::from_secs(5)
+    )
+    .await
+  );
+  let response = client
+    .get(server.url(&format!("/{refused}/")))
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(response.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_never_see_each_others_globals() {
+  let (_dir, server, exp) = start().await;
+  let client = http1();
+  let alpha_url = server.url(&format!(
+    "/alpha{}",
+    exp["by_host"]["path"].as_str().expect("path")
+  ));
+  let beta_url = server.url(exp["by_path"]["path"].as_str().expect("path"));
+  let alpha_bodies = strings(&exp["by_host"]["body"]);
+  let beta_bodies = strings(&exp["by_path"]["body"]);
+  // Alternate, so each worker's write lands between the other's reads.
+  for round in 0..5 {
+    let alpha = client
+      .get(&alpha_url)
+      .send()
+      .await
+      .expect("alpha")
+      .text()
+      .await
+      .expect("body");
+    let beta = client
+      .get(&beta_url)
+      .send()
+      .await
+      .expect("beta")
+      .text()
+      .await
+      .expect("body");
+    let want = usize::from(round > 0);
+    assert_eq!(alpha, alpha_bodies[want], "round {round}");
+    assert_eq!(beta, beta_bodies[want], "round {round}");
+  }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn added_edited_and_removed_folders_take_effect_without_a_restart() {
+  let (dir, server, exp) = start().await;
+  let client = http1();
+  let added = &exp["added"];
+  let name = added["name"].as_str().expect("name");
+  let url = server.url(&format!("/{name}/"));
+  assert_eq!(
+    client.get(&url).send().await.expect("request").status(),
+    404
+  );
+
+  let folder = dir.path().join(name);
+  std::fs::create_dir(&folder).expect("add folder");
+  std::fs::write(
+    folder.join("worker.js"),
+    added["source"].as_str().expect("source"),
+  )
+  .expect("write");
+  wait_for_body(&client, &url, added["body"].as_str().expect("body")).await;
+
+  let edited = &exp["edited"];
+  std::fs::write(
+    folder.join("worker.js"),
+    edited["source"].as_str().expect("source"),
+  )
+  .expect("edit");
+  wait_for_body(&client, &url, edited["body"].as_str().expect("body")).await;
+
+  std::fs::remove_dir_all(&folder).expect("remove folder");
+  let deadline = std::time::Instant::now() + Duration::from_secs(10);
+  while client.get(&url).send().await.expect("request").status() != 404 {
+    assert!(
+      std::time::Instant::now() < deadline,
+      "{name} is still served after its folder was removed"
+    );
+    tokio::time::sleep(Duration::from_millis(25)).await;
+  }
+  // The other workers were not disturbed.
+  let beta = client.get(server.url("/beta/")).send().await.expect("beta");
+  assert_eq!(beta.status(), 200);
+}
