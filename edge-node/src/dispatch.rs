@@ -2,7 +2,6 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use outpost_runtime::{ExecutorHandle, spawn_executor};
 
@@ -12,7 +11,6 @@ use crate::routes::Routes;
 /// chosen by a hash of its name, so its isolate is never shared or moved.
 pub struct Dispatcher {
   executors: Vec<ExecutorHandle>,
-  next_connection: AtomicUsize,
 }
 
 impl Dispatcher {
@@ -21,36 +19,33 @@ impl Dispatcher {
     let executors = (0..threads.max(1))
       .map(|i| spawn_executor(&format!("outpost-exec-{i}")))
       .collect::<std::io::Result<_>>()?;
-    Ok(Self {
-      executors,
-      next_connection: AtomicUsize::new(0),
-    })
+    Ok(Self { executors })
   }
 
-  /// The executor thread that should serve a new connection. Connections
-  /// run on executor threads, so a request for a worker on the same thread
-  /// is dispatched without waking another one. With a single routed worker
-  /// that is always its thread; otherwise connections are spread in turn.
-  pub fn executor_for_connection(&self, routes: &Routes) -> &ExecutorHandle {
+  /// The executor thread that should serve a new connection, if any.
+  ///
+  /// With a single routed worker, its own thread: requests then reach the
+  /// isolate without waking another thread. With several, none: the
+  /// connection stays on the HTTP runtime, so one worker's runaway JS
+  /// cannot stall the connections of others on its thread.
+  pub fn executor_for_connection(&self, routes: &Routes) -> Option<&ExecutorHandle> {
     let table = routes.current();
     let mut workers = table.workers();
     match (workers.next(), workers.next()) {
-      (Some(only), None) => self.executor_for(only),
-      _ => self.next_executor(),
+      (Some(only), None) => Some(self.executor_for(only)),
+      _ => None,
     }
-  }
-
-  /// The next executor in turn, for work that belongs to no worker.
-  pub fn next_executor(&self) -> &ExecutorHandle {
-    let turn = self.next_connection.fetch_add(1, Ordering::Relaxed);
-    &self.executors[turn % self.executors.len()]
   }
 
   /// The executor that owns `worker`.
   pub fn executor_for(&self, worker: &str) -> &ExecutorHandle {
+    &self.executors[self.executor_index(worker)]
+  }
+
+  /// Which executor thread (0-based) owns `worker`.
+  pub fn executor_index(&self, worker: &str) -> usize {
     let mut hasher = DefaultHasher::new();
     worker.hash(&mut hasher);
-    let index = (hasher.finish() % self.executors.len() as u64) as usize;
-    &self.executors[index]
+    (hasher.finish() % self.executors.len() as u64) as usize
   }
 }

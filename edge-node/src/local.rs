@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
-use outpost_runtime::{ExecutorHandle, WorkerBundle, WorkerEnv, WorkerError, WorkerVersion};
+use outpost_runtime::{
+  ExecutorHandle, WorkerBundle, WorkerEnv, WorkerError, WorkerLimits, WorkerVersion,
+};
 use tokio::sync::mpsc;
 
 /// Quiet time after a file event before reloading, so that an editor's
@@ -33,6 +35,8 @@ pub struct LocalWorker {
   pub entry: PathBuf,
   /// Its bindings.
   pub env: Arc<WorkerEnv>,
+  /// The limits it runs under.
+  pub limits: WorkerLimits,
   /// The executor that runs it.
   pub executor: ExecutorHandle,
 }
@@ -51,6 +55,7 @@ impl LocalWorker {
     let version = WorkerVersion {
       bundle: Arc::new(bundle),
       env: self.env.clone(),
+      limits: self.limits.clone(),
     };
     self.executor.install(&self.name, version).await?;
     Ok(dirs)

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use notify::RecursiveMode;
-use outpost_runtime::WorkerEnv;
+use outpost_runtime::{WorkerEnv, WorkerLimits};
 use serde::Deserialize;
 
 use crate::dispatch::Dispatcher;
@@ -39,7 +40,7 @@ pub enum FolderError {
   NoEntry(PathBuf),
 }
 
-/// `outpost.toml`, as far as this stage of Outpost understands it.
+/// `outpost.toml`: everything optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WorkerConfig {
@@ -48,9 +49,45 @@ struct WorkerConfig {
   /// Plain vars for `env`.
   #[serde(default)]
   vars: BTreeMap<String, String>,
-  /// Resource limits; accepted but not enforced yet (see the log warning).
+  /// Overrides of the default limits.
   #[serde(default)]
-  limits: Option<toml::Table>,
+  limits: LimitsConfig,
+  /// Allows `eval` and `new Function` (off by default).
+  #[serde(default)]
+  allow_eval: bool,
+}
+
+/// `[limits]` in `outpost.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsConfig {
+  /// CPU time per request, in milliseconds.
+  cpu_ms: Option<u64>,
+  /// Heap limit, in MiB.
+  memory_mb: Option<usize>,
+  /// Wall-clock time per request, in milliseconds.
+  wall_ms: Option<u64>,
+}
+
+impl WorkerConfig {
+  fn limits(&self) -> WorkerLimits {
+    let defaults = WorkerLimits::default();
+    WorkerLimits {
+      cpu_per_request: self
+        .limits
+        .cpu_ms
+        .map_or(defaults.cpu_per_request, Duration::from_millis),
+      heap_bytes: self
+        .limits
+        .memory_mb
+        .map_or(defaults.heap_bytes, |mb| mb.saturating_mul(1 << 20)),
+      wall_per_request: self
+        .limits
+        .wall_ms
+        .map_or(defaults.wall_per_request, Duration::from_millis),
+      allow_code_generation: self.allow_eval,
+    }
+  }
 }
 
 /// What one worker folder declares.
@@ -58,6 +95,7 @@ struct WorkerConfig {
 struct WorkerSpec {
   entry: PathBuf,
   vars: BTreeMap<String, String>,
+  limits: WorkerLimits,
 }
 
 /// Whether `name` can be a DNS label, so that `<name>.localhost` works.
@@ -91,12 +129,7 @@ fn read_spec(dir: &Path) -> Result<WorkerSpec, FolderError> {
       });
     }
   };
-  if config.limits.is_some() {
-    tracing::warn!(
-      worker = name,
-      "[limits] in outpost.toml are not enforced yet"
-    );
-  }
+  let limits = config.limits();
   let entry = match config.main {
     Some(main) => dir.join(main),
     None => DEFAULT_ENTRIES
@@ -108,6 +141,7 @@ fn read_spec(dir: &Path) -> Result<WorkerSpec, FolderError> {
   Ok(WorkerSpec {
     entry,
     vars: config.vars,
+    limits,
   })
 }
 
@@ -208,6 +242,7 @@ impl LocalFolder {
         env: Arc::new(WorkerEnv {
           vars: spec.vars.clone(),
         }),
+        limits: spec.limits.clone(),
         executor: self.dispatcher.executor_for(name).clone(),
       };
       match worker.load().await {

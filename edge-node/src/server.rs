@@ -86,9 +86,24 @@ pub async fn run(
       () = &mut shutdown => break,
     };
     let _ = stream.set_nodelay(true);
-    // The connection is served on an executor thread, so that requests for
-    // the workers there are dispatched without waking another thread. The
-    // socket moves as a std stream and joins that thread's reactor.
+    let watcher = graceful.watcher();
+    let Some(executor) = node
+      .dispatcher
+      .executor_for_connection(&node.routes)
+      .cloned()
+    else {
+      tokio::spawn(serve_connection(
+        stream,
+        peer,
+        node.clone(),
+        builder.clone(),
+        watcher,
+      ));
+      continue;
+    };
+    // Served on the worker's executor thread, requests reach its isolate
+    // without waking another thread. The socket moves as a std stream and
+    // joins that thread's reactor.
     let stream = match stream.into_std() {
       Ok(stream) => stream,
       Err(err) => {
@@ -96,28 +111,11 @@ pub async fn run(
         continue;
       }
     };
-    let node = node.clone();
-    let builder = builder.clone();
-    let watcher = graceful.watcher();
-    let executor = node
-      .dispatcher
-      .executor_for_connection(&node.routes)
-      .clone();
+    let (node, builder) = (node.clone(), builder.clone());
     let spawned = executor.spawn(move || async move {
-      let stream = match tokio::net::TcpStream::from_std(stream) {
-        Ok(stream) => stream,
-        Err(err) => {
-          tracing::warn!(%peer, "cannot serve the connection: {err}");
-          return;
-        }
-      };
-      let service = service_fn(move |req| {
-        let node = node.clone();
-        async move { Ok::<_, Infallible>(handle(&node, req).await) }
-      });
-      let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-      if let Err(err) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(%peer, "connection ended with an error: {err}");
+      match tokio::net::TcpStream::from_std(stream) {
+        Ok(stream) => serve_connection(stream, peer, node, builder, watcher).await,
+        Err(err) => tracing::warn!(%peer, "cannot serve the connection: {err}"),
       }
     });
     if spawned.is_err() {
@@ -131,6 +129,24 @@ pub async fn run(
     .is_err()
   {
     tracing::warn!("in-flight requests were still running at the shutdown deadline");
+  }
+}
+
+/// Serves one connection until it closes or graceful shutdown ends it.
+async fn serve_connection(
+  stream: tokio::net::TcpStream,
+  peer: std::net::SocketAddr,
+  node: Arc<Node>,
+  builder: auto::Builder<TokioExecutor>,
+  watcher: hyper_util::server::graceful::Watcher,
+) {
+  let service = service_fn(move |req| {
+    let node = node.clone();
+    async move { Ok::<_, Infallible>(handle(&node, req).await) }
+  });
+  let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+  if let Err(err) = watcher.watch(conn.into_owned()).await {
+    tracing::debug!(%peer, "connection ended with an error: {err}");
   }
 }
 

@@ -44,6 +44,7 @@ async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize) {
   let version = WorkerVersion {
     bundle,
     env: Arc::new(WorkerEnv::default()),
+    limits: Default::default(),
   };
   let executor = spawn_executor("bench-exec").expect("executor");
   let mut samples = Vec::with_capacity(rounds);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::task::Poll;
+use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::runtime::LocalOptions;
@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::ext::serve::{ServeRequest, WorkerRequest, WorkerResponse};
-use crate::isolate::IsolateCell;
-use crate::worker::{WorkerError, WorkerVersion, start_worker};
+use crate::limits::{CpuWatchdog, Termination};
+use crate::worker::{Stopped, WorkerError, WorkerIsolate, WorkerVersion, start_worker};
 
 /// How long a replaced isolate may keep running to finish its in-flight
 /// requests and `waitUntil` work before it is dropped regardless.
@@ -54,7 +54,6 @@ enum Message {
 /// A started isolate, reported back to the loop to be swapped in.
 struct Started {
   worker: String,
-  generation: u64,
   live: LiveWorker,
   reply: oneshot::Sender<Result<(), WorkerError>>,
 }
@@ -70,6 +69,33 @@ struct LiveWorker {
   _retire: oneshot::Sender<()>,
 }
 
+/// The two ends of a new isolate's links to the executor.
+struct IsolateLinks {
+  requests: mpsc::UnboundedReceiver<ServeRequest>,
+  retired: oneshot::Receiver<()>,
+}
+
+impl LiveWorker {
+  /// A live-worker entry and the links its isolate-to-be will use.
+  fn new(generation: u64, version: WorkerVersion) -> (Self, IsolateLinks) {
+    let (requests, requests_rx) = mpsc::unbounded_channel();
+    let (retire, retired) = oneshot::channel();
+    let live = LiveWorker {
+      generation,
+      version,
+      requests,
+      _retire: retire,
+    };
+    (
+      live,
+      IsolateLinks {
+        requests: requests_rx,
+        retired,
+      },
+    )
+  }
+}
+
 /// A cheap, cloneable handle to one executor thread.
 #[derive(Clone)]
 pub struct ExecutorHandle {
@@ -82,13 +108,14 @@ impl ExecutorHandle {
   /// the old code. On failure the old version keeps serving.
   pub async fn install(&self, worker: &str, version: WorkerVersion) -> Result<(), WorkerError> {
     let (reply, answer) = oneshot::channel();
+    let message = Message::Install {
+      worker: worker.to_owned(),
+      version,
+      reply,
+    };
     self
       .tx
-      .send(Message::Install {
-        worker: worker.to_owned(),
-        version,
-        reply,
-      })
+      .send(message)
       .map_err(|_| WorkerError::ExecutorGone)?;
     answer.await.map_err(|_| WorkerError::ExecutorGone)?
   }
@@ -133,19 +160,20 @@ impl ExecutorHandle {
   ) -> Result<WorkerResponse, DispatchError> {
     let (reply, answer) = oneshot::channel();
     let serve = ServeRequest { request, reply };
+    let message = Message::Request {
+      worker: worker.to_owned(),
+      serve,
+    };
     self
       .tx
-      .send(Message::Request {
-        worker: worker.to_owned(),
-        serve,
-      })
+      .send(message)
       .map_err(|_| DispatchError::ExecutorGone)?;
     answer.await.map_err(|_| DispatchError::NoAnswer)
   }
 }
 
-/// Starts an executor thread named `name`. It stops when every handle to it
-/// has been dropped.
+/// Starts an executor thread named `name`, with its CPU watchdog. It stops
+/// when every handle to it has been dropped.
 pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
   let (tx, rx) = mpsc::unbounded_channel();
   let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -156,13 +184,14 @@ pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
       // with a LocalSet, all local tasks count as one task to the scheduler,
       // which then polls the I/O driver too rarely under load (tokio issue
       // #6739). It is !Send, so it is built here, on its own thread.
-      let runtime = tokio::runtime::Builder::new_current_thread()
+      let started = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build_local(LocalOptions::default());
-      match runtime {
-        Ok(runtime) => {
+        .build_local(LocalOptions::default())
+        .and_then(|runtime| Ok((runtime, CpuWatchdog::start_for_current_thread()?)));
+      match started {
+        Ok((runtime, watchdog)) => {
           let _ = ready_tx.send(Ok(()));
-          runtime.block_on(Executor::run(rx));
+          runtime.block_on(Executor::new(Rc::new(watchdog)).run(rx));
         }
         Err(err) => {
           let _ = ready_tx.send(Err(err));
@@ -177,7 +206,9 @@ pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
 
 struct Executor {
   workers: HashMap<String, LiveWorker>,
-  started: mpsc::UnboundedSender<Started>,
+  watchdog: Rc<CpuWatchdog>,
+  started_tx: mpsc::UnboundedSender<Started>,
+  started_rx: mpsc::UnboundedReceiver<Started>,
   /// Numbers installs and removals, in the order they arrive.
   installs: u64,
   /// When each removed worker was removed, so that an install already under
@@ -186,59 +217,85 @@ struct Executor {
 }
 
 impl Executor {
-  async fn run(mut rx: mpsc::UnboundedReceiver<Message>) {
-    let (started, mut started_rx) = mpsc::unbounded_channel::<Started>();
-    let mut this = Executor {
+  fn new(watchdog: Rc<CpuWatchdog>) -> Self {
+    let (started_tx, started_rx) = mpsc::unbounded_channel();
+    Self {
       workers: HashMap::new(),
-      started,
+      watchdog,
+      started_tx,
+      started_rx,
       installs: 0,
       removed: HashMap::new(),
-    };
-    this.serve(&mut rx, &mut started_rx).await;
+    }
   }
 
-  async fn serve(
-    &mut self,
-    rx: &mut mpsc::UnboundedReceiver<Message>,
-    started_rx: &mut mpsc::UnboundedReceiver<Started>,
-  ) {
+  async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Message>) {
     loop {
       tokio::select! {
         message = rx.recv() => match message {
           Some(Message::Spawn(job)) => {
             tokio::task::spawn_local(job());
           }
-          Some(Message::Install { worker, version, reply }) => {
-            self.installs += 1;
-            spawn_install(worker, self.installs, version, reply, self.started.clone());
-          }
+          Some(Message::Install { worker, version, reply }) => self.install(worker, version, reply),
           Some(Message::Request { worker, serve }) => self.route(&worker, serve),
           Some(Message::Remove { worker, reply }) => {
-            // A later install must not bring it back: count this as one.
             self.installs += 1;
             self.removed.insert(worker.clone(), self.installs);
             let _ = reply.send(self.workers.remove(&worker).is_some());
           }
           None => break,
         },
-        Some(started) = started_rx.recv() => {
-          let newer_is_live = self
-            .workers
-            .get(&started.worker)
-            .is_some_and(|live| live.generation > started.generation);
-          let removed_since = self
-            .removed
-            .get(&started.worker)
-            .is_some_and(|&at| at > started.generation);
-          if !newer_is_live && !removed_since {
-            self.removed.remove(&started.worker);
-            // Replacing the entry drops the old LiveWorker, retiring it.
-            self.workers.insert(started.worker, started.live);
-          }
-          let _ = started.reply.send(Ok(()));
-        }
+        Some(started) = self.started_rx.recv() => self.swap_in(started),
       }
     }
+  }
+
+  /// Starts an isolate for `version`; it replaces the live one once ready.
+  fn install(
+    &mut self,
+    worker: String,
+    version: WorkerVersion,
+    reply: oneshot::Sender<Result<(), WorkerError>>,
+  ) {
+    self.installs += 1;
+    let (live, links) = LiveWorker::new(self.installs, version.clone());
+    let started = self.started_tx.clone();
+    let watchdog = self.watchdog.clone();
+    let span = tracing::info_span!("worker", name = %worker);
+    let task = async move {
+      match start_worker(&version, links.requests, watchdog).await {
+        Ok(isolate) => {
+          tokio::task::spawn_local(drive(isolate, links.retired).in_current_span());
+          let _ = started.send(Started {
+            worker,
+            live,
+            reply,
+          });
+        }
+        Err(err) => {
+          let _ = reply.send(Err(err));
+        }
+      }
+    };
+    tokio::task::spawn_local(task.instrument(span));
+  }
+
+  fn swap_in(&mut self, started: Started) {
+    let generation = started.live.generation;
+    let newer_is_live = self
+      .workers
+      .get(&started.worker)
+      .is_some_and(|live| live.generation > generation);
+    let removed_since = self
+      .removed
+      .get(&started.worker)
+      .is_some_and(|&at| at > generation);
+    if !newer_is_live && !removed_since {
+      self.removed.remove(&started.worker);
+      // Replacing the entry drops the old LiveWorker, retiring it.
+      self.workers.insert(started.worker, started.live);
+    }
+    let _ = started.reply.send(Ok(()));
   }
 
   fn route(&mut self, worker: &str, serve: ServeRequest) {
@@ -249,84 +306,89 @@ impl Executor {
       ));
       return;
     };
+    let wall = live.version.limits.wall_per_request;
+    let serve = with_wall_limit(serve, wall);
     if let Err(mpsc::error::SendError(serve)) = live.requests.send(serve) {
-      // The isolate died (its event loop failed). Start a fresh one from the
-      // same version; this request is refused meanwhile.
-      tracing::error!(
-        worker,
-        "the worker's isolate has stopped; starting a fresh one"
-      );
-      if let Some(dead) = self.workers.remove(worker) {
-        let (reply, _) = oneshot::channel();
-        spawn_install(
-          worker.to_owned(),
-          dead.generation,
-          dead.version,
-          reply,
-          self.started.clone(),
-        );
+      // The isolate stopped (a limit, or a failed event loop). The request
+      // waits for a fresh isolate of the same version, started now.
+      let fresh = self.restart(worker);
+      if let Err(mpsc::error::SendError(serve)) = fresh.requests.send(serve) {
+        let _ = serve.reply.send(WorkerResponse::text(
+          http::StatusCode::SERVICE_UNAVAILABLE,
+          "The worker is unavailable.\n",
+        ));
       }
-      let _ = serve.reply.send(WorkerResponse::text(
-        http::StatusCode::SERVICE_UNAVAILABLE,
-        "The worker is unavailable.\n",
-      ));
     }
+  }
+
+  /// Replaces a stopped isolate with a fresh one of the same version.
+  /// Requests queue on the new entry while the isolate starts.
+  fn restart(&mut self, worker: &str) -> &LiveWorker {
+    let dead = self
+      .workers
+      .remove(worker)
+      .expect("restart is called for a live entry");
+    tracing::info!(worker, "starting a fresh isolate for the worker");
+    let (live, links) = LiveWorker::new(dead.generation, dead.version.clone());
+    let (version, watchdog) = (dead.version, self.watchdog.clone());
+    let span = tracing::info_span!("worker", name = %worker);
+    let task = async move {
+      match start_worker(&version, links.requests, watchdog).await {
+        Ok(isolate) => drive(isolate, links.retired).await,
+        // Requests queued meanwhile are dropped with the receiver, and get
+        // 503 from the edge.
+        Err(err) => tracing::error!("the fresh isolate failed to start: {err}"),
+      }
+    };
+    tokio::task::spawn_local(task.instrument(span));
+    self.workers.entry(worker.to_owned()).or_insert(live)
   }
 }
 
-fn spawn_install(
-  worker: String,
-  generation: u64,
-  version: WorkerVersion,
-  reply: oneshot::Sender<Result<(), WorkerError>>,
-  started: mpsc::UnboundedSender<Started>,
-) {
-  let span = tracing::info_span!("worker", name = %worker);
-  let task = async move {
-    let (requests, requests_rx) = mpsc::unbounded_channel();
-    match start_worker(&version, requests_rx).await {
-      Ok(cell) => {
-        let (retire, retired) = oneshot::channel();
-        tokio::task::spawn_local(drive(cell, retired).in_current_span());
-        let live = LiveWorker {
-          generation,
-          version,
-          requests,
-          _retire: retire,
-        };
-        let _ = started.send(Started {
-          worker,
-          generation,
-          live,
-          reply,
-        });
-      }
-      Err(err) => {
-        let _ = reply.send(Err(err));
-      }
-    }
-  };
-  tokio::task::spawn_local(task.instrument(span));
+/// Puts the wall-clock limit on a request: if the isolate has not answered
+/// within `wall`, the client gets 504 and a later answer is dropped.
+fn with_wall_limit(serve: ServeRequest, wall: Duration) -> ServeRequest {
+  let (reply, answer) = oneshot::channel();
+  let client = serve.reply;
+  tokio::task::spawn_local(async move {
+    let response = match tokio::time::timeout(wall, answer).await {
+      Ok(Ok(response)) => response,
+      Ok(Err(_)) => return, // the isolate went away: the client sees NoAnswer
+      Err(_) => Termination::WallLimit.response(),
+    };
+    let _ = client.send(response);
+  });
+  ServeRequest {
+    request: serve.request,
+    reply,
+  }
 }
 
 /// Runs an isolate's event loop until it has nothing left to do after being
-/// retired, or until the drain deadline passes.
-async fn drive(mut cell: IsolateCell, retired: oneshot::Receiver<()>) {
-  let event_loop = poll_fn(|cx| match cell.poll_event_loop(cx) {
-    Poll::Ready(Err(err)) => {
-      tracing::error!("worker isolate failed: {err}");
-      Poll::Ready(())
-    }
-    Poll::Ready(Ok(())) => Poll::Ready(()),
-    Poll::Pending => Poll::Pending,
-  });
+/// retired, breaks a limit, fails, or outlives the drain deadline.
+async fn drive(mut isolate: WorkerIsolate, retired: oneshot::Receiver<()>) {
+  let event_loop = poll_fn(|cx| isolate.poll(cx));
   let deadline = async {
     let _ = retired.await;
     tokio::time::sleep(DRAIN_DEADLINE).await;
   };
-  tokio::select! {
-    () = event_loop => tracing::debug!("isolate finished"),
-    () = deadline => tracing::warn!("isolate still busy {DRAIN_DEADLINE:?} after it was replaced; dropping it"),
+  let stopped = tokio::select! {
+    stopped = event_loop => stopped,
+    () = deadline => {
+      tracing::warn!("isolate still busy {DRAIN_DEADLINE:?} after it was replaced; dropping it");
+      Stopped::Finished
+    }
+  };
+  match stopped {
+    Stopped::Finished => tracing::debug!("isolate finished"),
+    Stopped::Terminated(why) => {
+      tracing::warn!(
+        "isolate terminated: {}; a fresh one serves the next request",
+        why.code()
+      );
+      isolate.answer_all(why);
+    }
+    Stopped::Failed(err) => tracing::error!("worker isolate failed: {}", err.0),
   }
-  drop(cell);
+  drop(isolate);
 }

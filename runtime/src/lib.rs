@@ -11,6 +11,7 @@
 //! - [`executor`]: executor threads, each an actor owning many isolates.
 //! - [`isolate`]: [`IsolateCell`], the enter/exit discipline that lets many
 //!   isolates share one thread.
+//! - [`limits`]: per-worker limits, and the CPU watchdog.
 //! - `extensions`: the one ordered list of deno_core extensions, shared with
 //!   `build.rs`.
 //! - `ext/<area>/`: Outpost's own extensions (`serve`, `worker`); their JS
@@ -21,10 +22,12 @@ pub mod executor;
 mod ext;
 mod extensions;
 pub mod isolate;
+pub mod limits;
 pub mod worker;
 
 pub use bundle::{BundleError, WorkerBundle};
 pub use executor::{DispatchError, ExecutorHandle, spawn_executor};
 pub use ext::serve::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
 pub use isolate::IsolateCell;
+pub use limits::{Termination, WorkerLimits};
 pub use worker::{WorkerEnv, WorkerError, WorkerVersion, blank_isolate, set_v8_flags};

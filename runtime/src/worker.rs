@@ -2,16 +2,21 @@
 //! evaluated in it, and its request loop started.
 
 use std::collections::BTreeMap;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use deno_core::error::CoreError;
 use deno_core::{PollEventLoopOptions, RuntimeOptions, v8};
 use tokio::sync::mpsc;
 
 use crate::bundle::{BundleError, BundleLoader, WorkerBundle};
-use crate::ext::serve::{RequestQueue, ServeRequest};
+use crate::ext::serve::{RequestQueue, ServeRequest, answer_all};
 use crate::isolate::IsolateCell;
+use crate::limits::{CpuWatchdog, Termination, WorkerLimits};
 
 static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/OUTPOST_SNAPSHOT.bin"));
 
@@ -33,6 +38,8 @@ pub struct WorkerVersion {
   pub bundle: Arc<WorkerBundle>,
   /// Its bindings.
   pub env: Arc<WorkerEnv>,
+  /// The limits it runs under.
+  pub limits: WorkerLimits,
 }
 
 /// Why a worker could not be started.
@@ -51,6 +58,9 @@ pub enum WorkerError {
   /// The executor that should run the worker has stopped.
   #[error("the executor thread has stopped")]
   ExecutorGone,
+  /// Starting the worker broke one of its limits (a runaway top level).
+  #[error("the worker's top-level code was stopped: {}", .0.code())]
+  Terminated(Termination),
 }
 
 impl From<CoreError> for WorkerError {
@@ -79,11 +89,15 @@ pub fn set_v8_flags(flags: &[String]) -> Vec<String> {
 }
 
 /// Runtime options for an isolate started from the snapshot.
-fn options(module_loader: Option<Rc<dyn deno_core::ModuleLoader>>) -> RuntimeOptions {
+fn options(
+  module_loader: Option<Rc<dyn deno_core::ModuleLoader>>,
+  heap_bytes: Option<usize>,
+) -> RuntimeOptions {
   RuntimeOptions {
     startup_snapshot: Some(SNAPSHOT),
     extensions: crate::extensions::all(),
     module_loader,
+    create_params: heap_bytes.map(|max| v8::CreateParams::default().heap_limits(0, max)),
     ..Default::default()
   }
 }
@@ -91,7 +105,7 @@ fn options(module_loader: Option<Rc<dyn deno_core::ModuleLoader>>) -> RuntimeOpt
 /// A blank isolate from the startup snapshot, with the Web API globals in
 /// place and no worker code loaded.
 pub fn blank_isolate() -> Result<IsolateCell, WorkerError> {
-  Ok(IsolateCell::new(options(None))?)
+  Ok(IsolateCell::new(options(None, None))?)
 }
 
 /// Globals that hold deno_core's internals (ops included). They are needed
@@ -115,34 +129,140 @@ fn take_bootstrap(cell: &mut IsolateCell) -> Result<v8::Global<v8::Function>, Wo
   })
 }
 
-/// Starts `version` in a new isolate whose requests arrive on `requests`.
-/// Returns once the modules have been evaluated and the request loop runs.
+/// What a worker's isolate is watched by: the executor thread's CPU
+/// watchdog, and the flag its near-heap-limit callback raises.
+struct Watch {
+  watchdog: Rc<CpuWatchdog>,
+  isolate: v8::IsolateHandle,
+  cpu_budget: std::time::Duration,
+  out_of_memory: Arc<AtomicBool>,
+}
+
+impl Watch {
+  /// Runs `f` as one watched stretch of JS; reports a limit it broke.
+  fn stretch<R>(&self, f: impl FnOnce() -> R) -> (R, Option<Termination>) {
+    let cpu_exceeded = self.watchdog.begin(
+      self.isolate.clone(),
+      self.cpu_budget,
+      self.out_of_memory.clone(),
+    );
+    let result = f();
+    self.watchdog.end();
+    let broken = if cpu_exceeded.load(Ordering::Acquire) {
+      Some(Termination::CpuLimit)
+    } else if self.out_of_memory.load(Ordering::Acquire) {
+      Some(Termination::MemoryLimit)
+    } else {
+      None
+    };
+    (result, broken)
+  }
+
+  /// Drives `future` to completion, each poll a watched stretch.
+  async fn run<F: Future + Unpin>(&self, mut future: F) -> Result<F::Output, Termination> {
+    poll_fn(|cx| match self.stretch(|| Pin::new(&mut future).poll(cx)) {
+      (_, Some(broken)) => Poll::Ready(Err(broken)),
+      (poll, None) => poll.map(Ok),
+    })
+    .await
+  }
+}
+
+/// How a worker's isolate stopped.
+#[derive(Debug)]
+pub(crate) enum Stopped {
+  /// Retired and idle: nothing left to do.
+  Finished,
+  /// A limit was broken and the isolate terminated.
+  Terminated(Termination),
+  /// The event loop failed.
+  Failed(CoreError),
+}
+
+/// A worker's isolate, running under its limits.
+pub(crate) struct WorkerIsolate {
+  cell: IsolateCell,
+  watch: Watch,
+}
+
+impl WorkerIsolate {
+  /// Runs one turn of the event loop as a watched stretch of JS.
+  pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Stopped> {
+    let cell = &mut self.cell;
+    match self.watch.stretch(|| cell.poll_event_loop(cx)) {
+      (_, Some(broken)) => Poll::Ready(Stopped::Terminated(broken)),
+      (Poll::Pending, None) => Poll::Pending,
+      (Poll::Ready(Ok(())), None) => Poll::Ready(Stopped::Finished),
+      (Poll::Ready(Err(err)), None) => Poll::Ready(Stopped::Failed(err)),
+    }
+  }
+
+  /// Answers every request the isolate still holds; for use before it is
+  /// dropped after a termination.
+  pub(crate) fn answer_all(&mut self, why: Termination) {
+    self
+      .cell
+      .with(|runtime| answer_all(&mut runtime.op_state().borrow_mut(), || why.response()));
+  }
+}
+
+/// Starts `version` in a new isolate whose requests arrive on `requests`,
+/// with its CPU watched by `watchdog`. Returns once the modules have been
+/// evaluated and the request loop runs.
 pub(crate) async fn start_worker(
   version: &WorkerVersion,
   requests: mpsc::UnboundedReceiver<ServeRequest>,
-) -> Result<IsolateCell, WorkerError> {
+  watchdog: Rc<CpuWatchdog>,
+) -> Result<WorkerIsolate, WorkerError> {
+  let limits = &version.limits;
   let loader = Rc::new(BundleLoader::new(version.bundle.clone()));
-  let mut cell = IsolateCell::new(options(Some(loader)))?;
+  let mut cell = IsolateCell::new(options(Some(loader), Some(limits.heap_bytes)))?;
   let bootstrap = take_bootstrap(&mut cell)?;
-  cell.with(|runtime| {
+  let out_of_memory = Arc::new(AtomicBool::new(false));
+  let isolate = cell.with(|runtime| {
     runtime
       .op_state()
       .borrow_mut()
-      .put(RequestQueue::new(requests))
+      .put(RequestQueue::new(requests));
+    let isolate = runtime.v8_isolate().thread_safe_handle();
+    let flag = out_of_memory.clone();
+    // Terminating from inside this GC callback does not stop the running
+    // JS, so only raise the flag: the watchdog thread terminates the stretch
+    // within a tick. Meanwhile V8 gets room to go on rather than abort.
+    runtime.add_near_heap_limit_callback(move |current, _initial| {
+      flag.store(true, Ordering::Release);
+      current * 2
+    });
+    if !limits.allow_code_generation {
+      deno_core::scope!(scope, runtime);
+      scope
+        .get_current_context()
+        .set_allow_generation_from_strings(false);
+    }
+    isolate
   });
+  let watch = Watch {
+    watchdog,
+    isolate,
+    cpu_budget: limits.cpu_per_request,
+    out_of_memory,
+  };
 
   let main = version.bundle.main().clone();
-  let module_id = cell
-    .run(|runtime| runtime.load_main_es_module(&main))
-    .await?;
-  cell
-    .run(|runtime| async move {
-      let evaluation = runtime.mod_evaluate(module_id);
-      runtime
-        .with_event_loop_future(evaluation, PollEventLoopOptions::default())
-        .await
-    })
-    .await?;
+  let module_id = watch
+    .run(cell.run(|runtime| runtime.load_main_es_module(&main)))
+    .await
+    .map_err(WorkerError::Terminated)??;
+  let evaluated = cell.run(|runtime| async move {
+    let evaluation = runtime.mod_evaluate(module_id);
+    runtime
+      .with_event_loop_future(evaluation, PollEventLoopOptions::default())
+      .await
+  });
+  watch
+    .run(evaluated)
+    .await
+    .map_err(WorkerError::Terminated)??;
 
   let env_json =
     serde_json::to_string(&version.env.vars).map_err(|e| WorkerError::Script(e.to_string()))?;
@@ -162,5 +282,5 @@ pub(crate) async fn start_worker(
     .run(|runtime| runtime.call_with_args(&bootstrap, &args))
     .await
     .map_err(|e| WorkerError::Script(e.to_string()))?;
-  Ok(cell)
+  Ok(WorkerIsolate { cell, watch })
 }

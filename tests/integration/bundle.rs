@@ -91,6 +91,7 @@ async fn install_error(source: &str) -> (tempfile::TempDir, WorkerError) {
   let version = WorkerVersion {
     bundle,
     env: Arc::new(WorkerEnv::default()),
+    limits: Default::default(),
   };
   let err = executor
     .install("w", version)

@@ -71,7 +71,10 @@ fn bad_input_fails_with_a_clear_message() {
   let text = String::from_utf8_lossy(&missing.stderr);
   assert!(text.contains("no/such/worker.js is not a file"), "{text}");
 
-  let no_folder = outpost().args(["edge", "--local", "no/such/folder"]).output().expect("run");
+  let no_folder = outpost()
+    .args(["edge", "--local", "no/such/folder"])
+    .output()
+    .expect("run");
   assert_eq!(no_folder.status.code(), Some(1));
   assert!(String::from_utf8_lossy(&no_folder.stderr).contains("no/such/folder is not a folder"));
 

@@ -1,30 +1,14 @@
 //! `outpost edge --local`: a folder of workers, routed by Host or path,
 //! isolated from each other, and followed as folders change.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{TestServer, expected, fixtures_dir, http1, wait_for_body, wait_for_log};
-
-/// Copies the fixture folder, so tests can change their copy.
-fn copy_dir(from: &Path, to: &Path) {
-  std::fs::create_dir_all(to).expect("create dir");
-  for entry in std::fs::read_dir(from).expect("read dir") {
-    let entry = entry.expect("entry");
-    let target = to.join(entry.file_name());
-    if entry.file_type().expect("type").is_dir() {
-      copy_dir(&entry.path(), &target);
-    } else {
-      std::fs::copy(entry.path(), target).expect("copy");
-    }
-  }
-}
+use crate::util::{TestServer, copy_fixture, expected, http1, wait_for_body, wait_for_log};
 
 async fn start() -> (tempfile::TempDir, TestServer, Value) {
-  let dir = tempfile::tempdir().expect("tempdir");
-  copy_dir(&fixtures_dir().join("edge-folder"), dir.path());
+  let dir = copy_fixture("edge-folder");
   let server = TestServer::folder(dir.path()).await;
   (dir, server, expected("edge-folder"))
 }

@@ -14,3 +14,4 @@ mod routes;
 mod shutdown;
 mod streaming;
 mod util;
+mod worker_limits;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use outpost_edge::local::LocalWorker;
 use outpost_edge::local_folder::LocalFolder;
 use outpost_edge::{Dispatcher, RouteTable, Routes, ServerConfig};
-use outpost_runtime::WorkerEnv;
+use outpost_runtime::{WorkerEnv, WorkerLimits};
 use tokio::sync::oneshot;
 
 /// The repository's `fixtures/` folder.
@@ -26,6 +26,26 @@ pub fn fixture_entry(name: &str) -> PathBuf {
   } else {
     dir.join("worker.ts")
   }
+}
+
+/// A copy of fixture folder `name` in a temporary folder, for tests that
+/// change it or serve it as a folder of workers.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+  fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+      let entry = entry.expect("entry");
+      let target = to.join(entry.file_name());
+      if entry.file_type().expect("type").is_dir() {
+        copy_dir(&entry.path(), &target);
+      } else {
+        std::fs::copy(entry.path(), target).expect("copy");
+      }
+    }
+  }
+  let dir = tempfile::tempdir().expect("tempdir");
+  copy_dir(&fixtures_dir().join(name), dir.path());
+  dir
 }
 
 /// Fixture `name`'s expected.json.
@@ -95,6 +115,8 @@ type Watching = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 pub struct TestServer {
   /// Where it listens.
   pub addr: SocketAddr,
+  /// Its executor threads.
+  pub dispatcher: Arc<Dispatcher>,
   stop: Option<oneshot::Sender<()>>,
   served: Option<tokio::task::JoinHandle<()>>,
 }
@@ -108,6 +130,8 @@ pub struct TestServerOptions {
   pub watch: bool,
   /// Server limits.
   pub config: ServerConfig,
+  /// The worker's limits.
+  pub limits: WorkerLimits,
 }
 
 impl TestServer {
@@ -127,6 +151,7 @@ impl TestServer {
       name: name.clone(),
       entry: entry.to_owned(),
       env: Arc::new(env),
+      limits: options.limits.clone(),
       executor: dispatcher.executor_for(&name).clone(),
     };
     let dirs = worker
@@ -174,15 +199,19 @@ impl TestServer {
       });
       tokio::spawn(watch(until));
     }
-    let served = tokio::spawn(async move {
-      let shutdown = async move {
-        let _ = stopped.await;
-      };
-      outpost_edge::run(listener, routes, dispatcher, config, shutdown).await;
-      drop(stop_watch);
-    });
+    let served = {
+      let dispatcher = dispatcher.clone();
+      tokio::spawn(async move {
+        let shutdown = async move {
+          let _ = stopped.await;
+        };
+        outpost_edge::run(listener, routes, dispatcher, config, shutdown).await;
+        drop(stop_watch);
+      })
+    };
     Self {
       addr,
+      dispatcher,
       stop: Some(stop),
       served: Some(served),
     }

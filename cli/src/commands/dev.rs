@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use outpost_edge::local::LocalWorker;
 use outpost_edge::{RouteTable, Routes};
-use outpost_runtime::WorkerEnv;
+use outpost_runtime::{WorkerEnv, WorkerLimits};
 
 use super::node::{ServeArgs, shutdown_signal};
 
@@ -69,6 +69,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
       name: name.clone(),
       entry: args.entry.clone(),
       env: Arc::new(env),
+      limits: WorkerLimits::default(),
       executor: dispatcher.executor_for(&name).clone(),
     };
     let dirs = worker

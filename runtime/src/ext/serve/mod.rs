@@ -10,6 +10,7 @@ mod ops;
 mod types;
 
 pub use error::ServeError;
+pub use ops::answer_all;
 #[allow(
   unused_imports,
   reason = "build.rs compiles this module without the library that re-exports these"

@@ -278,3 +278,33 @@ pub fn op_serve_fail(state: &mut OpState, #[smi] rid: ResourceId, #[string] erro
     )));
   }
 }
+
+/// Answers every request this isolate holds, in flight or still queued,
+/// with `response()`: used when the isolate is being discarded. A response
+/// already streaming is cut off instead.
+pub fn answer_all(state: &mut OpState, response: impl Fn() -> WorkerResponse) {
+  let inflight: Vec<ResourceId> = state
+    .resource_table
+    .names()
+    .filter(|(_, name)| name == "outpostInflightRequest")
+    .map(|(rid, _)| rid)
+    .collect();
+  for rid in inflight {
+    let Ok(request) = state.resource_table.take::<InflightRequest>(rid) else {
+      continue;
+    };
+    if let Some(reply) = request.reply.borrow_mut().take() {
+      let _ = reply.send(response());
+    } else if let Some(body) = request.response_body.borrow_mut().take() {
+      let _ = body.try_send(Err(BodyError::Transport(
+        "the worker was stopped mid-stream".into(),
+      )));
+    }
+  }
+  let queue = state.borrow::<RequestQueue>().clone();
+  if let Some(rx) = queue.0.borrow_mut().as_mut() {
+    while let Ok(queued) = rx.try_recv() {
+      let _ = queued.reply.send(response());
+    }
+  }
+}

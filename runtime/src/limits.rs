@@ -1,0 +1,247 @@
+//! Per-worker limits, and the CPU watchdog that enforces the CPU limit.
+//!
+//! The watchdog is one thread per executor. The executor only writes
+//! atomics around each stretch of JS (no system call on the request path);
+//! every [`TICK`] the watchdog reads the executor thread's CPU clock and
+//! terminates the running isolate once one uninterrupted stretch of JS has
+//! used more CPU than the worker's budget, or once the isolate has raised
+//! its out-of-memory flag (V8 does not stop JS when asked to from inside
+//! its near-heap-limit callback, so that callback leaves it to the
+//! watchdog).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deno_core::v8;
+use http::{HeaderValue, StatusCode};
+
+use crate::ext::serve::WorkerResponse;
+
+/// How often the watchdog looks; a runaway stretch of JS runs at most about
+/// this much past its budget.
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// The limits one worker runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerLimits {
+  /// CPU time one uninterrupted stretch of the worker's JS may use.
+  pub cpu_per_request: Duration,
+  /// The isolate's V8 heap limit.
+  pub heap_bytes: usize,
+  /// How long a request may take before the client gets 504.
+  pub wall_per_request: Duration,
+  /// Whether `eval` and `new Function` are allowed.
+  pub allow_code_generation: bool,
+}
+
+impl Default for WorkerLimits {
+  fn default() -> Self {
+    Self {
+      cpu_per_request: Duration::from_millis(50),
+      heap_bytes: 128 * 1024 * 1024,
+      wall_per_request: Duration::from_secs(30),
+      allow_code_generation: false,
+    }
+  }
+}
+
+/// Why the platform stopped a request or an isolate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+  /// A stretch of JS used more CPU than its budget.
+  CpuLimit,
+  /// The isolate reached its heap limit.
+  MemoryLimit,
+  /// The request took longer than its wall-clock limit.
+  WallLimit,
+}
+
+impl Termination {
+  /// The value of the `outpost-error` response header.
+  pub fn code(self) -> &'static str {
+    match self {
+      Termination::CpuLimit => "cpu-limit",
+      Termination::MemoryLimit => "memory-limit",
+      Termination::WallLimit => "wall-limit",
+    }
+  }
+
+  /// The response a request cut short for this reason gets.
+  pub fn response(self) -> WorkerResponse {
+    let (status, message) = match self {
+      Termination::CpuLimit => (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The worker exceeded its CPU time limit.\n",
+      ),
+      Termination::MemoryLimit => (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The worker exceeded its memory limit.\n",
+      ),
+      Termination::WallLimit => (
+        StatusCode::GATEWAY_TIMEOUT,
+        "The worker did not answer in time.\n",
+      ),
+    };
+    let mut response = WorkerResponse::text(status, message);
+    response
+      .headers
+      .insert("outpost-error", HeaderValue::from_static(self.code()));
+    response
+  }
+}
+
+/// The CPU clock of one thread, readable from any thread.
+#[derive(Clone, Copy)]
+struct ThreadCpuClock(libc::clockid_t);
+
+impl ThreadCpuClock {
+  /// The clock of the calling thread.
+  fn current() -> std::io::Result<Self> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: pthread_self() is the calling thread, and `clock` is a valid
+    // place for the result.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    if rc != 0 {
+      return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(Self(clock))
+  }
+
+  /// CPU time the thread has used. `None` if the thread has exited.
+  fn now(self) -> Option<Duration> {
+    let mut ts = libc::timespec {
+      tv_sec: 0,
+      tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    let rc = unsafe { libc::clock_gettime(self.0, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+  }
+}
+
+/// The stretch of JS the executor is running now.
+struct Running {
+  isolate: v8::IsolateHandle,
+  cpu_budget: Duration,
+  out_of_memory: Arc<AtomicBool>,
+  /// Set when the watchdog stopped the stretch for its CPU time.
+  cpu_exceeded: Arc<AtomicBool>,
+}
+
+/// What the executor publishes for the watchdog.
+struct Shared {
+  /// Increments at the start of every watched stretch; odd while running.
+  stretch: AtomicU64,
+  /// The running stretch.
+  running: Mutex<Option<Running>>,
+  /// Set when the executor thread stops, so the watchdog thread ends too.
+  closed: AtomicBool,
+}
+
+/// One executor thread's CPU watchdog.
+pub struct CpuWatchdog {
+  shared: Arc<Shared>,
+}
+
+impl CpuWatchdog {
+  /// Starts a watchdog for the calling (executor) thread.
+  pub fn start_for_current_thread() -> std::io::Result<Self> {
+    let clock = ThreadCpuClock::current()?;
+    let shared = Arc::new(Shared {
+      stretch: AtomicU64::new(0),
+      running: Mutex::new(None),
+      closed: AtomicBool::new(false),
+    });
+    let watched = shared.clone();
+    std::thread::Builder::new()
+      .name("outpost-watchdog".into())
+      .spawn(move || watch(clock, &watched))?;
+    Ok(Self { shared })
+  }
+
+  /// Marks the start of a stretch of JS in `isolate` with `budget` of CPU;
+  /// it is also stopped once `out_of_memory` is raised. The returned flag
+  /// is set if the watchdog stopped it for its CPU time.
+  pub fn begin(
+    &self,
+    isolate: v8::IsolateHandle,
+    budget: Duration,
+    out_of_memory: Arc<AtomicBool>,
+  ) -> Arc<AtomicBool> {
+    let cpu_exceeded = Arc::new(AtomicBool::new(false));
+    let running = Running {
+      isolate,
+      cpu_budget: budget,
+      out_of_memory,
+      cpu_exceeded: cpu_exceeded.clone(),
+    };
+    *self
+      .shared
+      .running
+      .lock()
+      .unwrap_or_else(|e| e.into_inner()) = Some(running);
+    self.shared.stretch.fetch_add(1, Ordering::Release);
+    cpu_exceeded
+  }
+
+  /// Marks the end of the stretch begun last.
+  pub fn end(&self) {
+    // Under the lock, so the watchdog (which terminates while holding it)
+    // never stops an isolate whose stretch has already ended.
+    let mut running = self
+      .shared
+      .running
+      .lock()
+      .unwrap_or_else(|e| e.into_inner());
+    self.shared.stretch.fetch_add(1, Ordering::Release);
+    *running = None;
+  }
+}
+
+impl Drop for CpuWatchdog {
+  fn drop(&mut self) {
+    self.shared.closed.store(true, Ordering::Release);
+  }
+}
+
+/// The watchdog thread: each tick, stops a stretch that has raised its
+/// out-of-memory flag, or that has been running over its CPU budget since
+/// it was first seen.
+fn watch(clock: ThreadCpuClock, shared: &Shared) {
+  // The stretch seen running and the CPU clock when it was first seen.
+  let mut seen: Option<(u64, Duration)> = None;
+  while !shared.closed.load(Ordering::Acquire) {
+    std::thread::sleep(TICK);
+    let stretch = shared.stretch.load(Ordering::Acquire);
+    if stretch.is_multiple_of(2) {
+      seen = None;
+      continue;
+    }
+    let Some(now) = clock.now() else { return };
+    let since = match seen {
+      Some((id, since)) if id == stretch => since,
+      _ => {
+        seen = Some((stretch, now));
+        now
+      }
+    };
+    // Under the lock, and only if the same stretch still runs: end() takes
+    // the lock before the stretch counter moves on.
+    let guard = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(running) = guard.as_ref() else {
+      continue;
+    };
+    if shared.stretch.load(Ordering::Acquire) != stretch {
+      continue;
+    }
+    // The stretch may have begun up to a tick before it was first seen.
+    let over_budget = now.saturating_sub(since) + TICK >= running.cpu_budget;
+    if running.out_of_memory.load(Ordering::Acquire) {
+      running.isolate.terminate_execution();
+    } else if over_budget {
+      running.cpu_exceeded.store(true, Ordering::Release);
+      running.isolate.terminate_execution();
+    }
+  }
+}

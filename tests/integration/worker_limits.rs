@@ -1,0 +1,137 @@
+//! Limits: a runaway worker is stopped with a clear answer, its neighbours
+//! keep serving, and its next request gets a fresh isolate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{TestServer, copy_fixture, expected, get_text, http1};
+
+async fn start() -> (tempfile::TempDir, TestServer, Value) {
+  let dir = copy_fixture("limits");
+  let server = TestServer::folder(dir.path()).await;
+  (dir, server, expected("limits"))
+}
+
+fn url(server: &TestServer, worker: &Value, path: Option<&str>) -> String {
+  let path = path.or(worker["path"].as_str()).unwrap_or("/");
+  server.url(&format!(
+    "/{}{}",
+    worker["worker"].as_str().expect("worker"),
+    path
+  ))
+}
+
+async fn assert_stopped(response: reqwest::Response, want: &Value) {
+  assert_eq!(
+    response.status().as_u16(),
+    want["status"].as_u64().expect("status") as u16
+  );
+  assert_eq!(
+    response
+      .headers()
+      .get("outpost-error")
+      .map(|v| v.to_str().expect("ascii")),
+    want["outpost_error"].as_str()
+  );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_loop_gets_cpu_limit_while_a_neighbour_keeps_answering() {
+  let (_dir, server, exp) = start().await;
+  let (cpu, neighbour) = (&exp["cpu"], &exp["neighbour"]);
+  let spin = cpu["worker"].as_str().expect("worker");
+  let steady = neighbour["worker"].as_str().expect("worker");
+  assert_ne!(
+    server.dispatcher.executor_index(spin),
+    server.dispatcher.executor_index(steady),
+    "the test needs the two workers on different executor threads; rename one"
+  );
+  let client = http1();
+
+  // Ask the neighbour over and over while the loop runs.
+  let spinning = Arc::new(AtomicBool::new(true));
+  let answered = Arc::new(AtomicUsize::new(0));
+  let neighbour_url = url(&server, neighbour, None);
+  let poller = {
+    let (client, spinning, answered) = (client.clone(), spinning.clone(), answered.clone());
+    let want = neighbour["body"].as_str().expect("body").to_owned();
+    tokio::spawn(async move {
+      while spinning.load(Ordering::Acquire) {
+        assert_eq!(get_text(&client, &neighbour_url).await, want);
+        answered.fetch_add(1, Ordering::AcqRel);
+      }
+    })
+  };
+
+  let response = client
+    .get(url(&server, cpu, None))
+    .send()
+    .await
+    .expect("request");
+  let during = answered.load(Ordering::Acquire);
+  spinning.store(false, Ordering::Release);
+  poller.await.expect("the neighbour always answered");
+  assert_stopped(response, cpu).await;
+  assert!(
+    during > 0,
+    "the neighbour answered nothing while the loop ran"
+  );
+
+  let after = get_text(&client, &url(&server, cpu, Some("/"))).await;
+  assert_eq!(
+    after,
+    cpu["after"].as_str().expect("after"),
+    "a fresh isolate serves next"
+  );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unbounded_allocation_gets_memory_limit_and_the_node_survives() {
+  let (_dir, server, exp) = start().await;
+  let memory = &exp["memory"];
+  let client = http1();
+  let response = client
+    .get(url(&server, memory, None))
+    .send()
+    .await
+    .expect("request");
+  assert_stopped(response, memory).await;
+  let after = get_text(&client, &url(&server, memory, Some("/"))).await;
+  assert_eq!(after, memory["after"].as_str().expect("after"));
+  let neighbour = &exp["neighbour"];
+  assert_eq!(
+    get_text(&client, &url(&server, neighbour, None)).await,
+    neighbour["body"].as_str().expect("body")
+  );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_never_answers_gets_wall_limit() {
+  let (_dir, server, exp) = start().await;
+  let wall = &exp["wall"];
+  let response = tokio::time::timeout(
+    Duration::from_secs(20),
+    http1().get(url(&server, wall, None)).send(),
+  )
+  .await
+  .expect("the wall limit answers well before this")
+  .expect("request");
+  assert_stopped(response, wall).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eval_is_refused_unless_the_worker_opts_in() {
+  let (_dir, server, exp) = start().await;
+  let client = http1();
+  for case in ["eval_refused", "eval_allowed"] {
+    let want = &exp[case];
+    assert_eq!(
+      get_text(&client, &url(&server, want, None)).await,
+      want["body"].as_str().expect("body"),
+      "{case}"
+    );
+  }
+}
