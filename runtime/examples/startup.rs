@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_runtime::{
-  RequestBody, WorkerBundle, WorkerEnv, WorkerRequest, WorkerVersion, blank_isolate, spawn_executor,
+  ExecutorOptions, RequestBody, WorkerBundle, WorkerEnv, WorkerRequest, WorkerVersion,
+  blank_isolate, spawn_executor_with,
 };
 
 fn summary(label: &str, mut samples: Vec<Duration>) {
@@ -39,14 +40,15 @@ fn large_worker(bytes: usize) -> String {
   source
 }
 
-async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize) {
+async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize, pool_size: usize) {
   let bundle = Arc::new(WorkerBundle::load(entry).expect("bundle builds"));
   let version = WorkerVersion {
     bundle,
     env: Arc::new(WorkerEnv::default()),
     limits: Default::default(),
   };
-  let executor = spawn_executor("bench-exec").expect("executor");
+  let executor =
+    spawn_executor_with("bench-exec", ExecutorOptions { pool_size }).expect("executor");
   let mut samples = Vec::with_capacity(rounds);
   for round in 0..rounds {
     let name = format!("worker-{round}");
@@ -64,6 +66,10 @@ async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize) {
     let response = executor.dispatch(&name, request).await.expect("response");
     assert_eq!(response.status, 200);
     samples.push(start.elapsed());
+    if pool_size > 0 {
+      // Let the pool refill, as it does between arrivals on a real node.
+      tokio::time::sleep(Duration::from_millis(30)).await;
+    }
   }
   summary(label, samples);
 }
@@ -91,20 +97,18 @@ fn main() {
   summary("blank isolate from snapshot", samples);
 
   let hello = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hello/worker.js");
-  runtime.block_on(first_requests(
-    "first request, cold (fixtures/hello)",
-    &hello,
-    rounds,
-  ));
-
   let dir = std::env::temp_dir().join(format!("outpost-startup-{}", std::process::id()));
   std::fs::create_dir_all(&dir).expect("temp dir");
   let large = dir.join("worker.js");
   std::fs::write(&large, large_worker(100 * 1024)).expect("write worker");
-  runtime.block_on(first_requests(
-    "first request, cold (100 KiB script)",
-    &large,
-    rounds,
-  ));
+  // Cold: no pool, the isolate is created for the request. Warm: a
+  // pre-warmed isolate from the executor's pool is bound to the worker.
+  let warm = ExecutorOptions::default().pool_size;
+  for (kind, pool_size) in [("cold", 0), ("warm", warm)] {
+    for (what, entry) in [("fixtures/hello", &hello), ("100 KiB script", &large)] {
+      let label = format!("first request, {kind} ({what})");
+      runtime.block_on(first_requests(&label, entry, rounds, pool_size));
+    }
+  }
   let _ = std::fs::remove_dir_all(&dir);
 }

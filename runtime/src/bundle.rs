@@ -5,6 +5,7 @@
 //! the old version keep seeing exactly the code they started with.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -255,15 +256,37 @@ fn resolve_local(
   Ok(resolved)
 }
 
-/// Serves a [`WorkerBundle`]'s modules to one isolate.
+/// Serves a [`WorkerBundle`]'s modules to one isolate. A pooled isolate is
+/// created before its worker is known, so the bundle can be bound later.
+#[derive(Default)]
 pub struct BundleLoader {
-  bundle: Arc<WorkerBundle>,
+  bundle: RefCell<Option<Arc<WorkerBundle>>>,
 }
 
 impl BundleLoader {
   /// A loader for `bundle`.
   pub fn new(bundle: Arc<WorkerBundle>) -> Self {
-    Self { bundle }
+    Self {
+      bundle: RefCell::new(Some(bundle)),
+    }
+  }
+
+  /// Binds the bundle this isolate will load from.
+  pub fn bind(&self, bundle: Arc<WorkerBundle>) {
+    *self.bundle.borrow_mut() = Some(bundle);
+  }
+
+  fn module(
+    &self,
+    specifier: &ModuleSpecifier,
+  ) -> Option<(Arc<str>, ModuleType, Option<Arc<[u8]>>)> {
+    let bundle = self.bundle.borrow();
+    let module = bundle.as_ref()?.modules.get(specifier)?;
+    Some((
+      module.code.clone(),
+      module.module_type.clone(),
+      module.source_map.clone(),
+    ))
   }
 }
 
@@ -283,10 +306,10 @@ impl ModuleLoader for BundleLoader {
     _referrer: Option<&ModuleLoadReferrer>,
     _options: ModuleLoadOptions,
   ) -> ModuleLoadResponse {
-    let result = match self.bundle.modules.get(specifier) {
-      Some(module) => Ok(ModuleSource::new(
-        module.module_type.clone(),
-        ModuleSourceCode::String(module.code.to_string().into()),
+    let result = match self.module(specifier) {
+      Some((code, module_type, _)) => Ok(ModuleSource::new(
+        module_type,
+        ModuleSourceCode::String(code.to_string().into()),
         specifier,
         None,
       )),
@@ -299,7 +322,7 @@ impl ModuleLoader for BundleLoader {
 
   fn get_source_map(&self, specifier: &str) -> Option<Cow<'_, [u8]>> {
     let specifier = ModuleSpecifier::parse(specifier).ok()?;
-    let map = self.bundle.modules.get(&specifier)?.source_map.as_ref()?;
-    Some(Cow::Borrowed(map))
+    let (_, _, map) = self.module(&specifier)?;
+    Some(Cow::Owned(map?.to_vec()))
   }
 }

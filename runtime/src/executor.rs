@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::ext::serve::{ServeRequest, WorkerRequest, WorkerResponse};
 use crate::limits::{CpuWatchdog, Termination};
+use crate::pool::{DEFAULT_POOL_SIZE, IsolatePool};
 use crate::worker::{Stopped, WorkerError, WorkerIsolate, WorkerVersion, start_worker};
 
 /// How long a replaced isolate may keep running to finish its in-flight
@@ -172,9 +173,34 @@ impl ExecutorHandle {
   }
 }
 
-/// Starts an executor thread named `name`, with its CPU watchdog. It stops
-/// when every handle to it has been dropped.
+/// How an executor thread is set up.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+  /// Blank isolates kept pre-warmed (0 turns the pool off).
+  pub pool_size: usize,
+}
+
+impl Default for ExecutorOptions {
+  fn default() -> Self {
+    Self {
+      pool_size: DEFAULT_POOL_SIZE,
+    }
+  }
+}
+
+/// Starts an executor thread named `name` with default options; see
+/// [`spawn_executor_with`].
 pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
+  spawn_executor_with(name, ExecutorOptions::default())
+}
+
+/// Starts an executor thread named `name`, with its CPU watchdog and its
+/// pool of pre-warmed isolates. It stops when every handle to it has been
+/// dropped.
+pub fn spawn_executor_with(
+  name: &str,
+  options: ExecutorOptions,
+) -> std::io::Result<ExecutorHandle> {
   let (tx, rx) = mpsc::unbounded_channel();
   let (ready_tx, ready_rx) = std::sync::mpsc::channel();
   std::thread::Builder::new()
@@ -191,7 +217,12 @@ pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
       match started {
         Ok((runtime, watchdog)) => {
           let _ = ready_tx.send(Ok(()));
-          runtime.block_on(Executor::new(Rc::new(watchdog)).run(rx));
+          // Built inside the runtime: the pool starts filling with spawn_local.
+          runtime.block_on(async move {
+            Executor::new(Rc::new(watchdog), options.pool_size)
+              .run(rx)
+              .await
+          });
         }
         Err(err) => {
           let _ = ready_tx.send(Err(err));
@@ -207,6 +238,7 @@ pub fn spawn_executor(name: &str) -> std::io::Result<ExecutorHandle> {
 struct Executor {
   workers: HashMap<String, LiveWorker>,
   watchdog: Rc<CpuWatchdog>,
+  pool: Rc<IsolatePool>,
   started_tx: mpsc::UnboundedSender<Started>,
   started_rx: mpsc::UnboundedReceiver<Started>,
   /// Numbers installs and removals, in the order they arrive.
@@ -217,11 +249,12 @@ struct Executor {
 }
 
 impl Executor {
-  fn new(watchdog: Rc<CpuWatchdog>) -> Self {
+  fn new(watchdog: Rc<CpuWatchdog>, pool_size: usize) -> Self {
     let (started_tx, started_rx) = mpsc::unbounded_channel();
     Self {
       workers: HashMap::new(),
       watchdog,
+      pool: IsolatePool::start(pool_size),
       started_tx,
       started_rx,
       installs: 0,
@@ -260,10 +293,10 @@ impl Executor {
     self.installs += 1;
     let (live, links) = LiveWorker::new(self.installs, version.clone());
     let started = self.started_tx.clone();
-    let watchdog = self.watchdog.clone();
+    let (watchdog, pool) = (self.watchdog.clone(), self.pool.clone());
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
-      match start_worker(&version, links.requests, watchdog).await {
+      match start_worker(&version, links.requests, watchdog, &pool).await {
         Ok(isolate) => {
           tokio::task::spawn_local(drive(isolate, links.retired).in_current_span());
           let _ = started.send(Started {
@@ -330,10 +363,10 @@ impl Executor {
       .expect("restart is called for a live entry");
     tracing::info!(worker, "starting a fresh isolate for the worker");
     let (live, links) = LiveWorker::new(dead.generation, dead.version.clone());
-    let (version, watchdog) = (dead.version, self.watchdog.clone());
+    let (version, watchdog, pool) = (dead.version, self.watchdog.clone(), self.pool.clone());
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
-      match start_worker(&version, links.requests, watchdog).await {
+      match start_worker(&version, links.requests, watchdog, &pool).await {
         Ok(isolate) => drive(isolate, links.retired).await,
         // Requests queued meanwhile are dropped with the receiver, and get
         // 503 from the edge.

@@ -12,6 +12,7 @@
 //! - [`isolate`]: [`IsolateCell`], the enter/exit discipline that lets many
 //!   isolates share one thread.
 //! - [`limits`]: per-worker limits, and the CPU watchdog.
+//! - `pool`: each executor's pool of pre-warmed blank isolates.
 //! - `extensions`: the one ordered list of deno_core extensions, shared with
 //!   `build.rs`.
 //! - `ext/<area>/`: Outpost's own extensions (`serve`, `worker`); their JS
@@ -23,10 +24,13 @@ mod ext;
 mod extensions;
 pub mod isolate;
 pub mod limits;
+mod pool;
 pub mod worker;
 
 pub use bundle::{BundleError, WorkerBundle};
-pub use executor::{DispatchError, ExecutorHandle, spawn_executor};
+pub use executor::{
+  DispatchError, ExecutorHandle, ExecutorOptions, spawn_executor, spawn_executor_with,
+};
 pub use ext::serve::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
 pub use isolate::IsolateCell;
 pub use limits::{Termination, WorkerLimits};

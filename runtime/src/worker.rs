@@ -13,10 +13,11 @@ use deno_core::error::CoreError;
 use deno_core::{PollEventLoopOptions, RuntimeOptions, v8};
 use tokio::sync::mpsc;
 
-use crate::bundle::{BundleError, BundleLoader, WorkerBundle};
+use crate::bundle::{BundleError, WorkerBundle};
 use crate::ext::serve::{RequestQueue, ServeRequest, answer_all};
 use crate::isolate::IsolateCell;
 use crate::limits::{CpuWatchdog, Termination, WorkerLimits};
+use crate::pool::{BlankIsolate, IsolatePool};
 
 static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/OUTPOST_SNAPSHOT.bin"));
 
@@ -89,7 +90,7 @@ pub fn set_v8_flags(flags: &[String]) -> Vec<String> {
 }
 
 /// Runtime options for an isolate started from the snapshot.
-fn options(
+pub(crate) fn snapshot_options(
   module_loader: Option<Rc<dyn deno_core::ModuleLoader>>,
   heap_bytes: Option<usize>,
 ) -> RuntimeOptions {
@@ -105,7 +106,7 @@ fn options(
 /// A blank isolate from the startup snapshot, with the Web API globals in
 /// place and no worker code loaded.
 pub fn blank_isolate() -> Result<IsolateCell, WorkerError> {
-  Ok(IsolateCell::new(options(None, None))?)
+  Ok(IsolateCell::new(snapshot_options(None, None))?)
 }
 
 /// Globals that hold deno_core's internals (ops included). They are needed
@@ -114,7 +115,9 @@ const HOST_GLOBALS: [&str; 2] = ["Deno", "__bootstrap"];
 
 /// Takes the bootstrap function out of the global scope and removes the host
 /// internals, so worker code can never reach either.
-fn take_bootstrap(cell: &mut IsolateCell) -> Result<v8::Global<v8::Function>, WorkerError> {
+pub(crate) fn take_bootstrap(
+  cell: &mut IsolateCell,
+) -> Result<v8::Global<v8::Function>, WorkerError> {
   cell.with(|runtime| {
     deno_core::scope!(scope, runtime);
     let global = scope.get_current_context().global(scope);
@@ -206,18 +209,22 @@ impl WorkerIsolate {
   }
 }
 
-/// Starts `version` in a new isolate whose requests arrive on `requests`,
-/// with its CPU watched by `watchdog`. Returns once the modules have been
-/// evaluated and the request loop runs.
+/// Starts `version` in an isolate from `pool` whose requests arrive on
+/// `requests`, with its CPU watched by `watchdog`. Returns once the modules
+/// have been evaluated and the request loop runs.
 pub(crate) async fn start_worker(
   version: &WorkerVersion,
   requests: mpsc::UnboundedReceiver<ServeRequest>,
   watchdog: Rc<CpuWatchdog>,
+  pool: &Rc<IsolatePool>,
 ) -> Result<WorkerIsolate, WorkerError> {
   let limits = &version.limits;
-  let loader = Rc::new(BundleLoader::new(version.bundle.clone()));
-  let mut cell = IsolateCell::new(options(Some(loader), Some(limits.heap_bytes)))?;
-  let bootstrap = take_bootstrap(&mut cell)?;
+  let BlankIsolate {
+    mut cell,
+    loader,
+    bootstrap,
+  } = pool.take(limits)?;
+  loader.bind(version.bundle.clone());
   let out_of_memory = Arc::new(AtomicBool::new(false));
   let isolate = cell.with(|runtime| {
     runtime
