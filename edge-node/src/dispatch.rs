@@ -3,7 +3,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use outpost_runtime::{ExecutorHandle, spawn_executor};
+use outpost_runtime::{ExecutorHandle, ExecutorOptions, ExecutorStats, spawn_executor_with};
 
 use crate::routes::Routes;
 
@@ -14,10 +14,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-  /// Starts `threads` executor threads (at least one).
+  /// Starts `threads` executor threads (at least one) with default options.
   pub fn start(threads: usize) -> std::io::Result<Self> {
+    Self::start_with(threads, &ExecutorOptions::default())
+  }
+
+  /// Starts `threads` executor threads (at least one) set up as `options`
+  /// says; each executor gets the same options.
+  pub fn start_with(threads: usize, options: &ExecutorOptions) -> std::io::Result<Self> {
     let executors = (0..threads.max(1))
-      .map(|i| spawn_executor(&format!("outpost-exec-{i}")))
+      .map(|i| spawn_executor_with(&format!("outpost-exec-{i}"), options.clone()))
       .collect::<std::io::Result<_>>()?;
     Ok(Self { executors })
   }
@@ -40,6 +46,20 @@ impl Dispatcher {
   /// The executor that owns `worker`.
   pub fn executor_for(&self, worker: &str) -> &ExecutorHandle {
     &self.executors[self.executor_index(worker)]
+  }
+
+  /// Every executor's stats, summed.
+  pub async fn stats(&self) -> ExecutorStats {
+    let mut total = ExecutorStats::default();
+    for executor in &self.executors {
+      if let Ok(stats) = executor.stats().await {
+        total.resident += stats.resident;
+        total.dormant += stats.dormant;
+        total.pooled += stats.pooled;
+        total.evictions += stats.evictions;
+      }
+    }
+    total
   }
 
   /// Which executor thread (0-based) owns `worker`.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::LocalOptions;
 use tokio::sync::{mpsc, oneshot};
@@ -15,7 +15,11 @@ use tracing::Instrument;
 use crate::ext::serve::{ServeRequest, WorkerRequest, WorkerResponse};
 use crate::limits::{CpuWatchdog, Termination};
 use crate::pool::{DEFAULT_POOL_SIZE, IsolatePool};
+use crate::residency::{ResidencyPolicy, Usage, pick_evictions};
 use crate::worker::{Stopped, WorkerError, WorkerIsolate, WorkerVersion, start_worker};
+
+/// How often an executor looks for isolates to evict.
+const EVICTION_TICK: Duration = Duration::from_secs(1);
 
 /// How long a replaced isolate may keep running to finish its in-flight
 /// requests and `waitUntil` work before it is dropped regardless.
@@ -50,6 +54,22 @@ enum Message {
     worker: String,
     reply: oneshot::Sender<bool>,
   },
+  Stats {
+    reply: oneshot::Sender<ExecutorStats>,
+  },
+}
+
+/// A snapshot of one executor's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecutorStats {
+  /// Workers with a live isolate.
+  pub resident: usize,
+  /// Workers evicted, waiting for their next request.
+  pub dormant: usize,
+  /// Pre-warmed blank isolates ready.
+  pub pooled: usize,
+  /// Isolates evicted since the executor started.
+  pub evictions: u64,
 }
 
 /// A started isolate, reported back to the loop to be swapped in.
@@ -67,6 +87,7 @@ struct LiveWorker {
   generation: u64,
   version: WorkerVersion,
   requests: mpsc::UnboundedSender<ServeRequest>,
+  usage: Rc<Usage>,
   _retire: oneshot::Sender<()>,
 }
 
@@ -85,6 +106,7 @@ impl LiveWorker {
       generation,
       version,
       requests,
+      usage: Rc::default(),
       _retire: retire,
     };
     (
@@ -136,6 +158,16 @@ impl ExecutorHandle {
     answer.await.map_err(|_| DispatchError::ExecutorGone)
   }
 
+  /// The executor's current state.
+  pub async fn stats(&self) -> Result<ExecutorStats, DispatchError> {
+    let (reply, answer) = oneshot::channel();
+    self
+      .tx
+      .send(Message::Stats { reply })
+      .map_err(|_| DispatchError::ExecutorGone)?;
+    answer.await.map_err(|_| DispatchError::ExecutorGone)
+  }
+
   /// Runs a task on this executor's thread. `make` is called there, so the
   /// future it returns need not be Send. Work that talks to the workers of
   /// this thread (an HTTP connection, say) then does so without waking
@@ -178,12 +210,15 @@ impl ExecutorHandle {
 pub struct ExecutorOptions {
   /// Blank isolates kept pre-warmed (0 turns the pool off).
   pub pool_size: usize,
+  /// When idle isolates are evicted.
+  pub residency: ResidencyPolicy,
 }
 
 impl Default for ExecutorOptions {
   fn default() -> Self {
     Self {
       pool_size: DEFAULT_POOL_SIZE,
+      residency: ResidencyPolicy::default(),
     }
   }
 }
@@ -218,11 +253,7 @@ pub fn spawn_executor_with(
         Ok((runtime, watchdog)) => {
           let _ = ready_tx.send(Ok(()));
           // Built inside the runtime: the pool starts filling with spawn_local.
-          runtime.block_on(async move {
-            Executor::new(Rc::new(watchdog), options.pool_size)
-              .run(rx)
-              .await
-          });
+          runtime.block_on(async move { Executor::new(Rc::new(watchdog), options).run(rx).await });
         }
         Err(err) => {
           let _ = ready_tx.send(Err(err));
@@ -246,23 +277,32 @@ struct Executor {
   /// When each removed worker was removed, so that an install already under
   /// way at that moment does not bring it back.
   removed: HashMap<String, u64>,
+  /// Evicted workers, with the generation and version they come back as.
+  dormant: HashMap<String, (u64, WorkerVersion)>,
+  residency: ResidencyPolicy,
+  evictions: u64,
 }
 
 impl Executor {
-  fn new(watchdog: Rc<CpuWatchdog>, pool_size: usize) -> Self {
+  fn new(watchdog: Rc<CpuWatchdog>, options: ExecutorOptions) -> Self {
     let (started_tx, started_rx) = mpsc::unbounded_channel();
     Self {
       workers: HashMap::new(),
       watchdog,
-      pool: IsolatePool::start(pool_size),
+      pool: IsolatePool::start(options.pool_size),
       started_tx,
       started_rx,
       installs: 0,
       removed: HashMap::new(),
+      dormant: HashMap::new(),
+      residency: options.residency,
+      evictions: 0,
     }
   }
 
   async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Message>) {
+    let mut eviction = tokio::time::interval(EVICTION_TICK);
+    eviction.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
       tokio::select! {
         message = rx.recv() => match message {
@@ -274,11 +314,21 @@ impl Executor {
           Some(Message::Remove { worker, reply }) => {
             self.installs += 1;
             self.removed.insert(worker.clone(), self.installs);
-            let _ = reply.send(self.workers.remove(&worker).is_some());
+            let was_dormant = self.dormant.remove(&worker).is_some();
+            let _ = reply.send(self.workers.remove(&worker).is_some() || was_dormant);
+          }
+          Some(Message::Stats { reply }) => {
+            let _ = reply.send(ExecutorStats {
+              resident: self.workers.len(),
+              dormant: self.dormant.len(),
+              pooled: self.pool.len(),
+              evictions: self.evictions,
+            });
           }
           None => break,
         },
         Some(started) = self.started_rx.recv() => self.swap_in(started),
+        _ = eviction.tick() => self.evict(),
       }
     }
   }
@@ -325,6 +375,7 @@ impl Executor {
       .is_some_and(|&at| at > generation);
     if !newer_is_live && !removed_since {
       self.removed.remove(&started.worker);
+      self.dormant.remove(&started.worker);
       // Replacing the entry drops the old LiveWorker, retiring it.
       self.workers.insert(started.worker, started.live);
     }
@@ -332,19 +383,32 @@ impl Executor {
   }
 
   fn route(&mut self, worker: &str, serve: ServeRequest) {
+    if !self.workers.contains_key(worker) {
+      // An evicted worker comes back on its next request.
+      let Some((generation, version)) = self.dormant.remove(worker) else {
+        let _ = serve.reply.send(WorkerResponse::text(
+          http::StatusCode::NOT_FOUND,
+          "No worker is deployed under this name.\n",
+        ));
+        return;
+      };
+      self.start_in_place(worker, generation, version);
+    }
     let Some(live) = self.workers.get(worker) else {
-      let _ = serve.reply.send(WorkerResponse::text(
-        http::StatusCode::NOT_FOUND,
-        "No worker is deployed under this name.\n",
-      ));
       return;
     };
-    let wall = live.version.limits.wall_per_request;
-    let serve = with_wall_limit(serve, wall);
+    let serve = with_wall_limit(
+      serve,
+      live.version.limits.wall_per_request,
+      live.usage.clone(),
+    );
     if let Err(mpsc::error::SendError(serve)) = live.requests.send(serve) {
       // The isolate stopped (a limit, or a failed event loop). The request
       // waits for a fresh isolate of the same version, started now.
-      let fresh = self.restart(worker);
+      let Some(dead) = self.workers.remove(worker) else {
+        return;
+      };
+      let fresh = self.start_in_place(worker, dead.generation, dead.version);
       if let Err(mpsc::error::SendError(serve)) = fresh.requests.send(serve) {
         let _ = serve.reply.send(WorkerResponse::text(
           http::StatusCode::SERVICE_UNAVAILABLE,
@@ -354,37 +418,65 @@ impl Executor {
     }
   }
 
-  /// Replaces a stopped isolate with a fresh one of the same version.
-  /// Requests queue on the new entry while the isolate starts.
-  fn restart(&mut self, worker: &str) -> &LiveWorker {
-    let dead = self
-      .workers
-      .remove(worker)
-      .expect("restart is called for a live entry");
-    tracing::info!(worker, "starting a fresh isolate for the worker");
-    let (live, links) = LiveWorker::new(dead.generation, dead.version.clone());
-    let (version, watchdog, pool) = (dead.version, self.watchdog.clone(), self.pool.clone());
+  /// Starts an isolate for `version` and makes it the live entry at once:
+  /// requests queue on it while the isolate starts. For a worker whose
+  /// isolate stopped or was evicted.
+  fn start_in_place(
+    &mut self,
+    worker: &str,
+    generation: u64,
+    version: WorkerVersion,
+  ) -> &LiveWorker {
+    tracing::debug!(worker, "starting an isolate for the worker");
+    let (live, links) = LiveWorker::new(generation, version.clone());
+    let (watchdog, pool) = (self.watchdog.clone(), self.pool.clone());
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
       match start_worker(&version, links.requests, watchdog, &pool).await {
         Ok(isolate) => drive(isolate, links.retired).await,
         // Requests queued meanwhile are dropped with the receiver, and get
         // 503 from the edge.
-        Err(err) => tracing::error!("the fresh isolate failed to start: {err}"),
+        Err(err) => tracing::error!("the isolate failed to start: {err}"),
       }
     };
     tokio::task::spawn_local(task.instrument(span));
-    self.workers.entry(worker.to_owned()).or_insert(live)
+    self.workers.insert(worker.to_owned(), live);
+    &self.workers[worker]
+  }
+
+  /// Evicts idle isolates the residency policy no longer keeps; their
+  /// versions wait in `dormant`.
+  fn evict(&mut self) {
+    let resident = self
+      .workers
+      .iter()
+      .map(|(name, live)| (name.as_str(), &*live.usage));
+    let chosen: Vec<String> = pick_evictions(resident, &self.residency, Instant::now())
+      .into_iter()
+      .map(str::to_owned)
+      .collect();
+    for name in chosen {
+      if let Some(live) = self.workers.remove(&name) {
+        tracing::debug!(worker = %name, "evicting the idle isolate");
+        self.evictions += 1;
+        // Dropping the entry retires the isolate.
+        self.dormant.insert(name, (live.generation, live.version));
+      }
+    }
   }
 }
 
 /// Puts the wall-clock limit on a request: if the isolate has not answered
 /// within `wall`, the client gets 504 and a later answer is dropped.
-fn with_wall_limit(serve: ServeRequest, wall: Duration) -> ServeRequest {
+/// The worker's `usage` counts the request as in flight until then.
+fn with_wall_limit(serve: ServeRequest, wall: Duration, usage: Rc<Usage>) -> ServeRequest {
   let (reply, answer) = oneshot::channel();
   let client = serve.reply;
+  usage.begin();
   tokio::task::spawn_local(async move {
-    let response = match tokio::time::timeout(wall, answer).await {
+    let answered = tokio::time::timeout(wall, answer).await;
+    usage.end();
+    let response = match answered {
       Ok(Ok(response)) => response,
       Ok(Err(_)) => return, // the isolate went away: the client sees NoAnswer
       Err(_) => Termination::WallLimit.response(),

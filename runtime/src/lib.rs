@@ -13,6 +13,7 @@
 //!   isolates share one thread.
 //! - [`limits`]: per-worker limits, and the CPU watchdog.
 //! - `pool`: each executor's pool of pre-warmed blank isolates.
+//! - [`residency`]: which idle isolates an executor evicts.
 //! - `extensions`: the one ordered list of deno_core extensions, shared with
 //!   `build.rs`.
 //! - `ext/<area>/`: Outpost's own extensions (`serve`, `worker`); their JS
@@ -25,13 +26,16 @@ mod extensions;
 pub mod isolate;
 pub mod limits;
 mod pool;
+pub mod residency;
 pub mod worker;
 
 pub use bundle::{BundleError, WorkerBundle};
 pub use executor::{
-  DispatchError, ExecutorHandle, ExecutorOptions, spawn_executor, spawn_executor_with,
+  DispatchError, ExecutorHandle, ExecutorOptions, ExecutorStats, spawn_executor,
+  spawn_executor_with,
 };
 pub use ext::serve::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
 pub use isolate::IsolateCell;
 pub use limits::{Termination, WorkerLimits};
+pub use residency::ResidencyPolicy;
 pub use worker::{WorkerEnv, WorkerError, WorkerVersion, blank_isolate, set_v8_flags};

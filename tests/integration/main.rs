@@ -6,6 +6,7 @@ mod cli;
 mod concurrency;
 mod edge_folder;
 mod errors;
+mod eviction;
 mod fixtures;
 mod isolates;
 mod limits;

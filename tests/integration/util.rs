@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use outpost_edge::local::LocalWorker;
 use outpost_edge::local_folder::LocalFolder;
 use outpost_edge::{Dispatcher, RouteTable, Routes, ServerConfig};
-use outpost_runtime::{WorkerEnv, WorkerLimits};
+use outpost_runtime::{ExecutorOptions, WorkerEnv, WorkerLimits};
 use tokio::sync::oneshot;
 
 /// The repository's `fixtures/` folder.
@@ -167,8 +167,13 @@ impl TestServer {
 
   /// Serves every worker folder under `root`, following changes to it.
   pub async fn folder(root: &Path) -> Self {
+    Self::folder_with(root, ExecutorOptions::default()).await
+  }
+
+  /// As [`TestServer::folder`], with executors set up as `options` says.
+  pub async fn folder_with(root: &Path, options: ExecutorOptions) -> Self {
     capture_logs();
-    let dispatcher = Arc::new(Dispatcher::start(2).expect("executor threads start"));
+    let dispatcher = Arc::new(Dispatcher::start_with(2, &options).expect("executor threads start"));
     let routes = Routes::default();
     let root = root.canonicalize().expect("canonical root");
     let mut folder = LocalFolder::new(root, dispatcher.clone(), routes.clone());

@@ -3,10 +3,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use outpost_edge::{Dispatcher, ServerConfig};
+use outpost_runtime::{ExecutorOptions, ResidencyPolicy};
 
 /// Options of every command that serves HTTP.
 #[derive(Args)]
@@ -30,6 +32,32 @@ pub struct ServeArgs {
   /// Flags for V8, comma-separated (for example --v8-flags=--max-old-space-size=256).
   #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
   pub v8_flags: Vec<String>,
+
+  /// Memory for resident isolates, in MiB; past it, idle isolates are
+  /// evicted least-recently-used first (default: 75% of RAM).
+  #[arg(long, value_name = "MIB")]
+  pub memory_budget_mb: Option<u64>,
+
+  /// Seconds an idle isolate is kept before it is evicted.
+  #[arg(long, default_value_t = 900)]
+  pub idle_timeout_secs: u64,
+
+  /// Blank isolates each executor keeps pre-warmed (0 turns the pool off).
+  #[arg(long, default_value_t = 4)]
+  pub pool_size: usize,
+}
+
+/// What one resident isolate is reckoned to cost, to turn a memory budget
+/// into a count of isolates: about 2.8 MiB of RSS was measured per small
+/// resident worker (docs/benchmarks.md); heavier workers cost more.
+const BYTES_PER_RESIDENT_ISOLATE: u64 = 4 << 20;
+
+/// The machine's RAM, from /proc/meminfo.
+fn total_memory_bytes() -> Option<u64> {
+  let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+  let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+  let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+  Some(kib * 1024)
 }
 
 impl ServeArgs {
@@ -46,10 +74,26 @@ impl ServeArgs {
   pub fn start_dispatcher(&self) -> anyhow::Result<Arc<Dispatcher>> {
     let threads = self
       .threads
-      .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    Ok(Arc::new(
-      Dispatcher::start(threads).context("starting executor threads")?,
-    ))
+      .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+      .max(1);
+    let budget = self
+      .memory_budget_mb
+      .map(|mib| mib << 20)
+      .or_else(|| total_memory_bytes().map(|total| total / 4 * 3));
+    let max_resident = budget.map_or(usize::MAX, |bytes| {
+      let per_executor = bytes / BYTES_PER_RESIDENT_ISOLATE / threads as u64;
+      usize::try_from(per_executor.max(1)).unwrap_or(usize::MAX)
+    });
+    let options = ExecutorOptions {
+      pool_size: self.pool_size,
+      residency: ResidencyPolicy {
+        max_resident,
+        idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+      },
+    };
+    let dispatcher =
+      Dispatcher::start_with(threads, &options).context("starting executor threads")?;
+    Ok(Arc::new(dispatcher))
   }
 
   /// The HTTP server's limits.
