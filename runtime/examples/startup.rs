@@ -47,8 +47,14 @@ async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize, poo
     env: Arc::new(WorkerEnv::default()),
     limits: Default::default(),
   };
-  let executor =
-    spawn_executor_with("bench-exec", ExecutorOptions { pool_size }).expect("executor");
+  let executor = spawn_executor_with(
+    "bench-exec",
+    ExecutorOptions {
+      pool_size,
+      ..Default::default()
+    },
+  )
+  .expect("executor");
   let mut samples = Vec::with_capacity(rounds);
   for round in 0..rounds {
     let name = format!("worker-{round}");
