@@ -53,10 +53,7 @@ impl Dispatcher {
     let mut total = ExecutorStats::default();
     for executor in &self.executors {
       if let Ok(stats) = executor.stats().await {
-        total.resident += stats.resident;
-        total.dormant += stats.dormant;
-        total.pooled += stats.pooled;
-        total.evictions += stats.evictions;
+        total.add(&stats);
       }
     }
     total

@@ -13,11 +13,13 @@
 //!   (`outpost dev`).
 //! - [`local_folder`]: a folder of workers, one per subfolder, followed as
 //!   folders are added, edited and removed (`outpost edge --local`).
+//! - [`metrics`]: the admin endpoint, `GET /metrics` for Prometheus.
 
 mod convert;
 pub mod dispatch;
 pub mod local;
 pub mod local_folder;
+pub mod metrics;
 pub mod routes;
 pub mod server;
 

@@ -18,6 +18,9 @@ use crate::routes::{RouteTable, Routes};
 /// The optional per-worker config file.
 const CONFIG_FILE: &str = "outpost.toml";
 
+/// How often the folder is rescanned for changes the watcher missed.
+const RESCAN_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Entry modules looked for when `outpost.toml` names none.
 const DEFAULT_ENTRIES: [&str; 2] = ["worker.js", "worker.ts"];
 
@@ -165,6 +168,8 @@ pub struct LocalFolder {
   routes: Routes,
   /// The spec each installed worker was installed from.
   installed: HashMap<String, WorkerSpec>,
+  /// Folders that could not be served; retried when they change.
+  failed: BTreeSet<String>,
 }
 
 impl LocalFolder {
@@ -176,6 +181,7 @@ impl LocalFolder {
       dispatcher,
       routes,
       installed: HashMap::new(),
+      failed: BTreeSet::new(),
     }
   }
 
@@ -199,11 +205,22 @@ impl LocalFolder {
   ) -> Result<(), WatchError> {
     let mut events = FileEvents::new()?;
     events.watch(&self.root, RecursiveMode::Recursive)?;
+    // A file written into a folder just created can beat the watch on that
+    // folder, and its event is lost; a periodic rescan catches such folders.
+    let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
       let changed = tokio::select! {
         () = &mut shutdown => return Ok(()),
         changed = events.next_batch() => changed,
+        _ = rescan.tick() => {
+          let unknown = self.unknown_or_gone();
+          if !unknown.is_empty() {
+            self.sync(&unknown).await;
+          }
+          continue;
+        }
       };
       let names: BTreeSet<String> = changed
         .iter()
@@ -217,12 +234,26 @@ impl LocalFolder {
     }
   }
 
+  /// Folders neither served nor known to fail, and served workers whose
+  /// folder is gone.
+  fn unknown_or_gone(&self) -> BTreeSet<String> {
+    let Ok(present) = list_folders(&self.root) else {
+      return BTreeSet::new();
+    };
+    let new = present
+      .keys()
+      .filter(|n| !self.installed.contains_key(*n) && !self.failed.contains(*n));
+    let gone = self.installed.keys().filter(|n| !present.contains_key(*n));
+    new.chain(gone).cloned().collect()
+  }
+
   /// Brings the named workers in line with their folders, then republishes
   /// the routing table.
   async fn sync(&mut self, names: &BTreeSet<String>) {
     let mut gone = Vec::new();
     for name in names {
       let dir = self.root.join(name);
+      self.failed.remove(name);
       if !dir.is_dir() {
         if self.installed.remove(name).is_some() {
           gone.push(name);
@@ -231,7 +262,10 @@ impl LocalFolder {
       }
       let spec = match read_spec(&dir) {
         Ok(spec) => spec,
+        // Likely still being written: the rescan tries again.
+        Err(FolderError::NoEntry(_)) if !self.installed.contains_key(name) => continue,
         Err(err) => {
+          self.failed.insert(name.clone());
           tracing::error!(worker = %name, "not serving this folder: {err}");
           continue;
         }
@@ -258,7 +292,10 @@ impl LocalFolder {
         Err(err) if self.installed.contains_key(name) => {
           tracing::error!(worker = %name, "reload failed, still serving the last good version:\n{err}");
         }
-        Err(err) => tracing::error!(worker = %name, "cannot start:\n{err}"),
+        Err(err) => {
+          tracing::error!(worker = %name, "cannot start:\n{err}");
+          self.failed.insert(name.clone());
+        }
       }
     }
     // Unroute removed workers before retiring their isolates, so no request

@@ -2,6 +2,7 @@
 //! isolates of the workers pinned to it, and runs as an actor: a message
 //! enum, a `select!` loop that never blocks, and a oneshot reply per message.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -59,7 +60,7 @@ enum Message {
   },
 }
 
-/// A snapshot of one executor's state.
+/// A snapshot of one executor's state; counts are since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExecutorStats {
   /// Workers with a live isolate.
@@ -68,8 +69,52 @@ pub struct ExecutorStats {
   pub dormant: usize,
   /// Pre-warmed blank isolates ready.
   pub pooled: usize,
-  /// Isolates evicted since the executor started.
+  /// Isolates evicted.
   pub evictions: u64,
+  /// Workers started from a pooled isolate.
+  pub warm_starts: u64,
+  /// Workers started in a new isolate.
+  pub cold_starts: u64,
+  /// Isolates terminated for their CPU time.
+  pub cpu_limit: u64,
+  /// Isolates terminated for their heap.
+  pub memory_limit: u64,
+  /// Requests answered 504 for their wall-clock time.
+  pub wall_limit: u64,
+}
+
+impl ExecutorStats {
+  /// Adds another executor's figures to these.
+  pub fn add(&mut self, other: &ExecutorStats) {
+    self.resident += other.resident;
+    self.dormant += other.dormant;
+    self.pooled += other.pooled;
+    self.evictions += other.evictions;
+    self.warm_starts += other.warm_starts;
+    self.cold_starts += other.cold_starts;
+    self.cpu_limit += other.cpu_limit;
+    self.memory_limit += other.memory_limit;
+    self.wall_limit += other.wall_limit;
+  }
+}
+
+/// Limit counts, shared by the tasks that see the limits broken.
+#[derive(Default)]
+struct LimitCounts {
+  cpu: Cell<u64>,
+  memory: Cell<u64>,
+  wall: Cell<u64>,
+}
+
+impl LimitCounts {
+  fn count(&self, why: Termination) {
+    let counter = match why {
+      Termination::CpuLimit => &self.cpu,
+      Termination::MemoryLimit => &self.memory,
+      Termination::WallLimit => &self.wall,
+    };
+    counter.set(counter.get() + 1);
+  }
 }
 
 /// A started isolate, reported back to the loop to be swapped in.
@@ -281,6 +326,7 @@ struct Executor {
   dormant: HashMap<String, (u64, WorkerVersion)>,
   residency: ResidencyPolicy,
   evictions: u64,
+  limits_broken: Rc<LimitCounts>,
 }
 
 impl Executor {
@@ -297,6 +343,7 @@ impl Executor {
       dormant: HashMap::new(),
       residency: options.residency,
       evictions: 0,
+      limits_broken: Rc::default(),
     }
   }
 
@@ -323,6 +370,11 @@ impl Executor {
               dormant: self.dormant.len(),
               pooled: self.pool.len(),
               evictions: self.evictions,
+              warm_starts: self.pool.warm_starts.get(),
+              cold_starts: self.pool.cold_starts.get(),
+              cpu_limit: self.limits_broken.cpu.get(),
+              memory_limit: self.limits_broken.memory.get(),
+              wall_limit: self.limits_broken.wall.get(),
             });
           }
           None => break,
@@ -344,11 +396,12 @@ impl Executor {
     let (live, links) = LiveWorker::new(self.installs, version.clone());
     let started = self.started_tx.clone();
     let (watchdog, pool) = (self.watchdog.clone(), self.pool.clone());
+    let counts = self.limits_broken.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
       match start_worker(&version, links.requests, watchdog, &pool).await {
         Ok(isolate) => {
-          tokio::task::spawn_local(drive(isolate, links.retired).in_current_span());
+          tokio::task::spawn_local(drive(isolate, links.retired, counts).in_current_span());
           let _ = started.send(Started {
             worker,
             live,
@@ -397,11 +450,8 @@ impl Executor {
     let Some(live) = self.workers.get(worker) else {
       return;
     };
-    let serve = with_wall_limit(
-      serve,
-      live.version.limits.wall_per_request,
-      live.usage.clone(),
-    );
+    let wall = live.version.limits.wall_per_request;
+    let serve = with_wall_limit(serve, wall, live.usage.clone(), self.limits_broken.clone());
     if let Err(mpsc::error::SendError(serve)) = live.requests.send(serve) {
       // The isolate stopped (a limit, or a failed event loop). The request
       // waits for a fresh isolate of the same version, started now.
@@ -430,10 +480,11 @@ impl Executor {
     tracing::debug!(worker, "starting an isolate for the worker");
     let (live, links) = LiveWorker::new(generation, version.clone());
     let (watchdog, pool) = (self.watchdog.clone(), self.pool.clone());
+    let counts = self.limits_broken.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
       match start_worker(&version, links.requests, watchdog, &pool).await {
-        Ok(isolate) => drive(isolate, links.retired).await,
+        Ok(isolate) => drive(isolate, links.retired, counts).await,
         // Requests queued meanwhile are dropped with the receiver, and get
         // 503 from the edge.
         Err(err) => tracing::error!("the isolate failed to start: {err}"),
@@ -469,7 +520,12 @@ impl Executor {
 /// Puts the wall-clock limit on a request: if the isolate has not answered
 /// within `wall`, the client gets 504 and a later answer is dropped.
 /// The worker's `usage` counts the request as in flight until then.
-fn with_wall_limit(serve: ServeRequest, wall: Duration, usage: Rc<Usage>) -> ServeRequest {
+fn with_wall_limit(
+  serve: ServeRequest,
+  wall: Duration,
+  usage: Rc<Usage>,
+  counts: Rc<LimitCounts>,
+) -> ServeRequest {
   let (reply, answer) = oneshot::channel();
   let client = serve.reply;
   usage.begin();
@@ -479,7 +535,10 @@ fn with_wall_limit(serve: ServeRequest, wall: Duration, usage: Rc<Usage>) -> Ser
     let response = match answered {
       Ok(Ok(response)) => response,
       Ok(Err(_)) => return, // the isolate went away: the client sees NoAnswer
-      Err(_) => Termination::WallLimit.response(),
+      Err(_) => {
+        counts.count(Termination::WallLimit);
+        Termination::WallLimit.response()
+      }
     };
     let _ = client.send(response);
   });
@@ -491,7 +550,11 @@ fn with_wall_limit(serve: ServeRequest, wall: Duration, usage: Rc<Usage>) -> Ser
 
 /// Runs an isolate's event loop until it has nothing left to do after being
 /// retired, breaks a limit, fails, or outlives the drain deadline.
-async fn drive(mut isolate: WorkerIsolate, retired: oneshot::Receiver<()>) {
+async fn drive(
+  mut isolate: WorkerIsolate,
+  retired: oneshot::Receiver<()>,
+  counts: Rc<LimitCounts>,
+) {
   let event_loop = poll_fn(|cx| isolate.poll(cx));
   let deadline = async {
     let _ = retired.await;
@@ -507,6 +570,7 @@ async fn drive(mut isolate: WorkerIsolate, retired: oneshot::Receiver<()>) {
   match stopped {
     Stopped::Finished => tracing::debug!("isolate finished"),
     Stopped::Terminated(why) => {
+      counts.count(why);
       tracing::warn!(
         "isolate terminated: {}; a fresh one serves the next request",
         why.code()

@@ -48,6 +48,10 @@ pub(crate) struct IsolatePool {
   idle: RefCell<Vec<BlankIsolate>>,
   target: usize,
   refilling: Cell<bool>,
+  /// Workers started from a pooled isolate.
+  pub(crate) warm_starts: Cell<u64>,
+  /// Workers started in a new isolate.
+  pub(crate) cold_starts: Cell<u64>,
 }
 
 impl IsolatePool {
@@ -57,6 +61,8 @@ impl IsolatePool {
       idle: RefCell::new(Vec::new()),
       target,
       refilling: Cell::new(false),
+      warm_starts: Cell::new(0),
+      cold_starts: Cell::new(0),
     });
     pool.refill();
     pool
@@ -69,8 +75,10 @@ impl IsolatePool {
       && let Some(blank) = self.idle.borrow_mut().pop()
     {
       self.refill();
+      self.warm_starts.set(self.warm_starts.get() + 1);
       return Ok(blank);
     }
+    self.cold_starts.set(self.cold_starts.get() + 1);
     BlankIsolate::new(limits.heap_bytes)
   }
 

@@ -10,6 +10,7 @@ mod eviction;
 mod fixtures;
 mod isolates;
 mod limits;
+mod metrics;
 mod reload;
 mod routes;
 mod shutdown;

@@ -23,6 +23,10 @@ pub struct EdgeArgs {
   #[arg(long, default_value_t = 8080)]
   port: u16,
 
+  /// Serve GET /metrics (Prometheus) on this port, apart from the workers.
+  #[arg(long)]
+  admin_port: Option<u16>,
+
   #[command(flatten)]
   serve: ServeArgs,
 }
@@ -57,6 +61,22 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     );
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(port) = args.admin_port {
+      let admin = args.serve.bind(port).await?;
+      println!(
+        "outpost edge: metrics at http://{}/metrics",
+        admin.local_addr()?
+      );
+      let mut stop = stop_rx.clone();
+      let stopped = async move {
+        let _ = stop.changed().await;
+      };
+      tokio::spawn(outpost_edge::metrics::serve(
+        admin,
+        dispatcher.clone(),
+        stopped,
+      ));
+    }
     let watch = tokio::spawn(async move {
       let stopped = async move {
         let _ = stop_rx.changed().await;
