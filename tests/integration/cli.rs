@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{fixture_entry, http1};
+use crate::util::{fixture_entry, get_text, http1};
 
 /// The `outpost` binary of this build. `make test` builds it before the
 /// tests; run `cargo build -p outpost` first when calling cargo directly.
@@ -114,15 +114,7 @@ async fn dev_serves_a_worker_and_exits_cleanly_on_sigterm() {
     .trim()
     .to_owned();
 
-  let body = http1()
-    .get(&url)
-    .send()
-    .await
-    .expect("request")
-    .text()
-    .await
-    .expect("body");
-  assert_eq!(body, "Hello from Outpost!\n");
+  assert_eq!(get_text(&http1(), &url).await, "Hello from Outpost!\n");
 
   let pid = child.id().to_string();
   assert!(

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{TestServer, copy_fixture, expected, http1, wait_for_body, wait_for_log};
+use crate::util::{
+  TestServer, copy_fixture, expected, get_text, http1, wait_for_body, wait_for_log,
+};
 
 async fn start() -> (tempfile::TempDir, TestServer, Value) {
   let dir = copy_fixture("edge-folder");
@@ -47,14 +49,11 @@ async fn routes_by_host_then_path_and_refuses_the_rest() {
   );
 
   let by_path = &exp["by_path"];
-  let body = client
-    .get(server.url(by_path["path"].as_str().expect("path")))
-    .send()
-    .await
-    .expect("request")
-    .text()
-    .await
-    .expect("body");
+  let body = get_text(
+    &client,
+    &server.url(by_path["path"].as_str().expect("path")),
+  )
+  .await;
   assert_eq!(body, strings(&by_path["body"])[0]);
 
   let unknown = &exp["unknown"];

@@ -53,10 +53,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
   if !args.entry.is_file() {
     bail!("{} is not a file", args.entry.display());
   }
-  args.serve.apply_v8_flags()?;
-  let runtime = tokio::runtime::Builder::new_multi_thread()
-    .enable_all()
-    .build()?;
+  let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
     let name = args

@@ -38,10 +38,7 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
   }
   let root = std::fs::canonicalize(&args.local)
     .with_context(|| format!("resolving {}", args.local.display()))?;
-  args.serve.apply_v8_flags()?;
-  let runtime = tokio::runtime::Builder::new_multi_thread()
-    .enable_all()
-    .build()?;
+  let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
     let routes = Routes::default();

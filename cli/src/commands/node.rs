@@ -61,13 +61,18 @@ fn total_memory_bytes() -> Option<u64> {
 }
 
 impl ServeArgs {
-  /// Applies the V8 flags. Must run before the first isolate exists.
-  pub fn apply_v8_flags(&self) -> anyhow::Result<()> {
+  /// Applies the V8 flags (before any isolate exists) and builds the tokio
+  /// runtime the node's HTTP side runs on.
+  pub fn prepare(&self) -> anyhow::Result<tokio::runtime::Runtime> {
     let unknown = outpost_runtime::set_v8_flags(&self.v8_flags);
     if !unknown.is_empty() {
       bail!("V8 does not know these flags: {}", unknown.join(" "));
     }
-    Ok(())
+    Ok(
+      tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?,
+    )
   }
 
   /// Starts the executor threads.
