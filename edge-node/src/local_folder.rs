@@ -70,6 +70,10 @@ struct LimitsConfig {
   memory_mb: Option<usize>,
   /// Wall-clock time per request, in milliseconds.
   wall_ms: Option<u64>,
+  /// Requests in flight at once in the isolate.
+  max_inflight: Option<usize>,
+  /// Requests that may wait for a slot before the rest get 503.
+  max_queued: Option<usize>,
 }
 
 impl WorkerConfig {
@@ -89,6 +93,12 @@ impl WorkerConfig {
         .wall_ms
         .map_or(defaults.wall_per_request, Duration::from_millis),
       allow_code_generation: self.allow_eval,
+      max_inflight: self
+        .limits
+        .max_inflight
+        .unwrap_or(defaults.max_inflight)
+        .max(1),
+      max_queued: self.limits.max_queued.unwrap_or(defaults.max_queued),
     }
   }
 }

@@ -75,6 +75,7 @@ pub fn render(stats: &ExecutorStats) -> String {
     ("cpu-limit", stats.cpu_limit),
     ("memory-limit", stats.memory_limit),
     ("wall-limit", stats.wall_limit),
+    ("overloaded", stats.overloaded),
   ] {
     let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {value}");
   }

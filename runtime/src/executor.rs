@@ -3,7 +3,7 @@
 //! enum, a `select!` loop that never blocks, and a oneshot reply per message.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -81,6 +81,9 @@ pub struct ExecutorStats {
   pub memory_limit: u64,
   /// Requests answered 504 for their wall-clock time.
   pub wall_limit: u64,
+  /// Requests refused 503 because the worker had too many in flight and
+  /// waiting.
+  pub overloaded: u64,
 }
 
 impl ExecutorStats {
@@ -95,6 +98,7 @@ impl ExecutorStats {
     self.cpu_limit += other.cpu_limit;
     self.memory_limit += other.memory_limit;
     self.wall_limit += other.wall_limit;
+    self.overloaded += other.overloaded;
   }
 }
 
@@ -104,6 +108,7 @@ struct LimitCounts {
   cpu: Cell<u64>,
   memory: Cell<u64>,
   wall: Cell<u64>,
+  overloaded: Cell<u64>,
 }
 
 impl LimitCounts {
@@ -112,6 +117,7 @@ impl LimitCounts {
       Termination::CpuLimit => &self.cpu,
       Termination::MemoryLimit => &self.memory,
       Termination::WallLimit => &self.wall,
+      Termination::Overloaded => &self.overloaded,
     };
     counter.set(counter.get() + 1);
   }
@@ -133,6 +139,8 @@ struct LiveWorker {
   version: WorkerVersion,
   requests: mpsc::UnboundedSender<ServeRequest>,
   usage: Rc<Usage>,
+  /// Requests waiting for an in-flight slot (see `WorkerLimits::max_inflight`).
+  waiting: VecDeque<ServeRequest>,
   _retire: oneshot::Sender<()>,
 }
 
@@ -152,6 +160,7 @@ impl LiveWorker {
       version,
       requests,
       usage: Rc::default(),
+      waiting: VecDeque::new(),
       _retire: retire,
     };
     (
@@ -327,11 +336,16 @@ struct Executor {
   residency: ResidencyPolicy,
   evictions: u64,
   limits_broken: Rc<LimitCounts>,
+  /// Names of workers one of whose requests has just been answered while
+  /// others waited.
+  released_tx: mpsc::UnboundedSender<Rc<str>>,
+  released_rx: mpsc::UnboundedReceiver<Rc<str>>,
 }
 
 impl Executor {
   fn new(watchdog: Rc<CpuWatchdog>, options: ExecutorOptions) -> Self {
     let (started_tx, started_rx) = mpsc::unbounded_channel();
+    let (released_tx, released_rx) = mpsc::unbounded_channel();
     Self {
       workers: HashMap::new(),
       watchdog,
@@ -344,6 +358,8 @@ impl Executor {
       residency: options.residency,
       evictions: 0,
       limits_broken: Rc::default(),
+      released_tx,
+      released_rx,
     }
   }
 
@@ -375,11 +391,13 @@ impl Executor {
               cpu_limit: self.limits_broken.cpu.get(),
               memory_limit: self.limits_broken.memory.get(),
               wall_limit: self.limits_broken.wall.get(),
+              overloaded: self.limits_broken.overloaded.get(),
             });
           }
           None => break,
         },
         Some(started) = self.started_rx.recv() => self.swap_in(started),
+        Some(worker) = self.released_rx.recv() => self.release(&worker),
         _ = eviction.tick() => self.evict(),
       }
     }
@@ -447,11 +465,53 @@ impl Executor {
       };
       self.start_in_place(worker, generation, version);
     }
+    let Some(live) = self.workers.get_mut(worker) else {
+      return;
+    };
+    let limits = &live.version.limits;
+    if live.usage.inflight() >= limits.max_inflight {
+      if live.waiting.len() >= limits.max_queued {
+        self.limits_broken.count(Termination::Overloaded);
+        let _ = serve.reply.send(Termination::Overloaded.response());
+      } else {
+        live.waiting.push_back(serve);
+        live.usage.queued.set(live.waiting.len());
+      }
+      return;
+    }
+    self.send_to_isolate(worker, serve);
+  }
+
+  /// Lets waiting requests of `worker` through while it has free slots.
+  fn release(&mut self, worker: &str) {
+    loop {
+      let Some(live) = self.workers.get_mut(worker) else {
+        return;
+      };
+      if live.usage.inflight() >= live.version.limits.max_inflight {
+        return;
+      }
+      let Some(serve) = live.waiting.pop_front() else {
+        return;
+      };
+      live.usage.queued.set(live.waiting.len());
+      self.send_to_isolate(worker, serve);
+    }
+  }
+
+  /// Hands a request to the worker's isolate, under its wall-clock limit.
+  fn send_to_isolate(&mut self, worker: &str, serve: ServeRequest) {
     let Some(live) = self.workers.get(worker) else {
       return;
     };
-    let wall = live.version.limits.wall_per_request;
-    let serve = with_wall_limit(serve, wall, live.usage.clone(), self.limits_broken.clone());
+    let wall = WallLimit {
+      limit: live.version.limits.wall_per_request,
+      usage: live.usage.clone(),
+      counts: self.limits_broken.clone(),
+      worker: worker.into(),
+      released: self.released_tx.clone(),
+    };
+    let serve = wall.apply(serve);
     if let Err(mpsc::error::SendError(serve)) = live.requests.send(serve) {
       // The isolate stopped (a limit, or a failed event loop). The request
       // waits for a fresh isolate of the same version, started now.
@@ -517,34 +577,45 @@ impl Executor {
   }
 }
 
-/// Puts the wall-clock limit on a request: if the isolate has not answered
-/// within `wall`, the client gets 504 and a later answer is dropped.
-/// The worker's `usage` counts the request as in flight until then.
-fn with_wall_limit(
-  serve: ServeRequest,
-  wall: Duration,
+/// What a request's wall-clock watch needs.
+struct WallLimit {
+  limit: Duration,
+  /// The worker's usage, which counts the request as in flight until it is
+  /// answered or given up on.
   usage: Rc<Usage>,
   counts: Rc<LimitCounts>,
-) -> ServeRequest {
-  let (reply, answer) = oneshot::channel();
-  let client = serve.reply;
-  usage.begin();
-  tokio::task::spawn_local(async move {
-    let answered = tokio::time::timeout(wall, answer).await;
-    usage.end();
-    let response = match answered {
-      Ok(Ok(response)) => response,
-      Ok(Err(_)) => return, // the isolate went away: the client sees NoAnswer
-      Err(_) => {
-        counts.count(Termination::WallLimit);
-        Termination::WallLimit.response()
+  worker: Rc<str>,
+  /// Told when the request ends while others wait, so they go next.
+  released: mpsc::UnboundedSender<Rc<str>>,
+}
+
+impl WallLimit {
+  /// Puts the limit on `serve`: if the isolate has not answered in time, the
+  /// client gets 504 and a later answer is dropped.
+  fn apply(self, serve: ServeRequest) -> ServeRequest {
+    let (reply, answer) = oneshot::channel();
+    let client = serve.reply;
+    self.usage.begin();
+    tokio::task::spawn_local(async move {
+      let answered = tokio::time::timeout(self.limit, answer).await;
+      self.usage.end();
+      if self.usage.queued.get() > 0 {
+        let _ = self.released.send(self.worker.clone());
       }
-    };
-    let _ = client.send(response);
-  });
-  ServeRequest {
-    request: serve.request,
-    reply,
+      let response = match answered {
+        Ok(Ok(response)) => response,
+        Ok(Err(_)) => return, // the isolate went away: the client sees NoAnswer
+        Err(_) => {
+          self.counts.count(Termination::WallLimit);
+          Termination::WallLimit.response()
+        }
+      };
+      let _ = client.send(response);
+    });
+    ServeRequest {
+      request: serve.request,
+      reply,
+    }
   }
 }
 

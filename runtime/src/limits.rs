@@ -33,6 +33,10 @@ pub struct WorkerLimits {
   pub wall_per_request: Duration,
   /// Whether `eval` and `new Function` are allowed.
   pub allow_code_generation: bool,
+  /// Requests the isolate may have in flight at once.
+  pub max_inflight: usize,
+  /// Requests that may wait for a free in-flight slot; past that, 503.
+  pub max_queued: usize,
 }
 
 impl Default for WorkerLimits {
@@ -42,6 +46,8 @@ impl Default for WorkerLimits {
       heap_bytes: 128 * 1024 * 1024,
       wall_per_request: Duration::from_secs(30),
       allow_code_generation: false,
+      max_inflight: 1024,
+      max_queued: 1024,
     }
   }
 }
@@ -55,6 +61,8 @@ pub enum Termination {
   MemoryLimit,
   /// The request took longer than its wall-clock limit.
   WallLimit,
+  /// The worker had as many requests in flight and waiting as it may.
+  Overloaded,
 }
 
 impl Termination {
@@ -64,6 +72,7 @@ impl Termination {
       Termination::CpuLimit => "cpu-limit",
       Termination::MemoryLimit => "memory-limit",
       Termination::WallLimit => "wall-limit",
+      Termination::Overloaded => "overloaded",
     }
   }
 
@@ -81,6 +90,10 @@ impl Termination {
       Termination::WallLimit => (
         StatusCode::GATEWAY_TIMEOUT,
         "The worker did not answer in time.\n",
+      ),
+      Termination::Overloaded => (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The worker is busy; try again shortly.\n",
       ),
     };
     let mut response = WorkerResponse::text(status, message);

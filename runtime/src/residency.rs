@@ -28,6 +28,8 @@ impl Default for ResidencyPolicy {
 #[derive(Debug)]
 pub(crate) struct Usage {
   inflight: Cell<usize>,
+  /// Requests waiting in the executor for an in-flight slot.
+  pub(crate) queued: Cell<usize>,
   last_used: Cell<Instant>,
 }
 
@@ -35,6 +37,7 @@ impl Default for Usage {
   fn default() -> Self {
     Self {
       inflight: Cell::new(0),
+      queued: Cell::new(0),
       last_used: Cell::new(Instant::now()),
     }
   }
@@ -51,6 +54,11 @@ impl Usage {
   pub(crate) fn end(&self) {
     self.inflight.set(self.inflight.get().saturating_sub(1));
     self.last_used.set(Instant::now());
+  }
+
+  /// Requests in flight now.
+  pub(crate) fn inflight(&self) -> usize {
+    self.inflight.get()
   }
 
   fn idle_since(&self) -> Option<Instant> {

@@ -135,3 +135,43 @@ async fn eval_is_refused_unless_the_worker_opts_in() {
     );
   }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_in_flight_and_queue_bounds_requests_get_503() {
+  let (_dir, server, exp) = start().await;
+  let overload = &exp["overload"];
+  let client = http1();
+  let url = url(&server, overload, Some("/"));
+  let concurrent = overload["concurrent"].as_u64().expect("concurrent") as usize;
+  let requests = (0..concurrent).map(|_| {
+    let (client, url) = (client.clone(), url.clone());
+    async move { client.get(url).send().await.expect("request") }
+  });
+  let responses = futures::future::join_all(requests).await;
+  let mut served = 0;
+  for response in responses {
+    if response.status() == 200 {
+      served += 1;
+      assert_eq!(
+        response.text().await.expect("body"),
+        overload["body"].as_str().expect("body")
+      );
+    } else {
+      assert_eq!(
+        response.status().as_u16(),
+        overload["refused_status"].as_u64().expect("status") as u16
+      );
+      assert_eq!(
+        response
+          .headers()
+          .get("outpost-error")
+          .map(|v| v.to_str().expect("ascii")),
+        overload["outpost_error"].as_str()
+      );
+    }
+  }
+  assert_eq!(
+    served,
+    overload["served"].as_u64().expect("served") as usize
+  );
+}
