@@ -13,6 +13,7 @@ mod limits;
 mod metrics;
 mod reload;
 mod routes;
+mod scale;
 mod shutdown;
 mod streaming;
 mod util;
