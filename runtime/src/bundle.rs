@@ -7,15 +7,18 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use deno_ast::swc::ast::{ModuleDecl, ModuleItem};
 use deno_ast::{MediaType, ParseParams, ProgramRef};
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
   ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource,
-  ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind,
+  ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind, SourceCodeCacheInfo,
 };
 use deno_error::JsErrorBox;
 
@@ -72,8 +75,23 @@ pub enum BundleError {
 #[derive(Debug, Clone)]
 struct BundleModule {
   code: Arc<str>,
+  /// Identifies `code` for V8's code cache.
+  hash: u64,
   module_type: ModuleType,
   source_map: Option<Arc<[u8]>>,
+}
+
+impl BundleModule {
+  fn new(code: Arc<str>, module_type: ModuleType, source_map: Option<Arc<[u8]>>) -> Self {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    code.hash(&mut hasher);
+    Self {
+      code,
+      hash: hasher.finish(),
+      module_type,
+      source_map,
+    }
+  }
 }
 
 /// Every module of one worker version.
@@ -81,6 +99,9 @@ struct BundleModule {
 pub struct WorkerBundle {
   main: ModuleSpecifier,
   modules: HashMap<ModuleSpecifier, BundleModule>,
+  /// V8 code caches of the modules, filled by the first isolate that
+  /// compiles each one, so later isolates of the version skip compiling.
+  code_cache: Mutex<HashMap<ModuleSpecifier, Arc<[u8]>>>,
 }
 
 impl WorkerBundle {
@@ -107,12 +128,25 @@ impl WorkerBundle {
       modules.insert(specifier, module);
       queue.extend(imports.into_iter().filter(|s| !modules.contains_key(s)));
     }
-    Ok(Self { main, modules })
+    Ok(Self {
+      main,
+      modules,
+      code_cache: Mutex::default(),
+    })
   }
 
   /// The entry module.
   pub fn main(&self) -> &ModuleSpecifier {
     &self.main
+  }
+
+  /// How many of the bundle's modules have a V8 code cache so far.
+  pub fn cached_modules(&self) -> usize {
+    self
+      .code_cache
+      .lock()
+      .unwrap_or_else(|e| e.into_inner())
+      .len()
   }
 
   /// The files this bundle was built from, for watching.
@@ -156,12 +190,7 @@ fn load_module(
     MediaType::JavaScript | MediaType::Mjs => false,
     MediaType::Jsx | MediaType::TypeScript | MediaType::Mts | MediaType::Tsx => true,
     MediaType::Json => {
-      let code = read_source(&path)?.into();
-      let module = BundleModule {
-        code,
-        module_type: ModuleType::Json,
-        source_map: None,
-      };
+      let module = BundleModule::new(read_source(&path)?.into(), ModuleType::Json, None);
       return Ok((module, Vec::new()));
     }
     _ => return Err(BundleError::UnsupportedType(specifier.to_string())),
@@ -178,11 +207,7 @@ fn load_module(
   .map_err(|diagnostic| BundleError::Syntax(diagnostic.to_string()))?;
   let imports = static_imports(specifier, parsed.program_ref())?;
   if !transpile {
-    let module = BundleModule {
-      code: parsed.text().clone(),
-      module_type: ModuleType::JavaScript,
-      source_map: None,
-    };
+    let module = BundleModule::new(parsed.text().clone(), ModuleType::JavaScript, None);
     return Ok((module, imports));
   }
   let emitted = parsed
@@ -204,11 +229,8 @@ fn load_module(
       message: err.to_string(),
     })?
     .into_source();
-  let module = BundleModule {
-    code: emitted.text.into(),
-    module_type: ModuleType::JavaScript,
-    source_map: emitted.source_map.map(|map| map.into_bytes().into()),
-  };
+  let source_map = emitted.source_map.map(|map| map.into_bytes().into());
+  let module = BundleModule::new(emitted.text.into(), ModuleType::JavaScript, source_map);
   Ok((module, imports))
 }
 
@@ -276,6 +298,16 @@ impl BundleLoader {
     *self.bundle.borrow_mut() = Some(bundle);
   }
 
+  fn cached_code(&self, specifier: &ModuleSpecifier) -> Option<Arc<[u8]>> {
+    let bundle = self.bundle.borrow();
+    let cache = bundle
+      .as_ref()?
+      .code_cache
+      .lock()
+      .unwrap_or_else(|e| e.into_inner());
+    cache.get(specifier).cloned()
+  }
+
   fn module(&self, specifier: &ModuleSpecifier) -> Option<BundleModule> {
     self
       .bundle
@@ -304,17 +336,46 @@ impl ModuleLoader for BundleLoader {
     _options: ModuleLoadOptions,
   ) -> ModuleLoadResponse {
     let result = match self.module(specifier) {
-      Some(module) => Ok(ModuleSource::new(
-        module.module_type,
-        ModuleSourceCode::String(module.code.to_string().into()),
-        specifier,
-        None,
-      )),
+      Some(module) => {
+        let cache = (module.module_type == ModuleType::JavaScript).then(|| SourceCodeCacheInfo {
+          hash: module.hash,
+          data: self
+            .cached_code(specifier)
+            .map(|data| Cow::Owned(data.to_vec())),
+        });
+        Ok(ModuleSource::new(
+          module.module_type,
+          ModuleSourceCode::String(module.code.to_string().into()),
+          specifier,
+          cache,
+        ))
+      }
       None => Err(JsErrorBox::type_error(format!(
         "module {specifier} is not part of this worker's bundle (only static imports of local files are bundled)"
       ))),
     };
     ModuleLoadResponse::Sync(result)
+  }
+
+  fn code_cache_ready(
+    &self,
+    specifier: ModuleSpecifier,
+    hash: u64,
+    code_cache: &[u8],
+  ) -> Pin<Box<dyn Future<Output = ()>>> {
+    if let Some(bundle) = self.bundle.borrow().as_ref()
+      && bundle
+        .modules
+        .get(&specifier)
+        .is_some_and(|m| m.hash == hash)
+    {
+      bundle
+        .code_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(specifier, code_cache.into());
+    }
+    Box::pin(async {})
   }
 
   fn get_source_map(&self, specifier: &str) -> Option<Cow<'_, [u8]>> {

@@ -116,3 +116,40 @@ async fn a_worker_without_a_fetch_handler_is_refused() {
   let (_dir, err) = install_error("export const nothing = 1;\n").await;
   assert!(err.to_string().contains("no fetch handler"), "{err}");
 }
+
+#[tokio::test]
+async fn the_first_isolate_of_a_version_leaves_a_code_cache_for_the_next() {
+  let dir = tempfile::tempdir().expect("tempdir");
+  let entry = write(
+    dir.path(),
+    "worker.js",
+    "import { greet } from './lib.js';\nexport default { fetch() { return new Response(greet()) } };\n",
+  );
+  write(dir.path(), "lib.js", "export const greet = () => 'hi';\n");
+  let bundle = Arc::new(WorkerBundle::load(&entry).expect("bundle builds"));
+  assert_eq!(bundle.cached_modules(), 0);
+  let executor = spawn_executor("code-cache-test").expect("executor");
+  let version = WorkerVersion {
+    bundle: bundle.clone(),
+    env: Arc::new(WorkerEnv::default()),
+    limits: Default::default(),
+  };
+  executor
+    .install("first", version.clone())
+    .await
+    .expect("install");
+  let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+  while bundle.cached_modules() < 2 {
+    assert!(
+      std::time::Instant::now() < deadline,
+      "only {} modules cached",
+      bundle.cached_modules()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+  }
+  // A second isolate of the same version starts from the cache.
+  executor
+    .install("second", version)
+    .await
+    .expect("install from the cache");
+}
