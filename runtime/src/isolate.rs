@@ -54,6 +54,7 @@ impl Drop for Entered {
 impl IsolateCell {
   /// Creates a runtime and leaves its isolate exited.
   pub fn new(options: RuntimeOptions) -> Result<Self, CoreError> {
+    crate::worker::apply_default_v8_flags();
     let mut runtime = JsRuntime::try_new(options)?;
     // SAFETY: the isolate is live; we only copy its address.
     let isolate = unsafe { runtime.v8_isolate().as_raw_isolate_ptr() };

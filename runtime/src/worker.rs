@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 use std::task::{Context, Poll};
 
 use deno_core::error::CoreError;
@@ -72,20 +72,40 @@ impl From<CoreError> for WorkerError {
   }
 }
 
-/// Flags Outpost gives V8 before any of its own. Executors are one thread
-/// per core, so V8's parallel GC helper threads would only steal time from
-/// other executors and add context switches; measured with compare.py, GC
-/// on the isolate's own thread costs less CPU per request.
-pub const DEFAULT_V8_FLAGS: [&str; 1] = ["--single-threaded-gc"];
+/// Flags Outpost gives V8 before any of its own.
+///
+/// - `--single-threaded-gc`: executors are one thread per core, so V8's
+///   parallel GC helper threads would only steal time from other executors
+///   and add context switches; measured with compare.py, GC on the
+///   isolate's own thread costs less CPU per request.
+/// - `--no-concurrent-osr`: with concurrent on-stack replacement, an
+///   optimised allocation loop (`while (true) a.push(new Array(n))`) ignores
+///   `terminate_execution`, so it escapes the memory limit and grows until
+///   V8 aborts the process. Compiling OSR code on the isolate's own thread
+///   keeps the loop stoppable (the `limits/hog` fixture covers it).
+pub const DEFAULT_V8_FLAGS: [&str; 2] = ["--single-threaded-gc", "--no-concurrent-osr"];
 
-/// Passes [`DEFAULT_V8_FLAGS`] and then `flags` to V8 (a later flag wins).
+/// Passes `flags` to V8, after [`DEFAULT_V8_FLAGS`] (a later flag wins).
 /// Call before the first isolate is created; returns the flags V8 did not
 /// recognise.
 pub fn set_v8_flags(flags: &[String]) -> Vec<String> {
+  apply_default_v8_flags();
+  pass_v8_flags(flags.iter().cloned())
+}
+
+/// Passes [`DEFAULT_V8_FLAGS`] to V8 once per process. Every isolate is
+/// created after this, so an embedder that never calls [`set_v8_flags`]
+/// still gets them.
+pub(crate) fn apply_default_v8_flags() {
+  static DEFAULTS: Once = Once::new();
+  DEFAULTS.call_once(|| {
+    pass_v8_flags(DEFAULT_V8_FLAGS.iter().map(|f| (*f).to_owned()));
+  });
+}
+
+fn pass_v8_flags(flags: impl Iterator<Item = String>) -> Vec<String> {
   // V8 treats the first argument as the program name.
-  let mut args = vec!["outpost".to_owned()];
-  args.extend(DEFAULT_V8_FLAGS.iter().map(|f| (*f).to_owned()));
-  args.extend(flags.iter().cloned());
+  let args = std::iter::once("outpost".to_owned()).chain(flags).collect();
   deno_core::v8_set_flags(args).into_iter().skip(1).collect()
 }
 

@@ -93,14 +93,21 @@ async fn unbounded_allocation_gets_memory_limit_and_the_node_survives() {
   let (_dir, server, exp) = start().await;
   let memory = &exp["memory"];
   let client = http1();
-  let response = client
-    .get(url(&server, memory, None))
-    .send()
-    .await
-    .expect("request");
-  assert_stopped(response, memory).await;
-  let after = get_text(&client, &url(&server, memory, Some("/"))).await;
-  assert_eq!(after, memory["after"].as_str().expect("after"));
+  let paths = memory["paths"].as_array().expect("paths");
+  for path in paths.iter().map(|p| p.as_str().expect("path")) {
+    let response = client
+      .get(url(&server, memory, Some(path)))
+      .send()
+      .await
+      .expect("request");
+    assert_stopped(response, memory).await;
+    let after = get_text(&client, &url(&server, memory, Some("/"))).await;
+    assert_eq!(
+      after,
+      memory["after"].as_str().expect("after"),
+      "after {path}"
+    );
+  }
   let neighbour = &exp["neighbour"];
   assert_eq!(
     get_text(&client, &url(&server, neighbour, None)).await,
