@@ -39,12 +39,15 @@ pub struct LocalWorker {
   pub limits: WorkerLimits,
   /// The executor that runs it.
   pub executor: ExecutorHandle,
+  /// Start its isolate on its first request rather than at load (see
+  /// [`ExecutorHandle::stage`]).
+  pub lazy: bool,
 }
 
 impl LocalWorker {
-  /// Builds the bundle from disk and installs it. Returns the directories
-  /// its modules live in. On error the previously installed version (if
-  /// any) keeps serving.
+  /// Builds the bundle from disk and installs (or stages) it. Returns the
+  /// directories its modules live in. On error the previously installed
+  /// version (if any) keeps serving.
   pub async fn load(&self) -> Result<BTreeSet<PathBuf>, WorkerError> {
     let bundle = WorkerBundle::load(&self.entry)?;
     let dirs = bundle
@@ -57,7 +60,11 @@ impl LocalWorker {
       env: self.env.clone(),
       limits: self.limits.clone(),
     };
-    self.executor.install(&self.name, version).await?;
+    if self.lazy {
+      self.executor.stage(&self.name, version).await?;
+    } else {
+      self.executor.install(&self.name, version).await?;
+    }
     Ok(dirs)
   }
 

@@ -288,6 +288,7 @@ impl LocalFolder {
         }),
         limits: spec.limits.clone(),
         executor: self.dispatcher.executor_for(name).clone(),
+        lazy: true,
       };
       match worker.load().await {
         Ok(_) => {

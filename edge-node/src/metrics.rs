@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use outpost_runtime::ExecutorStats;
+use outpost_runtime::{CPU_BUCKETS, CpuHistogram, ExecutorStats};
 use tokio::net::TcpListener;
 
 use crate::dispatch::Dispatcher;
@@ -27,7 +27,7 @@ pub fn render(stats: &ExecutorStats) -> String {
     ),
     (
       "outpost_dormant_workers",
-      "Workers evicted, waiting for a request.",
+      "Workers without an isolate (not yet asked for, or evicted).",
       stats.dormant as u64,
     ),
     (
@@ -79,7 +79,28 @@ pub fn render(stats: &ExecutorStats) -> String {
   ] {
     let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {value}");
   }
+  render_cpu_histogram(&mut out, &stats.requests_cpu);
   out
+}
+
+fn render_cpu_histogram(out: &mut String, histogram: &CpuHistogram) {
+  let name = "outpost_request_cpu_seconds";
+  let _ = writeln!(
+    out,
+    "# HELP {name} CPU time per request (its share of the JS stretches it was in flight for).\n# TYPE {name} histogram"
+  );
+  let mut cumulative = 0;
+  for (bound, count) in CPU_BUCKETS.iter().zip(histogram.buckets) {
+    cumulative += count;
+    let _ = writeln!(
+      out,
+      "{name}_bucket{{le=\"{}\"}} {cumulative}",
+      bound.as_secs_f64()
+    );
+  }
+  let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", histogram.count);
+  let _ = writeln!(out, "{name}_sum {}", histogram.sum.as_secs_f64());
+  let _ = writeln!(out, "{name}_count {}", histogram.count);
 }
 
 async fn answer(

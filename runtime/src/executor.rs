@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::ext::serve::{ServeRequest, WorkerRequest, WorkerResponse};
-use crate::limits::{CpuWatchdog, Termination};
+use crate::limits::{CpuHistogram, CpuWatchdog, Termination};
 use crate::pool::{DEFAULT_POOL_SIZE, IsolatePool};
 use crate::residency::{ResidencyPolicy, Usage, pick_evictions};
 use crate::worker::{Stopped, WorkerError, WorkerIsolate, WorkerVersion, start_worker};
@@ -47,6 +47,11 @@ enum Message {
     version: WorkerVersion,
     reply: oneshot::Sender<Result<(), WorkerError>>,
   },
+  Stage {
+    worker: String,
+    version: WorkerVersion,
+    reply: oneshot::Sender<Result<(), WorkerError>>,
+  },
   Request {
     worker: String,
     serve: ServeRequest,
@@ -65,7 +70,8 @@ enum Message {
 pub struct ExecutorStats {
   /// Workers with a live isolate.
   pub resident: usize,
-  /// Workers evicted, waiting for their next request.
+  /// Workers without an isolate (staged and not yet asked for, or evicted),
+  /// waiting for their next request.
   pub dormant: usize,
   /// Pre-warmed blank isolates ready.
   pub pooled: usize,
@@ -84,6 +90,8 @@ pub struct ExecutorStats {
   /// Requests refused 503 because the worker had too many in flight and
   /// waiting.
   pub overloaded: u64,
+  /// CPU time per request answered.
+  pub requests_cpu: CpuHistogram,
 }
 
 impl ExecutorStats {
@@ -99,6 +107,7 @@ impl ExecutorStats {
     self.memory_limit += other.memory_limit;
     self.wall_limit += other.wall_limit;
     self.overloaded += other.overloaded;
+    self.requests_cpu.add(&other.requests_cpu);
   }
 }
 
@@ -186,6 +195,25 @@ impl ExecutorHandle {
   pub async fn install(&self, worker: &str, version: WorkerVersion) -> Result<(), WorkerError> {
     let (reply, answer) = oneshot::channel();
     let message = Message::Install {
+      worker: worker.to_owned(),
+      version,
+      reply,
+    };
+    self
+      .tx
+      .send(message)
+      .map_err(|_| WorkerError::ExecutorGone)?;
+    answer.await.map_err(|_| WorkerError::ExecutorGone)?
+  }
+
+  /// Makes `version` the one `worker` runs, started on the worker's next
+  /// request rather than now; a node with thousands of workers then holds
+  /// isolates only for those in use. A worker running now is replaced at
+  /// once, as by [`install`](Self::install) (so its requests never wait on a
+  /// start), and an error in its top level keeps the old version serving.
+  pub async fn stage(&self, worker: &str, version: WorkerVersion) -> Result<(), WorkerError> {
+    let (reply, answer) = oneshot::channel();
+    let message = Message::Stage {
       worker: worker.to_owned(),
       version,
       reply,
@@ -373,6 +401,7 @@ impl Executor {
             tokio::task::spawn_local(job());
           }
           Some(Message::Install { worker, version, reply }) => self.install(worker, version, reply),
+          Some(Message::Stage { worker, version, reply }) => self.stage(worker, version, reply),
           Some(Message::Request { worker, serve }) => self.route(&worker, serve),
           Some(Message::Remove { worker, reply }) => {
             self.installs += 1;
@@ -392,6 +421,7 @@ impl Executor {
               memory_limit: self.limits_broken.memory.get(),
               wall_limit: self.limits_broken.wall.get(),
               overloaded: self.limits_broken.overloaded.get(),
+              requests_cpu: self.watchdog.requests_cpu(),
             });
           }
           None => break,
@@ -432,6 +462,23 @@ impl Executor {
       }
     };
     tokio::task::spawn_local(task.instrument(span));
+  }
+
+  /// Keeps `version` to start on the worker's next request; a live worker
+  /// is replaced by an install instead.
+  fn stage(
+    &mut self,
+    worker: String,
+    version: WorkerVersion,
+    reply: oneshot::Sender<Result<(), WorkerError>>,
+  ) {
+    if self.workers.contains_key(&worker) {
+      return self.install(worker, version, reply);
+    }
+    self.installs += 1;
+    self.removed.remove(&worker);
+    self.dormant.insert(worker, (self.installs, version));
+    let _ = reply.send(Ok(()));
   }
 
   fn swap_in(&mut self, started: Started) {

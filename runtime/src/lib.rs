@@ -34,8 +34,10 @@ pub use executor::{
   DispatchError, ExecutorHandle, ExecutorOptions, ExecutorStats, spawn_executor,
   spawn_executor_with,
 };
-pub use ext::serve::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
+pub use ext::serve::{
+  BodyError, CpuLedger, RequestBody, ResponseBody, WorkerRequest, WorkerResponse,
+};
 pub use isolate::IsolateCell;
-pub use limits::{Termination, WorkerLimits};
+pub use limits::{CPU_BUCKETS, CpuHistogram, Termination, WorkerLimits};
 pub use residency::ResidencyPolicy;
 pub use worker::{WorkerEnv, WorkerError, WorkerVersion, blank_isolate, set_v8_flags};

@@ -9,6 +9,7 @@
 //! its near-heap-limit callback, so that callback leaves it to the
 //! watchdog).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -104,6 +105,65 @@ impl Termination {
   }
 }
 
+/// Upper bounds of the buckets of the CPU-per-request histogram.
+pub const CPU_BUCKETS: [Duration; 10] = [
+  Duration::from_micros(100),
+  Duration::from_micros(250),
+  Duration::from_micros(500),
+  Duration::from_millis(1),
+  Duration::from_micros(2500),
+  Duration::from_millis(5),
+  Duration::from_millis(10),
+  Duration::from_millis(25),
+  Duration::from_millis(50),
+  Duration::from_millis(100),
+];
+
+/// CPU time per request, as a histogram over [`CPU_BUCKETS`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuHistogram {
+  /// Requests per bucket (not cumulative); the last counts those above
+  /// every bound.
+  pub buckets: [u64; CPU_BUCKETS.len() + 1],
+  /// Total CPU time of the requests counted.
+  pub sum: Duration,
+  /// Requests counted.
+  pub count: u64,
+}
+
+impl CpuHistogram {
+  /// Counts one request that used `cpu`.
+  pub fn record(&mut self, cpu: Duration) {
+    let bucket = CPU_BUCKETS.partition_point(|&bound| bound < cpu);
+    self.buckets[bucket] += 1;
+    self.sum += cpu;
+    self.count += 1;
+  }
+
+  /// Adds another histogram's counts to these.
+  pub fn add(&mut self, other: &CpuHistogram) {
+    for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+      *mine += theirs;
+    }
+    self.sum += other.sum;
+    self.count += other.count;
+  }
+}
+
+/// CPU time the calling thread has used so far.
+pub(crate) fn thread_cpu_time() -> Duration {
+  let mut ts = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+  };
+  // SAFETY: `ts` is a valid timespec to write into.
+  let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+  if rc != 0 {
+    return Duration::ZERO;
+  }
+  Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// The CPU clock of one thread, readable from any thread.
 #[derive(Clone, Copy)]
 struct ThreadCpuClock(libc::clockid_t);
@@ -152,9 +212,10 @@ struct Shared {
   closed: AtomicBool,
 }
 
-/// One executor thread's CPU watchdog.
+/// One executor thread's CPU watchdog, and its tally of CPU per request.
 pub struct CpuWatchdog {
   shared: Arc<Shared>,
+  requests: RefCell<CpuHistogram>,
 }
 
 impl CpuWatchdog {
@@ -170,7 +231,20 @@ impl CpuWatchdog {
     std::thread::Builder::new()
       .name("outpost-watchdog".into())
       .spawn(move || watch(clock, &watched))?;
-    Ok(Self { shared })
+    Ok(Self {
+      shared,
+      requests: RefCell::default(),
+    })
+  }
+
+  /// Counts a finished request's CPU time.
+  pub fn record_request(&self, cpu: Duration) {
+    self.requests.borrow_mut().record(cpu);
+  }
+
+  /// CPU time per request, for every request finished on this thread.
+  pub fn requests_cpu(&self) -> CpuHistogram {
+    *self.requests.borrow()
   }
 
   /// Marks the start of a stretch of JS in `isolate` with `budget` of CPU;

@@ -8,15 +8,16 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use deno_core::error::CoreError;
 use deno_core::{PollEventLoopOptions, RuntimeOptions, v8};
 use tokio::sync::mpsc;
 
 use crate::bundle::{BundleError, WorkerBundle};
-use crate::ext::serve::{RequestQueue, ServeRequest, answer_all};
+use crate::ext::serve::{CpuLedger, RequestQueue, ServeRequest, answer_all};
 use crate::isolate::IsolateCell;
-use crate::limits::{CpuWatchdog, Termination, WorkerLimits};
+use crate::limits::{CpuWatchdog, Termination, WorkerLimits, thread_cpu_time};
 use crate::pool::{BlankIsolate, IsolatePool};
 
 static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/OUTPOST_SNAPSHOT.bin"));
@@ -157,21 +158,30 @@ pub(crate) fn take_bootstrap(
 struct Watch {
   watchdog: Rc<CpuWatchdog>,
   isolate: v8::IsolateHandle,
-  cpu_budget: std::time::Duration,
+  cpu_budget: Duration,
   out_of_memory: Arc<AtomicBool>,
+  /// What each request in flight has used of `cpu_budget`.
+  ledger: CpuLedger,
 }
 
 impl Watch {
-  /// Runs `f` as one watched stretch of JS; reports a limit it broke.
+  /// Runs `f` as one watched stretch of JS, charges its CPU time to the
+  /// requests in flight, and reports a limit it broke: the watchdog stops
+  /// the stretch once the request with the least budget left has used it.
   fn stretch<R>(&self, f: impl FnOnce() -> R) -> (R, Option<Termination>) {
-    let cpu_exceeded = self.watchdog.begin(
-      self.isolate.clone(),
-      self.cpu_budget,
-      self.out_of_memory.clone(),
-    );
+    let budget = self.cpu_budget.saturating_sub(self.ledger.most_used());
+    let started = thread_cpu_time();
+    let cpu_exceeded =
+      self
+        .watchdog
+        .begin(self.isolate.clone(), budget, self.out_of_memory.clone());
     let result = f();
     self.watchdog.end();
-    let broken = if cpu_exceeded.load(Ordering::Acquire) {
+    let used = thread_cpu_time().saturating_sub(started);
+    let most_used = self
+      .ledger
+      .charge(used, |cpu| self.watchdog.record_request(cpu));
+    let broken = if cpu_exceeded.load(Ordering::Acquire) || most_used > self.cpu_budget {
       Some(Termination::CpuLimit)
     } else if self.out_of_memory.load(Ordering::Acquire) {
       Some(Termination::MemoryLimit)
@@ -226,6 +236,12 @@ impl WorkerIsolate {
     self
       .cell
       .with(|runtime| answer_all(&mut runtime.op_state().borrow_mut(), || why.response()));
+    // Count the requests just cut short with what they had used.
+    let watchdog = &self.watch.watchdog;
+    self
+      .watch
+      .ledger
+      .charge(Duration::ZERO, |cpu| watchdog.record_request(cpu));
   }
 }
 
@@ -246,11 +262,13 @@ pub(crate) async fn start_worker(
   } = pool.take(limits)?;
   loader.bind(version.bundle.clone());
   let out_of_memory = Arc::new(AtomicBool::new(false));
+  let ledger = CpuLedger::default();
   let isolate = cell.with(|runtime| {
-    runtime
-      .op_state()
-      .borrow_mut()
-      .put(RequestQueue::new(requests));
+    let op_state = runtime.op_state();
+    let mut op_state = op_state.borrow_mut();
+    op_state.put(RequestQueue::new(requests));
+    op_state.put(ledger.clone());
+    drop(op_state);
     let isolate = runtime.v8_isolate().thread_safe_handle();
     let flag = out_of_memory.clone();
     // Terminating from inside this GC callback does not stop the running
@@ -273,6 +291,7 @@ pub(crate) async fn start_worker(
     isolate,
     cpu_budget: limits.cpu_per_request,
     out_of_memory,
+    ledger,
   };
 
   let main = version.bundle.main().clone();

@@ -4,6 +4,7 @@
 mod bundle;
 mod cli;
 mod concurrency;
+mod cpu_ledger;
 mod edge_folder;
 mod errors;
 mod eviction;

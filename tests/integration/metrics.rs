@@ -19,6 +19,17 @@ async fn metrics_count_isolates_starts_and_limits() {
     wall["status"].as_u64().expect("status") as u16
   );
 
+  // One request that spends about 20 ms of CPU.
+  let summed = &exp["cpu_summed"];
+  let stutter = server.url(&format!(
+    "/{}/?rounds=1&ms=20",
+    summed["worker"].as_str().expect("worker")
+  ));
+  assert_eq!(
+    get_text(&client, &stutter).await,
+    summed["after"].as_str().expect("after")
+  );
+
   let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
     .await
     .expect("bind");
@@ -44,10 +55,16 @@ async fn metrics_count_isolates_starts_and_limits() {
       .and_then(|v| v.parse().ok())
       .unwrap_or_else(|| panic!("no {line_start} in:\n{text}"))
   };
-  assert_eq!(value("outpost_live_isolates "), workers as u64, "{text}");
+  // Only the two workers asked have started; the rest wait for a request.
+  assert_eq!(value("outpost_live_isolates "), 2, "{text}");
+  assert_eq!(
+    value("outpost_dormant_workers "),
+    workers as u64 - 2,
+    "{text}"
+  );
   assert_eq!(
     value("outpost_warm_starts_total ") + value("outpost_cold_starts_total "),
-    workers as u64
+    2
   );
   assert_eq!(
     value("outpost_terminations_total{reason=\"wall-limit\"} "),
@@ -56,5 +73,18 @@ async fn metrics_count_isolates_starts_and_limits() {
   assert!(
     text.contains("# TYPE outpost_evictions_total counter"),
     "{text}"
+  );
+
+  // The wall-limited request is still in flight; the 20 ms one is counted
+  // above the 10 ms bound, and below the 50 ms one.
+  let count = value("outpost_request_cpu_seconds_count ");
+  assert!(count >= 1, "{text}");
+  assert!(
+    value("outpost_request_cpu_seconds_bucket{le=\"0.01\"} ") < count,
+    "{text}"
+  );
+  assert_eq!(
+    value("outpost_request_cpu_seconds_bucket{le=\"+Inf\"} "),
+    count
   );
 }

@@ -153,6 +153,7 @@ impl TestServer {
       env: Arc::new(env),
       limits: options.limits.clone(),
       executor: dispatcher.executor_for(&name).clone(),
+      lazy: false,
     };
     let dirs = worker
       .load()

@@ -89,6 +89,25 @@ async fn an_endless_loop_gets_cpu_limit_while_a_neighbour_keeps_answering() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn cpu_time_is_limited_per_request_across_stretches() {
+  let (_dir, server, exp) = start().await;
+  let summed = &exp["cpu_summed"];
+  let client = http1();
+  let within = summed["within_budget"].as_str().expect("within_budget");
+  let answer = get_text(&client, &url(&server, summed, Some(within))).await;
+  assert_eq!(answer, summed["after"].as_str().expect("after"));
+
+  let response = client
+    .get(url(&server, summed, None))
+    .send()
+    .await
+    .expect("request");
+  assert_stopped(response, summed).await;
+  let answer = get_text(&client, &url(&server, summed, Some(within))).await;
+  assert_eq!(answer, summed["after"].as_str().expect("after"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unbounded_allocation_gets_memory_limit_and_the_node_survives() {
   let (_dir, server, exp) = start().await;
   let memory = &exp["memory"];

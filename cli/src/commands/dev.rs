@@ -68,6 +68,8 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
       env: Arc::new(env),
       limits: WorkerLimits::default(),
       executor: dispatcher.executor_for(&name).clone(),
+      // Started at once, so a broken top level shows before serving.
+      lazy: false,
     };
     let dirs = worker
       .load()

@@ -5,10 +5,12 @@
 //! `op_serve_next_requests`, runs the worker's handler and answers through the
 //! `op_serve_respond_*` ops. Bodies stream both ways through bounded channels.
 
+mod cpu;
 mod error;
 mod ops;
 mod types;
 
+pub use cpu::CpuLedger;
 pub use error::ServeError;
 pub use ops::answer_all;
 #[allow(

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
 use super::types::{BodyError, RequestBody, ResponseBody, ServeRequest, WorkerResponse};
-use super::{RequestQueue, ServeError};
+use super::{CpuLedger, RequestQueue, ServeError};
 
 /// How many response chunks may wait for the client before JS is paused.
 const RESPONSE_CHUNKS_BUFFERED: usize = 8;
@@ -101,6 +101,9 @@ fn accept(state: &mut OpState, serve: ServeRequest) -> RequestHead {
     reply: RefCell::new(Some(serve.reply)),
     response_body: RefCell::new(None),
   });
+  if let Some(ledger) = state.try_borrow::<CpuLedger>() {
+    ledger.open(rid);
+  }
   RequestHead {
     rid,
     method: request.method.as_str().to_owned(),
@@ -174,6 +177,14 @@ fn take_reply(
   Ok((inflight, reply))
 }
 
+/// Ends a request: drops its resource, and its CPU charge closes.
+fn finish(state: &mut OpState, rid: ResourceId) -> Option<Rc<InflightRequest>> {
+  if let Some(ledger) = state.try_borrow::<CpuLedger>() {
+    ledger.close(rid);
+  }
+  state.resource_table.take::<InflightRequest>(rid).ok()
+}
+
 /// Sends a response whose whole body is known, and ends the request.
 #[op2]
 pub fn op_serve_respond_static(
@@ -192,7 +203,7 @@ pub fn op_serve_respond_static(
     headers,
     body,
   });
-  let _ = state.resource_table.take::<InflightRequest>(rid);
+  finish(state, rid);
   Ok(())
 }
 
@@ -255,7 +266,7 @@ pub async fn op_serve_write_body(
 #[op2(fast)]
 pub fn op_serve_close_body(state: &mut OpState, #[smi] rid: ResourceId) {
   // Dropping the resource drops the sender, which ends the body.
-  let _ = state.resource_table.take::<InflightRequest>(rid);
+  finish(state, rid);
 }
 
 /// Reports that the handler failed: logs the error with its JS stack and
@@ -264,7 +275,7 @@ pub fn op_serve_close_body(state: &mut OpState, #[smi] rid: ResourceId) {
 #[op2(fast)]
 pub fn op_serve_fail(state: &mut OpState, #[smi] rid: ResourceId, #[string] error: &str) {
   tracing::error!(target: "outpost::worker", "uncaught exception in fetch handler: {error}");
-  let Ok(inflight) = state.resource_table.take::<InflightRequest>(rid) else {
+  let Some(inflight) = finish(state, rid) else {
     return;
   };
   if let Some(reply) = inflight.reply.borrow_mut().take() {
@@ -290,7 +301,7 @@ pub fn answer_all(state: &mut OpState, response: impl Fn() -> WorkerResponse) {
     .map(|(rid, _)| rid)
     .collect();
   for rid in inflight {
-    let Ok(request) = state.resource_table.take::<InflightRequest>(rid) else {
+    let Some(request) = finish(state, rid) else {
       continue;
     };
     if let Some(reply) = request.reply.borrow_mut().take() {

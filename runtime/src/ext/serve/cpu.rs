@@ -1,0 +1,75 @@
+//! CPU time charged to the requests in flight in one isolate.
+//!
+//! The isolate's event loop runs the JS of all its requests interleaved, and
+//! a stretch of JS cannot say which request it worked for. So each stretch's
+//! CPU time is split evenly among the requests in flight during it (those
+//! still open at its end and those answered within it). A request alone in
+//! its isolate is charged exactly; with company, the charge is its fair
+//! share.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use deno_core::ResourceId;
+
+/// The charge of every request in flight in one isolate, shared between the
+/// serve ops (which open and close requests) and the isolate's watch (which
+/// charges each stretch).
+#[derive(Clone, Default)]
+pub struct CpuLedger(Rc<RefCell<Charges>>);
+
+#[derive(Default)]
+struct Charges {
+  open: HashMap<ResourceId, Duration>,
+  /// Requests answered since the last charge, with what they had used.
+  closed: Vec<Duration>,
+}
+
+impl CpuLedger {
+  /// Starts charging a request.
+  pub fn open(&self, rid: ResourceId) {
+    self.0.borrow_mut().open.insert(rid, Duration::ZERO);
+  }
+
+  /// Stops charging a request once the current stretch has been charged.
+  pub fn close(&self, rid: ResourceId) {
+    let mut charges = self.0.borrow_mut();
+    if let Some(used) = charges.open.remove(&rid) {
+      charges.closed.push(used);
+    }
+  }
+
+  /// The most any open request has used.
+  pub fn most_used(&self) -> Duration {
+    self
+      .0
+      .borrow()
+      .open
+      .values()
+      .copied()
+      .max()
+      .unwrap_or_default()
+  }
+
+  /// Splits `cpu` among the requests in flight during the stretch that used
+  /// it; passes each request answered in it, with its total, to `finished`.
+  /// Returns the most any still-open request has now used.
+  pub fn charge(&self, cpu: Duration, mut finished: impl FnMut(Duration)) -> Duration {
+    let mut charges = self.0.borrow_mut();
+    let Charges { open, closed } = &mut *charges;
+    let sharing = open.len() + closed.len();
+    if sharing == 0 {
+      return Duration::ZERO;
+    }
+    let share = cpu / sharing as u32;
+    for used in closed.drain(..) {
+      finished(used + share);
+    }
+    open.values_mut().fold(Duration::ZERO, |most, used| {
+      *used += share;
+      most.max(*used)
+    })
+  }
+}
