@@ -42,6 +42,14 @@ pub struct LocalWorker {
   /// Start its isolate on its first request rather than at load (see
   /// [`ExecutorHandle::stage`]).
   pub lazy: bool,
+  /// Where to keep V8 code caches on disk (see
+  /// [`WorkerBundle::with_code_cache_dir`]); `None` keeps them in memory.
+  pub code_cache_dir: Option<PathBuf>,
+}
+
+/// Where a worker's files keep Outpost's own state: `.outpost/` in `dir`.
+pub fn state_dir(dir: &Path) -> PathBuf {
+  dir.join(".outpost")
 }
 
 impl LocalWorker {
@@ -49,7 +57,10 @@ impl LocalWorker {
   /// directories its modules live in. On error the previously installed
   /// version (if any) keeps serving.
   pub async fn load(&self) -> Result<BTreeSet<PathBuf>, WorkerError> {
-    let bundle = WorkerBundle::load(&self.entry)?;
+    let mut bundle = WorkerBundle::load(&self.entry)?;
+    if let Some(dir) = &self.code_cache_dir {
+      bundle = bundle.with_code_cache_dir(dir);
+    }
     let dirs = bundle
       .files()
       .iter()

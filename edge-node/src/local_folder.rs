@@ -12,7 +12,7 @@ use outpost_runtime::{WorkerEnv, WorkerLimits};
 use serde::Deserialize;
 
 use crate::dispatch::Dispatcher;
-use crate::local::{FileEvents, LocalWorker, WatchError};
+use crate::local::{FileEvents, LocalWorker, WatchError, state_dir};
 use crate::routes::{RouteTable, Routes};
 
 /// The optional per-worker config file.
@@ -232,11 +232,18 @@ impl LocalFolder {
           continue;
         }
       };
+      // Hidden folders are not workers, and hidden paths inside a worker
+      // (its `.outpost/` state, say) are no reason to reload it.
       let names: BTreeSet<String> = changed
         .iter()
-        .filter_map(|path| path.strip_prefix(&self.root).ok()?.components().next())
+        .filter_map(|path| path.strip_prefix(&self.root).ok())
+        .filter(|relative| {
+          !relative
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        })
+        .filter_map(|relative| relative.components().next())
         .map(|first| first.as_os_str().to_string_lossy().into_owned())
-        .filter(|name| !name.starts_with('.'))
         .collect();
       if !names.is_empty() {
         self.sync(&names).await;
@@ -289,6 +296,7 @@ impl LocalFolder {
         limits: spec.limits.clone(),
         executor: self.dispatcher.executor_for(name).clone(),
         lazy: true,
+        code_cache_dir: Some(state_dir(&self.root.join(name)).join("code-cache")),
       };
       match worker.load().await {
         Ok(_) => {

@@ -8,7 +8,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -21,6 +20,8 @@ use deno_core::{
   ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind, SourceCodeCacheInfo,
 };
 use deno_error::JsErrorBox;
+
+use crate::code_cache::{CodeCacheDir, code_sha256};
 
 /// Largest single module accepted, to keep a stray file from eating memory.
 const MAX_MODULE_BYTES: u64 = 32 * 1024 * 1024;
@@ -75,7 +76,9 @@ pub enum BundleError {
 #[derive(Debug, Clone)]
 struct BundleModule {
   code: Arc<str>,
-  /// Identifies `code` for V8's code cache.
+  /// The SHA-256 of `code` in hex; names its code cache on disk.
+  sha256: Arc<str>,
+  /// Identifies `code` for V8's code cache (the start of `sha256`).
   hash: u64,
   module_type: ModuleType,
   source_map: Option<Arc<[u8]>>,
@@ -83,11 +86,12 @@ struct BundleModule {
 
 impl BundleModule {
   fn new(code: Arc<str>, module_type: ModuleType, source_map: Option<Arc<[u8]>>) -> Self {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    code.hash(&mut hasher);
+    let sha256 = code_sha256(&code);
+    let hash = u64::from_str_radix(&sha256[..16], 16).unwrap_or_default();
     Self {
       code,
-      hash: hasher.finish(),
+      sha256: sha256.into(),
+      hash,
       module_type,
       source_map,
     }
@@ -102,6 +106,8 @@ pub struct WorkerBundle {
   /// V8 code caches of the modules, filled by the first isolate that
   /// compiles each one, so later isolates of the version skip compiling.
   code_cache: Mutex<HashMap<ModuleSpecifier, Arc<[u8]>>>,
+  /// Where the code caches are also kept on disk, if anywhere.
+  disk_cache: Option<CodeCacheDir>,
 }
 
 impl WorkerBundle {
@@ -132,7 +138,27 @@ impl WorkerBundle {
       main,
       modules,
       code_cache: Mutex::default(),
+      disk_cache: None,
     })
+  }
+
+  /// Keeps the modules' V8 code caches in `dir` as well as in memory: the
+  /// caches already there are used at once (an edge node restarting skips
+  /// compiling), and new ones are written there as isolates make them.
+  pub fn with_code_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+    let disk = CodeCacheDir::new(dir.into());
+    let stored = self
+      .modules
+      .iter()
+      .filter(|(_, m)| m.module_type == ModuleType::JavaScript)
+      .filter_map(|(specifier, m)| Some((specifier.clone(), disk.read(&m.sha256)?.into())));
+    self
+      .code_cache
+      .get_mut()
+      .unwrap_or_else(|e| e.into_inner())
+      .extend(stored);
+    self.disk_cache = Some(disk);
+    self
   }
 
   /// The entry module.
@@ -363,18 +389,27 @@ impl ModuleLoader for BundleLoader {
     hash: u64,
     code_cache: &[u8],
   ) -> Pin<Box<dyn Future<Output = ()>>> {
-    if let Some(bundle) = self.bundle.borrow().as_ref()
-      && bundle
-        .modules
-        .get(&specifier)
-        .is_some_and(|m| m.hash == hash)
-    {
-      bundle
-        .code_cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(specifier, code_cache.into());
+    let bundle = self.bundle.borrow();
+    let Some(bundle) = bundle.as_ref() else {
+      return Box::pin(async {});
+    };
+    let Some(module) = bundle.modules.get(&specifier).filter(|m| m.hash == hash) else {
+      return Box::pin(async {});
+    };
+    if let Some(disk) = bundle.disk_cache.clone() {
+      let (sha256, payload) = (module.sha256.clone(), code_cache.to_vec());
+      let write = move || disk.write(&sha256, &payload);
+      // Off the executor thread when there is a runtime to hand it to.
+      match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(write)),
+        Err(_) => write(),
+      }
     }
+    bundle
+      .code_cache
+      .lock()
+      .unwrap_or_else(|e| e.into_inner())
+      .insert(specifier, code_cache.into());
     Box::pin(async {})
   }
 

@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - [`bundle`]: a worker's modules, read, checked and transpiled once.
+//! - `code_cache`: V8 code caches kept on disk beside a bundle.
 //! - [`worker`]: starting a worker in an isolate from the snapshot.
 //! - [`executor`]: executor threads, each an actor owning many isolates.
 //! - [`isolate`]: [`IsolateCell`], the enter/exit discipline that lets many
@@ -20,6 +21,7 @@
 //!   lives in `js-api/src/<area>/`.
 
 pub mod bundle;
+mod code_cache;
 pub mod executor;
 mod ext;
 mod extensions;

@@ -3,6 +3,7 @@
 
 mod bundle;
 mod cli;
+mod code_cache;
 mod concurrency;
 mod cpu_ledger;
 mod edge_folder;

@@ -154,6 +154,7 @@ impl TestServer {
       limits: options.limits.clone(),
       executor: dispatcher.executor_for(&name).clone(),
       lazy: false,
+      code_cache_dir: None,
     };
     let dirs = worker
       .load()

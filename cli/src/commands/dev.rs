@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use outpost_edge::local::LocalWorker;
+use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::{RouteTable, Routes};
 use outpost_runtime::{WorkerEnv, WorkerLimits};
 
@@ -70,6 +70,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
       executor: dispatcher.executor_for(&name).clone(),
       // Started at once, so a broken top level shows before serving.
       lazy: false,
+      code_cache_dir: args
+        .entry
+        .parent()
+        .map(|dir| state_dir(dir).join("code-cache")),
     };
     let dirs = worker
       .load()
