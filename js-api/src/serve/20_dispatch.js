@@ -43,23 +43,32 @@ function toRequest(head) {
   return fromInnerRequest(inner, "immutable");
 }
 
-async function sendResponse(rid, response) {
+/**
+ * Takes a Response apart for the host: its status, its header list, and its
+ * body as bytes (static bodies, consumed here) or as a ReadableStream.
+ */
+function responseParts(response) {
   const inner = toInnerResponse(response);
   const { status, headerList } = inner;
   const body = inner.body;
-  if (body === null) {
-    op_serve_respond_static(rid, status, headerList, EMPTY);
-    return;
-  }
+  if (body === null) return { status, headerList, bytes: EMPTY, stream: null };
   const source = body.streamOrStatic;
   if (!ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, source)) {
     if (source.consumed) throw new TypeError("the Response body has already been used");
     source.consumed = true;
     const bytes = typeof source.body === "string" ? core.encode(source.body) : source.body;
+    return { status, headerList, bytes, stream: null };
+  }
+  if (source.locked) throw new TypeError("the Response body stream is locked or already used");
+  return { status, headerList, bytes: null, stream: source };
+}
+
+async function sendResponse(rid, response) {
+  const { status, headerList, bytes, stream: source } = responseParts(response);
+  if (source === null) {
     op_serve_respond_static(rid, status, headerList, bytes);
     return;
   }
-  if (source.locked) throw new TypeError("the Response body stream is locked or already used");
   const reader = source.getReader();
   // A client that left is no worker error: stop the producer quietly.
   if (!op_serve_respond_stream(rid, status, headerList)) {
@@ -120,4 +129,31 @@ async function startServing(handle, describeError) {
   }
 }
 
-export { startServing };
+/**
+ * Runs the host-independent part of the request path once, while the
+ * startup snapshot is built. The snapshot keeps the bytecode of every
+ * function compiled here, so a worker's first request does not compile
+ * them again in each new isolate.
+ */
+function warmUp() {
+  const head = {
+    rid: 0,
+    method: "POST",
+    url: "http://warm.up/path?query=1",
+    headers: [["accept", "*/*"], ["content-type", "text/plain"]],
+    hasBody: false,
+  };
+  const request = toRequest(head);
+  const seen = [request.method, request.url, request.headers.get("accept"), new URL(request.url).pathname];
+  new ExecutionContext((err) => String(err));
+  const responses = [
+    new Response(seen.join(" ")),
+    new Response(JSON.stringify({ seen }), { status: 201, headers: { "content-type": "application/json" } }),
+    Response.json({ seen }),
+    new Response(null, { status: 204 }),
+    new Response(new Uint8Array(1)),
+  ];
+  for (let i = 0; i < responses.length; i++) responseParts(responses[i]);
+}
+
+export { startServing, warmUp };

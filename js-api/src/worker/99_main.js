@@ -4,7 +4,7 @@
 import { core, primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
 import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js";
-import { startServing } from "ext:outpost_serve/20_dispatch.js";
+import { startServing, warmUp } from "ext:outpost_serve/20_dispatch.js";
 
 const { JSONParse, ObjectDefineProperty, ObjectFreeze, TypeError } = primordials;
 
@@ -57,3 +57,5 @@ ObjectDefineProperty(globalThis, "__outpostBootstrap", {
   value: startWorker,
   configurable: true,
 });
+
+warmUp();
