@@ -160,7 +160,9 @@ def main():
                 print(f"{label:<8}{med[label][0]:>9.0f}{med[label][1]:>12.2f}{med[label][2]:>9.2f}")
             print(f"ratio spread/single: rps x{med['spread'][0] / med['single'][0]:.2f}, "
                   f"cpu/req x{med['spread'][1] / med['single'][1]:.2f} (lower is better)")
-            print(f"RSS at the end: {rss_mib(node.pid):.0f} MiB")
+            print(f"RSS at the end of the load: {rss_mib(node.pid):.0f} MiB")
+            time.sleep(10)
+            print(f"RSS 10 s later: {rss_mib(node.pid):.0f} MiB")
         finally:
             node.terminate()
             node.wait(timeout=30)
