@@ -189,21 +189,27 @@ pub struct ExecutorHandle {
 }
 
 impl ExecutorHandle {
+  /// Sends the message `make` builds around a reply channel and waits for
+  /// the reply; `None` if the executor thread has stopped.
+  async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Message) -> Option<T> {
+    let (reply, answer) = oneshot::channel();
+    self.tx.send(make(reply)).ok()?;
+    answer.await.ok()
+  }
+
   /// Starts `version` of `worker` on this executor. On success it replaces
   /// the version serving before, which finishes its in-flight requests on
   /// the old code. On failure the old version keeps serving.
   pub async fn install(&self, worker: &str, version: WorkerVersion) -> Result<(), WorkerError> {
-    let (reply, answer) = oneshot::channel();
-    let message = Message::Install {
-      worker: worker.to_owned(),
-      version,
-      reply,
-    };
+    let worker = worker.to_owned();
     self
-      .tx
-      .send(message)
-      .map_err(|_| WorkerError::ExecutorGone)?;
-    answer.await.map_err(|_| WorkerError::ExecutorGone)?
+      .ask(|reply| Message::Install {
+        worker,
+        version,
+        reply,
+      })
+      .await
+      .ok_or(WorkerError::ExecutorGone)?
   }
 
   /// Makes `version` the one `worker` runs, started on the worker's next
@@ -212,42 +218,33 @@ impl ExecutorHandle {
   /// once, as by [`install`](Self::install) (so its requests never wait on a
   /// start), and an error in its top level keeps the old version serving.
   pub async fn stage(&self, worker: &str, version: WorkerVersion) -> Result<(), WorkerError> {
-    let (reply, answer) = oneshot::channel();
-    let message = Message::Stage {
-      worker: worker.to_owned(),
-      version,
-      reply,
-    };
+    let worker = worker.to_owned();
     self
-      .tx
-      .send(message)
-      .map_err(|_| WorkerError::ExecutorGone)?;
-    answer.await.map_err(|_| WorkerError::ExecutorGone)?
+      .ask(|reply| Message::Stage {
+        worker,
+        version,
+        reply,
+      })
+      .await
+      .ok_or(WorkerError::ExecutorGone)?
   }
 
   /// Stops serving `worker`: its isolate is retired and finishes what is in
   /// flight. Returns whether the worker was installed.
   pub async fn remove(&self, worker: &str) -> Result<bool, DispatchError> {
-    let (reply, answer) = oneshot::channel();
-    let message = Message::Remove {
-      worker: worker.to_owned(),
-      reply,
-    };
+    let worker = worker.to_owned();
     self
-      .tx
-      .send(message)
-      .map_err(|_| DispatchError::ExecutorGone)?;
-    answer.await.map_err(|_| DispatchError::ExecutorGone)
+      .ask(|reply| Message::Remove { worker, reply })
+      .await
+      .ok_or(DispatchError::ExecutorGone)
   }
 
   /// The executor's current state.
   pub async fn stats(&self) -> Result<ExecutorStats, DispatchError> {
-    let (reply, answer) = oneshot::channel();
     self
-      .tx
-      .send(Message::Stats { reply })
-      .map_err(|_| DispatchError::ExecutorGone)?;
-    answer.await.map_err(|_| DispatchError::ExecutorGone)
+      .ask(|reply| Message::Stats { reply })
+      .await
+      .ok_or(DispatchError::ExecutorGone)
   }
 
   /// Runs a task on this executor's thread. `make` is called there, so the
