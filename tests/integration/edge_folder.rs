@@ -165,3 +165,44 @@ async fn added_edited_and_removed_folders_take_effect_without_a_restart() {
   let beta = client.get(server.url("/beta/")).send().await.expect("beta");
   assert_eq!(beta.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_caches_land_in_the_worker_folder_without_reloading_it() {
+  let exp = expected("eviction");
+  let dir = tempfile::tempdir().expect("tempdir");
+  let worker = dir.path().join("counter");
+  std::fs::create_dir(&worker).expect("folder");
+  std::fs::copy(
+    crate::util::fixtures_dir().join("eviction/worker.js"),
+    worker.join("worker.js"),
+  )
+  .expect("worker");
+  let server = TestServer::folder(dir.path()).await;
+  let client = http1();
+  let url = server.url("/counter/");
+  let body = |n: u32| format!("counter {n}");
+  assert_eq!(
+    get_text(&client, &url).await,
+    exp["first_round_body"]
+      .as_str()
+      .expect("body")
+      .replace("{name}", "counter")
+  );
+
+  let cache = worker.join(".outpost/code-cache");
+  let deadline = std::time::Instant::now() + Duration::from_secs(10);
+  while std::fs::read_dir(&cache).map_or(0, |d| d.count()) == 0 {
+    assert!(
+      std::time::Instant::now() < deadline,
+      "no code cache in {cache:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  }
+  // Longer than the watcher's debounce: a reload would restart the count.
+  tokio::time::sleep(Duration::from_millis(500)).await;
+  assert_eq!(
+    get_text(&client, &url).await,
+    body(2),
+    "the worker was reloaded"
+  );
+}
