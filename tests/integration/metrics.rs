@@ -19,7 +19,7 @@ async fn metrics_count_isolates_starts_and_limits() {
     wall["status"].as_u64().expect("status") as u16
   );
 
-  // One request that spends about 20 ms of CPU.
+  // One request that spins for 20 ms.
   let summed = &exp["cpu_summed"];
   let stutter = server.url(&format!(
     "/{}/?rounds=1&ms=20",
@@ -75,12 +75,13 @@ async fn metrics_count_isolates_starts_and_limits() {
     "{text}"
   );
 
-  // The wall-limited request is still in flight; the 20 ms one is counted
-  // above the 10 ms bound, and below the 50 ms one.
+  // The wall-limited request is still in flight; the one that spun for
+  // 20 ms is counted above the 1 ms bound (on a busy machine it may have
+  // had well under 20 ms of CPU).
   let count = value("outpost_request_cpu_seconds_count ");
   assert!(count >= 1, "{text}");
   assert!(
-    value("outpost_request_cpu_seconds_bucket{le=\"0.01\"} ") < count,
+    value("outpost_request_cpu_seconds_bucket{le=\"0.001\"} ") < count,
     "{text}"
   );
   assert_eq!(

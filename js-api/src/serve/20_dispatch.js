@@ -21,7 +21,7 @@ const {
   Uint8Array,
 } = primordials;
 const { InnerBody } = core.loadExtScript("ext:deno_fetch/22_body.js");
-const { fromInnerRequest, newInnerRequest } = requestMod;
+const { fromInnerRequest } = requestMod;
 const { ResponsePrototype, toInnerResponse } = responseMod;
 const { ReadableStream, ReadableStreamPrototype } = streams;
 
@@ -37,10 +37,65 @@ function requestBodyStream(rid) {
   }, { highWaterMark: 0 });
 }
 
+/**
+ * The inner request (deno_fetch's `InnerRequest` shape) of a request the
+ * host handed in. deno_fetch's `newInnerRequest` builds an object literal
+ * with accessors and closures per request, which V8 keeps in dictionary
+ * mode; a class shares all of that through its prototype, which matters
+ * most in isolates too cold to have optimised the request path.
+ */
+class ServedInnerRequest {
+  methodInner;
+  headerListInner;
+  body;
+  redirectMode = "follow";
+  redirectCount = 0;
+  urlList;
+  urlListProcessed;
+  clientRid = null;
+  blobUrlEntry = null;
+
+  constructor(head, body) {
+    this.methodInner = head.method;
+    this.headerListInner = head.headers;
+    this.body = body;
+    const url = head.url;
+    this.urlList = [() => url];
+    this.urlListProcessed = [url];
+  }
+
+  get method() {
+    return this.methodInner;
+  }
+
+  set method(value) {
+    this.methodInner = value;
+  }
+
+  get headerList() {
+    return this.headerListInner;
+  }
+
+  set headerList(value) {
+    this.headerListInner = value;
+  }
+
+  url() {
+    return this.urlListProcessed[0];
+  }
+
+  currentUrl() {
+    const last = this.urlList.length - 1;
+    if (this.urlListProcessed[last] === undefined) {
+      this.urlListProcessed[last] = this.urlList[last]();
+    }
+    return this.urlListProcessed[last];
+  }
+}
+
 function toRequest(head) {
   const body = head.hasBody ? new InnerBody(requestBodyStream(head.rid)) : null;
-  const inner = newInnerRequest(head.method, head.url, () => head.headers, body, false);
-  return fromInnerRequest(inner, "immutable");
+  return fromInnerRequest(new ServedInnerRequest(head, body), "immutable");
 }
 
 /**
