@@ -56,6 +56,11 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def minor_faults(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -91,14 +96,16 @@ def parse_wrk(out):
 
 def run_wrk(pid, port, seconds, conns, script):
     before = cpu_seconds(pid)
+    faults_before = minor_faults(pid)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script,
          f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, check=True,
     ).stdout
     used = cpu_seconds(pid) - before
+    faults = minor_faults(pid) - faults_before
     rps, total, p99, errors = parse_wrk(out)
-    return rps, used / total * 1e6, p99, errors
+    return rps, used / total * 1e6, p99, errors, faults / total
 
 
 def main():
@@ -148,10 +155,10 @@ def main():
             results = {"spread": [], "single": []}
             for r in range(args.rounds):
                 for label, script in (("spread", spread), ("single", single)):
-                    rps, cpu_us, p99, errors = run_wrk(node.pid, port, args.seconds, args.conns, script)
+                    rps, cpu_us, p99, errors, faults = run_wrk(node.pid, port, args.seconds, args.conns, script)
                     results[label].append((rps, cpu_us, p99))
                     print(f"round {r + 1} {label:<6} rps={rps:>9.0f} cpu/req={cpu_us:>7.2f}us "
-                          f"p99={p99:.2f}ms errors={errors}")
+                          f"p99={p99:.2f}ms faults/req={faults:.2f} errors={errors}")
             print(f"\nworkers={args.workers} rounds={args.rounds} seconds={args.seconds} conns={args.conns}")
             print(f"{'load':<8}{'rps':>9}{'cpu_us/req':>12}{'p99_ms':>9}")
             med = {}

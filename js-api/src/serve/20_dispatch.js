@@ -1,31 +1,49 @@
-// The per-isolate request loop: pulls requests from the host, runs the
-// handler, and streams the Response back. Requests are not awaited one by
-// one, so a handler waiting on a timer does not hold up the next request.
+// The per-isolate request path: the host calls in with a batch of requests;
+// each runs the handler, and its Response goes back whole or streamed.
+// Requests are not awaited one by one, so a handler waiting on a timer does
+// not hold up the next request.
 import { core, primordials } from "ext:core/mod.js";
 import {
   op_serve_close_body,
   op_serve_fail,
-  op_serve_next_requests,
   op_serve_read_body,
   op_serve_respond_static,
   op_serve_respond_stream,
+  op_serve_respond_text,
   op_serve_write_body,
 } from "ext:core/ops";
 import { request as requestMod, response as responseMod, streams } from "ext:outpost_worker/00_globals.js";
 import { ExecutionContext, FetchEvent } from "ext:outpost_serve/10_fetch_event.js";
 
 const {
+  ObjectFreeze,
   ObjectPrototypeIsPrototypeOf,
+  PromiseResolve,
   TypeError,
   TypedArrayPrototypeGetSymbolToStringTag,
   Uint8Array,
 } = primordials;
 const { InnerBody } = core.loadExtScript("ext:deno_fetch/22_body.js");
 const { fromInnerRequest } = requestMod;
-const { ResponsePrototype, toInnerResponse } = responseMod;
+const {
+  getInnerResponse,
+  ResponsePrototype,
+  SERVE_FAST_HEADER_DEFAULT_TEXT,
+  SERVE_FAST_HEADER_NONE,
+  serveFastBodyKey,
+  serveFastConsumedKey,
+  serveFastContentTypeKey,
+  serveFastHeaderKindKey,
+  serveFastStatusKey,
+  toInnerResponse,
+} = responseMod;
 const { ReadableStream, ReadableStreamPrototype } = streams;
 
 const EMPTY = new Uint8Array(0);
+/** Entries per request in the array `op_serve_next_requests` returns. */
+const HEAD_FIELDS = 5;
+const NO_HEADERS = ObjectFreeze([]);
+const DEFAULT_TEXT_HEADERS = ObjectFreeze([ObjectFreeze(["content-type", "text/plain;charset=UTF-8"])]);
 
 function requestBodyStream(rid) {
   return new ReadableStream({
@@ -55,11 +73,10 @@ class ServedInnerRequest {
   clientRid = null;
   blobUrlEntry = null;
 
-  constructor(head, body) {
-    this.methodInner = head.method;
-    this.headerListInner = head.headers;
+  constructor(method, url, headerList, body) {
+    this.methodInner = method;
+    this.headerListInner = headerList;
     this.body = body;
-    const url = head.url;
     this.urlList = [() => url];
     this.urlListProcessed = [url];
   }
@@ -93,56 +110,115 @@ class ServedInnerRequest {
   }
 }
 
-function toRequest(head) {
-  const body = head.hasBody ? new InnerBody(requestBodyStream(head.rid)) : null;
-  return fromInnerRequest(new ServedInnerRequest(head, body), "immutable");
+/** The Request for the request at `at` in a batch from the host. */
+function toRequest(heads, at) {
+  const rid = heads[at];
+  const body = heads[at + 3] ? new InnerBody(requestBodyStream(rid)) : null;
+  const inner = new ServedInnerRequest(heads[at + 1], heads[at + 2], heads[at + 4], body);
+  return fromInnerRequest(inner, "immutable");
+}
+
+/**
+ * The header list of a Response deno_fetch marked as a plain 200 with a
+ * static body, and that body; `null` if it is not one, or its body is gone.
+ * Reading these marks skips materializing the body and header list, which
+ * is most of the cost of taking a small Response apart.
+ */
+function takeStaticResponse(response) {
+  if (response[serveFastStatusKey] !== 200 || response[serveFastConsumedKey]) return null;
+  const body = getInnerResponse(response).body;
+  if (body !== null) {
+    const source = body.streamOrStatic;
+    if (ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, source) || source.consumed) return null;
+    source.consumed = true;
+  }
+  response[serveFastConsumedKey] = true;
+  const kind = response[serveFastHeaderKindKey];
+  let headerList;
+  if (kind === SERVE_FAST_HEADER_NONE) headerList = NO_HEADERS;
+  else if (kind === SERVE_FAST_HEADER_DEFAULT_TEXT) headerList = DEFAULT_TEXT_HEADERS;
+  else headerList = [["content-type", response[serveFastContentTypeKey]]];
+  return { status: 200, headerList, body: response[serveFastBodyKey], stream: null };
 }
 
 /**
  * Takes a Response apart for the host: its status, its header list, and its
- * body as bytes (static bodies, consumed here) or as a ReadableStream.
+ * body as a string or bytes (static bodies, consumed here) or as a
+ * ReadableStream.
  */
 function responseParts(response) {
+  const fast = takeStaticResponse(response);
+  if (fast !== null) return fast;
   const inner = toInnerResponse(response);
   const { status, headerList } = inner;
   const body = inner.body;
-  if (body === null) return { status, headerList, bytes: EMPTY, stream: null };
+  if (body === null) return { status, headerList, body: EMPTY, stream: null };
   const source = body.streamOrStatic;
   if (!ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, source)) {
     if (source.consumed) throw new TypeError("the Response body has already been used");
     source.consumed = true;
-    const bytes = typeof source.body === "string" ? core.encode(source.body) : source.body;
-    return { status, headerList, bytes, stream: null };
+    return { status, headerList, body: source.body, stream: null };
   }
   if (source.locked) throw new TypeError("the Response body stream is locked or already used");
-  return { status, headerList, bytes: null, stream: source };
+  return { status, headerList, body: null, stream: source };
 }
 
-async function sendResponse(rid, response) {
-  const { status, headerList, bytes, stream: source } = responseParts(response);
-  if (source === null) {
-    op_serve_respond_static(rid, status, headerList, bytes);
-    return;
-  }
-  const reader = source.getReader();
-  // A client that left is no worker error: stop the producer quietly.
-  if (!op_serve_respond_stream(rid, status, headerList)) {
-    op_serve_close_body(rid);
-    await reader.cancel();
-    return;
-  }
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    if (TypedArrayPrototypeGetSymbolToStringTag(value) !== "Uint8Array") {
-      throw new TypeError("a Response body stream must produce Uint8Array chunks");
+/** Sends the handler's result, or the error that it is not a Response. */
+function respond(rid, response, describeError) {
+  try {
+    if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, response)) {
+      throw new TypeError(
+        `the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`,
+      );
     }
-    if (!await op_serve_write_body(rid, value)) {
+    const { status, headerList, body, stream } = responseParts(response);
+    if (stream !== null) {
+      streamResponse(rid, status, headerList, stream, describeError);
+    } else if (typeof body === "string") {
+      op_serve_respond_text(rid, status, headerList, body);
+    } else {
+      op_serve_respond_static(rid, status, headerList, body);
+    }
+  } catch (err) {
+    op_serve_fail(rid, describeError(err));
+  }
+}
+
+async function streamResponse(rid, status, headerList, source, describeError) {
+  try {
+    const reader = source.getReader();
+    // A client that left is no worker error: stop the producer quietly.
+    if (!op_serve_respond_stream(rid, status, headerList)) {
+      op_serve_close_body(rid);
       await reader.cancel();
-      break;
+      return;
     }
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (TypedArrayPrototypeGetSymbolToStringTag(value) !== "Uint8Array") {
+        throw new TypeError("a Response body stream must produce Uint8Array chunks");
+      }
+      if (!await op_serve_write_body(rid, value)) {
+        await reader.cancel();
+        break;
+      }
+    }
+    op_serve_close_body(rid);
+  } catch (err) {
+    op_serve_fail(rid, describeError(err));
   }
-  op_serve_close_body(rid);
+}
+
+async function respondWhenSettled(rid, pending, describeError) {
+  let response;
+  try {
+    response = await pending;
+  } catch (err) {
+    op_serve_fail(rid, describeError(err));
+    return;
+  }
+  respond(rid, response, describeError);
 }
 
 function serviceWorkerHandler(request, ctx) {
@@ -154,34 +230,39 @@ function serviceWorkerHandler(request, ctx) {
   return fetchEvent.response;
 }
 
-async function handleOne(head, handle, describeError) {
-  const rid = head.rid;
+/**
+ * Runs the handler for the request at `at` in a batch. A handler that
+ * returns a Response (not a promise) is answered in the same turn, with no
+ * promise in between.
+ */
+function handleOne(heads, at, handle, describeError) {
+  const rid = heads[at];
+  let result;
   try {
-    const ctx = new ExecutionContext(describeError);
-    const response = await handle(toRequest(head), ctx);
-    if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, response)) {
-      throw new TypeError(
-        `the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`,
-      );
-    }
-    await sendResponse(rid, response);
+    result = handle(toRequest(heads, at), new ExecutionContext(describeError));
   } catch (err) {
     op_serve_fail(rid, describeError(err));
+    return;
+  }
+  if (ObjectPrototypeIsPrototypeOf(ResponsePrototype, result)) {
+    respond(rid, result, describeError);
+  } else {
+    respondWhenSettled(rid, PromiseResolve(result), describeError);
   }
 }
 
 /**
- * Serves requests until the host retires this isolate.
+ * The function the host calls with each batch of requests for this isolate:
+ * a flat array, HEAD_FIELDS entries per request (`rid, method, url,
+ * hasBody, headerList`; see `RequestBatch` in runtime/src/ext/serve/ops.rs).
  * @param {null | ((request: Request, ctx: ExecutionContext) => Response | Promise<Response>)} handle
  *   the module form's handler, or null for the service-worker form
  */
-async function startServing(handle, describeError) {
+function serveRequests(handle, describeError) {
   const dispatch = handle ?? serviceWorkerHandler;
-  while (true) {
-    const heads = await op_serve_next_requests();
-    if (heads === null) return;
-    for (let i = 0; i < heads.length; i++) handleOne(heads[i], dispatch, describeError);
-  }
+  return (heads) => {
+    for (let at = 0; at < heads.length; at += HEAD_FIELDS) handleOne(heads, at, dispatch, describeError);
+  };
 }
 
 /**
@@ -191,14 +272,8 @@ async function startServing(handle, describeError) {
  * them again in each new isolate.
  */
 function warmUp() {
-  const head = {
-    rid: 0,
-    method: "POST",
-    url: "http://warm.up/path?query=1",
-    headers: [["accept", "*/*"], ["content-type", "text/plain"]],
-    hasBody: false,
-  };
-  const request = toRequest(head);
+  const heads = [0, "POST", "http://warm.up/path?query=1", false, [["accept", "*/*"], ["content-type", "text/plain"]]];
+  const request = toRequest(heads, 0);
   const seen = [request.method, request.url, request.headers.get("accept"), new URL(request.url).pathname];
   new ExecutionContext((err) => String(err));
   const responses = [
@@ -211,4 +286,4 @@ function warmUp() {
   for (let i = 0; i < responses.length; i++) responseParts(responses[i]);
 }
 
-export { startServing, warmUp };
+export { serveRequests, warmUp };

@@ -4,7 +4,7 @@
 import { core, primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
 import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js";
-import { startServing, warmUp } from "ext:outpost_serve/20_dispatch.js";
+import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
 
 const { JSONParse, ObjectDefineProperty, ObjectFreeze, TypeError } = primordials;
 
@@ -23,9 +23,10 @@ core.setUnhandledPromiseRejectionHandler((_promise, reason) => {
 
 /**
  * Called once per isolate by the host, after the worker's modules have been
- * evaluated. Picks the handler form and starts taking requests.
+ * evaluated. Picks the handler form.
  * @param {object} namespace the main module's namespace
  * @param {string} envJson the worker's plain vars, as JSON
+ * @returns {(heads: Array) => void} what the host calls with each batch of requests
  */
 function startWorker(namespace, envJson) {
   performance.setTimeOrigin();
@@ -47,7 +48,7 @@ function startWorker(namespace, envJson) {
         "or call addEventListener(\"fetch\", ...)",
     );
   }
-  startServing(handle, describeError);
+  return serveRequests(handle, describeError);
 }
 
 // deno_core binds ops through `globalThis.Deno` when an isolate starts from

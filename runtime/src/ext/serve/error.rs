@@ -24,9 +24,9 @@ pub enum ServeError {
   #[class(type)]
   #[error("invalid response header: {0}")]
   InvalidHeader(String),
-  /// Two callers pulled requests at once; the JS dispatch loop is the only
-  /// caller, so this means the loop was started twice.
-  #[class(generic)]
-  #[error("the request queue is already being read")]
-  QueueBusy,
+  /// A request head too large for a V8 string; hyper's limits keep heads
+  /// far below this.
+  #[class(range)]
+  #[error("the request head is too large to hand to JS")]
+  HeadTooLarge,
 }

@@ -7,13 +7,13 @@ use std::rc::Rc;
 use bytes::Bytes;
 use deno_core::convert::ByteString;
 use deno_core::{
-  AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId, ToJsBuffer, ToV8, op2,
+  AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId, ToJsBuffer, ToV8, op2, v8,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
 use super::types::{BodyError, RequestBody, ResponseBody, ServeRequest, WorkerResponse};
-use super::{CpuLedger, RequestQueue, ServeError};
+use super::{CpuLedger, ServeError};
 
 /// How many response chunks may wait for the client before JS is paused.
 const RESPONSE_CHUNKS_BUFFERED: usize = 8;
@@ -31,67 +31,81 @@ impl Resource for InflightRequest {
   }
 }
 
-/// The head of a request, as JS receives it.
-#[derive(ToV8)]
+/// The head of a request on its way into JS.
 pub struct RequestHead {
   rid: ResourceId,
-  method: String,
+  method: http::Method,
   url: String,
-  headers: Vec<(ByteString, ByteString)>,
+  headers: HeaderMap,
   has_body: bool,
 }
 
-/// Most requests handed to JS in one batch, so one isolate's burst cannot
-/// starve the executor's other tasks.
-const MAX_BATCH: usize = 64;
+/// The requests one call of JS's dispatch function receives, as one flat
+/// array, [`RequestBatch::FIELDS`] entries per request: `rid, method, url,
+/// hasBody, headerList`, where `headerList` is `[[name, value], ...]`.
+///
+/// Arrays rather than one object per request: V8 builds an object with
+/// named properties from Rust in dictionary mode, which a cold isolate then
+/// reads slowly, and each field name would be internalized per request.
+pub struct RequestBatch(Vec<RequestHead>);
 
-/// Waits for requests and returns every one already queued (up to
-/// [`MAX_BATCH`]), so a burst is handled in one turn of the event loop
-/// rather than one request per turn. Resolves to `null` once the worker is
-/// retired and no more requests will come.
-#[op2]
-pub async fn op_serve_next_requests(
-  state: Rc<RefCell<OpState>>,
-) -> Result<Option<Vec<RequestHead>>, ServeError> {
-  let queue = state.borrow().borrow::<RequestQueue>().clone();
-  let mut rx = queue.0.borrow_mut().take().ok_or(ServeError::QueueBusy)?;
-  let first = rx.recv().await;
-  let mut batch = Vec::new();
-  if let Some(first) = first {
-    batch.push(first);
-    while batch.len() < MAX_BATCH {
-      match rx.try_recv() {
-        Ok(next) => batch.push(next),
-        Err(_) => break,
+impl RequestBatch {
+  /// How many array entries one request takes.
+  const FIELDS: usize = 5;
+}
+
+/// A header name or value as a ByteString: one byte per UTF-16 code unit.
+fn byte_string<'a>(
+  scope: &mut v8::PinScope<'a, '_>,
+  bytes: &[u8],
+) -> Result<v8::Local<'a, v8::Value>, ServeError> {
+  v8::String::new_from_one_byte(scope, bytes, v8::NewStringType::Normal)
+    .map(Into::into)
+    .ok_or(ServeError::HeadTooLarge)
+}
+
+impl<'a> ToV8<'a> for RequestBatch {
+  type Error = ServeError;
+
+  fn to_v8<'i>(
+    self,
+    scope: &mut v8::PinScope<'a, 'i>,
+  ) -> Result<v8::Local<'a, v8::Value>, ServeError> {
+    let mut fields = Vec::with_capacity(self.0.len() * Self::FIELDS);
+    for head in self.0 {
+      let mut header_list = Vec::with_capacity(head.headers.len());
+      for (name, value) in &head.headers {
+        let pair = [
+          byte_string(scope, name.as_str().as_bytes())?,
+          byte_string(scope, value.as_bytes())?,
+        ];
+        header_list.push(v8::Array::new_with_elements(scope, &pair).into());
       }
+      fields.push(v8::Integer::new_from_unsigned(scope, head.rid).into());
+      fields.push(byte_string(scope, head.method.as_str().as_bytes())?);
+      let url = v8::String::new(scope, &head.url).ok_or(ServeError::HeadTooLarge)?;
+      fields.push(url.into());
+      fields.push(v8::Boolean::new(scope, head.has_body).into());
+      fields.push(v8::Array::new_with_elements(scope, &header_list).into());
     }
+    Ok(v8::Array::new_with_elements(scope, &fields).into())
   }
-  *queue.0.borrow_mut() = Some(rx);
-  if batch.is_empty() {
-    return Ok(None);
-  }
-  let mut state = state.borrow_mut();
-  Ok(Some(
+}
+
+/// Registers each request of a batch as in flight and describes their
+/// heads for JS's dispatch function.
+pub fn accept_batch(state: &mut OpState, batch: Vec<ServeRequest>) -> RequestBatch {
+  RequestBatch(
     batch
       .into_iter()
-      .map(|serve| accept(&mut state, serve))
+      .map(|serve| accept(state, serve))
       .collect(),
-  ))
+  )
 }
 
 /// Registers a request as in flight and describes its head for JS.
 fn accept(state: &mut OpState, serve: ServeRequest) -> RequestHead {
   let request = serve.request;
-  let headers = request
-    .headers
-    .iter()
-    .map(|(name, value)| {
-      (
-        ByteString::from(name.as_str()),
-        ByteString::from(value.as_bytes()),
-      )
-    })
-    .collect();
   let (body, has_body) = match request.body {
     RequestBody::Empty => (None, false),
     RequestBody::Stream(rx) => (Some(rx), true),
@@ -106,9 +120,9 @@ fn accept(state: &mut OpState, serve: ServeRequest) -> RequestHead {
   }
   RequestHead {
     rid,
-    method: request.method.as_str().to_owned(),
+    method: request.method,
     url: request.url,
-    headers,
+    headers: request.headers,
     has_body,
   }
 }
@@ -194,9 +208,38 @@ pub fn op_serve_respond_static(
   #[scoped] headers: Vec<(ByteString, ByteString)>,
   #[buffer] body: JsBuffer,
 ) -> Result<(), ServeError> {
+  respond_full(state, rid, status, headers, Bytes::copy_from_slice(&body))
+}
+
+/// Sends a response whose whole body is a string, as UTF-8, and ends the
+/// request: no encoding into a JS buffer first.
+#[op2]
+pub fn op_serve_respond_text(
+  state: &mut OpState,
+  #[smi] rid: ResourceId,
+  #[smi] status: u16,
+  #[scoped] headers: Vec<(ByteString, ByteString)>,
+  #[string] body: &str,
+) -> Result<(), ServeError> {
+  respond_full(
+    state,
+    rid,
+    status,
+    headers,
+    Bytes::copy_from_slice(body.as_bytes()),
+  )
+}
+
+fn respond_full(
+  state: &mut OpState,
+  rid: ResourceId,
+  status: u16,
+  headers: Vec<(ByteString, ByteString)>,
+  body: Bytes,
+) -> Result<(), ServeError> {
   let (status, headers) = response_head(status, headers)?;
   let (_, reply) = take_reply(state, rid)?;
-  let body = ResponseBody::Full(Bytes::copy_from_slice(&body));
+  let body = ResponseBody::Full(body);
   // A client that already left is not an error for the worker.
   let _ = reply.send(WorkerResponse {
     status,
@@ -290,9 +333,9 @@ pub fn op_serve_fail(state: &mut OpState, #[smi] rid: ResourceId, #[string] erro
   }
 }
 
-/// Answers every request this isolate holds, in flight or still queued,
-/// with `response()`: used when the isolate is being discarded. A response
-/// already streaming is cut off instead.
+/// Answers every request in flight in this isolate with `response()`: used
+/// when the isolate is being discarded. A response already streaming is cut
+/// off instead.
 pub fn answer_all(state: &mut OpState, response: impl Fn() -> WorkerResponse) {
   let inflight: Vec<ResourceId> = state
     .resource_table
@@ -310,12 +353,6 @@ pub fn answer_all(state: &mut OpState, response: impl Fn() -> WorkerResponse) {
       let _ = body.try_send(Err(BodyError::Transport(
         "the worker was stopped mid-stream".into(),
       )));
-    }
-  }
-  let queue = state.borrow::<RequestQueue>().clone();
-  if let Some(rx) = queue.0.borrow_mut().as_mut() {
-    while let Ok(queued) = rx.try_recv() {
-      let _ = queued.reply.send(response());
     }
   }
 }
