@@ -1,10 +1,9 @@
 //! Per-worker limits, and the CPU watchdog that enforces the CPU limit.
 //!
-//! The watchdog is one thread per executor. The executor only writes
-//! atomics around each stretch of JS (no system call on the request path);
-//! every [`TICK`] the watchdog reads the executor thread's CPU clock and
-//! terminates the running isolate once one uninterrupted stretch of JS has
-//! used more CPU than the worker's budget, or once the isolate has raised
+//! The watchdog is one thread per executor. The executor publishes each
+//! stretch of JS and the CPU budget left for it; every [`TICK`] the watchdog
+//! reads the executor thread's CPU clock and terminates the running isolate
+//! once the stretch has used that budget, or once the isolate has raised
 //! its out-of-memory flag (V8 does not stop JS when asked to from inside
 //! its near-heap-limit callback, so that callback leaves it to the
 //! watchdog).
