@@ -5,12 +5,16 @@ every worker, next to the same node serving one worker.
 
 Usage (after `cargo build --release -p outpost`):
   scripts/bench_multitenant.py [--workers 1000] [--seconds 10] [--conns 32]
-                               [--rounds 3] [--binary target/release/outpost]
+                               [--rounds 3] [--warmup 30]
+                               [--binary target/release/outpost]
                                [--node-arg=--v8-flags=...]
 
 It generates N small workers (each answers its own name) into a temporary
-folder and serves them with `outpost edge --local`. Then, in alternation,
-round after round (machine noise hits both alike):
+folder and serves them with `outpost edge --local`. A warm-up of spread
+load comes first (reported on its own): each isolate tiers its request path
+up from V8's interpreter only after a few hundred requests, so the first
+half minute of round-robin load costs more per request than the rest. Then,
+in alternation, round after round (machine noise hits both alike):
 
   spread   wrk sends request i to worker i mod N
   single   wrk sends every request to one worker
@@ -114,6 +118,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=30,
+                    help="seconds of spread load before the measured rounds (0: none)")
     ap.add_argument("--binary", default="target/release/outpost")
     ap.add_argument("--node-arg", action="append", default=[],
                     help="an extra argument for `outpost edge` (repeatable)")
@@ -152,6 +158,12 @@ def main():
             print(f"RSS with 1 worker resident: {idle_rss:.0f} MiB; with {args.workers}: "
                   f"{full_rss:.0f} MiB; about {per_worker:.2f} MiB per resident worker")
 
+            if args.warmup > 0:
+                rps, cpu_us, p99, errors, faults = run_wrk(
+                    node.pid, port, args.warmup, args.conns, spread)
+                print(f"warm-up spread {args.warmup} s: rps={rps:.0f} cpu/req={cpu_us:.2f}us "
+                      f"p99={p99:.2f}ms errors={errors}; RSS {rss_mib(node.pid):.0f} MiB")
+
             results = {"spread": [], "single": []}
             for r in range(args.rounds):
                 for label, script in (("spread", spread), ("single", single)):
@@ -159,7 +171,8 @@ def main():
                     results[label].append((rps, cpu_us, p99))
                     print(f"round {r + 1} {label:<6} rps={rps:>9.0f} cpu/req={cpu_us:>7.2f}us "
                           f"p99={p99:.2f}ms faults/req={faults:.2f} errors={errors}")
-            print(f"\nworkers={args.workers} rounds={args.rounds} seconds={args.seconds} conns={args.conns}")
+            print(f"\nworkers={args.workers} warmup={args.warmup} rounds={args.rounds} "
+                  f"seconds={args.seconds} conns={args.conns}")
             print(f"{'load':<8}{'rps':>9}{'cpu_us/req':>12}{'p99_ms':>9}")
             med = {}
             for label, runs in results.items():
