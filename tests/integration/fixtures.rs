@@ -34,6 +34,9 @@ async fn check_fixture(name: &str, client: reqwest::Client) {
   for (header, value) in request["headers"].as_object().into_iter().flatten() {
     builder = builder.header(header, value.as_str().expect("header values are strings"));
   }
+  if let Some(body) = request["body"].as_str() {
+    builder = builder.body(body.to_owned());
+  }
   let response = builder.send().await.expect("request succeeds");
 
   assert_eq!(
@@ -114,6 +117,11 @@ async fn header_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn request_read_cloned_and_rebuilt() {
+  check_fixture("request", http1()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn typescript_worker() {
   check_fixture("typescript", http1()).await;
 }
@@ -131,4 +139,35 @@ async fn service_worker_syntax() {
 #[tokio::test(flavor = "multi_thread")]
 async fn day_one_web_apis() {
   check_fixture("web-apis", http1()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn response_shapes_keep_status_headers_and_body() {
+  let exp = expected("responses");
+  let server = TestServer::fixture("responses").await;
+  let client = http1();
+  for case in exp["cases"].as_array().expect("cases") {
+    let path = case["path"].as_str().expect("path");
+    let response = client.get(server.url(path)).send().await.expect("request");
+    assert_eq!(
+      response.status().as_u16(),
+      case["status"].as_u64().expect("status") as u16,
+      "{path}: status"
+    );
+    for (header, value) in case["headers"].as_object().into_iter().flatten() {
+      assert_eq!(
+        response
+          .headers()
+          .get(header)
+          .map(|v| v.to_str().expect("ascii header")),
+        value.as_str(),
+        "{path}: header {header}"
+      );
+    }
+    assert_eq!(
+      response.text().await.expect("body"),
+      case["body"].as_str().expect("body"),
+      "{path}: body"
+    );
+  }
 }

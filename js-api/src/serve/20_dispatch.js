@@ -69,17 +69,19 @@ class ServedInnerRequest {
   body;
   redirectMode = "follow";
   redirectCount = 0;
-  urlList;
-  urlListProcessed;
   clientRid = null;
   blobUrlEntry = null;
+  urlInner;
+  // deno_fetch's URL lists, built only if something asks for them: a
+  // served request has one URL, and most handlers only read it.
+  urlListInner = null;
+  urlListProcessedInner = null;
 
   constructor(method, url, headerList, body) {
     this.methodInner = method;
     this.headerListInner = headerList;
     this.body = body;
-    this.urlList = [() => url];
-    this.urlListProcessed = [url];
+    this.urlInner = url;
   }
 
   get method() {
@@ -98,16 +100,38 @@ class ServedInnerRequest {
     this.headerListInner = value;
   }
 
+  get urlList() {
+    if (this.urlListInner === null) {
+      const url = this.urlInner;
+      this.urlListInner = [() => url];
+    }
+    return this.urlListInner;
+  }
+
+  set urlList(value) {
+    this.urlListInner = value;
+  }
+
+  get urlListProcessed() {
+    if (this.urlListProcessedInner === null) this.urlListProcessedInner = [this.urlInner];
+    return this.urlListProcessedInner;
+  }
+
+  set urlListProcessed(value) {
+    this.urlListProcessedInner = value;
+  }
+
   url() {
-    return this.urlListProcessed[0];
+    return this.urlListProcessedInner === null ? this.urlInner : this.urlListProcessedInner[0];
   }
 
   currentUrl() {
-    const last = this.urlList.length - 1;
-    if (this.urlListProcessed[last] === undefined) {
-      this.urlListProcessed[last] = this.urlList[last]();
-    }
-    return this.urlListProcessed[last];
+    if (this.urlListInner === null) return this.url();
+    const urlList = this.urlList;
+    const processed = this.urlListProcessed;
+    const last = urlList.length - 1;
+    if (processed[last] === undefined) processed[last] = urlList[last]();
+    return processed[last];
   }
 }
 
