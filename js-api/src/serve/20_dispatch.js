@@ -309,6 +309,9 @@ function warmUp() {
     new Response(new Uint8Array(1)),
   ];
   for (let i = 0; i < responses.length; i++) responseParts(responses[i]);
+  // The dispatch path as well, for a request id the host never issued: the
+  // respond op refuses it and the failure path runs, so both are compiled.
+  serveRequests((req) => new Response(req.url), String)(heads);
 }
 
 export { serveRequests, warmUp };
