@@ -171,3 +171,20 @@ async fn response_shapes_keep_status_headers_and_body() {
     );
   }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_method_outside_the_common_ones_reaches_the_worker() {
+  let server = TestServer::fixture("request").await;
+  let method = http::Method::from_bytes(b"PURGE").expect("method");
+  let response = http1()
+    .request(method, server.url("/cache/key"))
+    .header("x-token", "t")
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(response.status().as_u16(), 200);
+  let got: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+  assert_eq!(got["method"], "PURGE");
+  assert_eq!(got["cloneMethod"], "PURGE");
+  assert_eq!(got["token"], "t");
+}

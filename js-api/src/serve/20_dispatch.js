@@ -16,8 +16,10 @@ import { request as requestMod, response as responseMod, streams } from "ext:out
 import { ExecutionContext, FetchEvent } from "ext:outpost_serve/10_fetch_event.js";
 
 const {
+  ArrayPrototypePush,
   ObjectPrototypeIsPrototypeOf,
   PromiseResolve,
+  StringPrototypeSplit,
   TypeError,
   TypedArrayPrototypeGetSymbolToStringTag,
   Uint8Array,
@@ -39,8 +41,13 @@ const {
 const { ReadableStream, ReadableStreamPrototype } = streams;
 
 const EMPTY = new Uint8Array(0);
-/** Entries per request in the array `op_serve_next_requests` returns. */
+/**
+ * Entries per request in a batch from the host: `rid, method, url, hasBody,
+ * headerText` (`RequestBatch` in runtime/src/ext/serve/ops.rs).
+ */
 const HEAD_FIELDS = 5;
+/** Methods the host sends as an index (`KNOWN_METHODS` in ops.rs). */
+const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
 // Shared by every static response; only the host reads them. Not frozen:
 // reading a frozen array's elements from Rust takes V8's slow path.
 const NO_HEADERS = [];
@@ -65,7 +72,10 @@ function requestBodyStream(rid) {
  */
 class ServedInnerRequest {
   methodInner;
-  headerListInner;
+  // The headers as the host sent them, split into deno_fetch's header list
+  // only when something reads it.
+  headerText;
+  headerListInner = null;
   body;
   redirectMode = "follow";
   redirectCount = 0;
@@ -77,9 +87,9 @@ class ServedInnerRequest {
   urlListInner = null;
   urlListProcessedInner = null;
 
-  constructor(method, url, headerList, body) {
+  constructor(method, url, headerText, body) {
     this.methodInner = method;
-    this.headerListInner = headerList;
+    this.headerText = headerText;
     this.body = body;
     this.urlInner = url;
   }
@@ -93,6 +103,7 @@ class ServedInnerRequest {
   }
 
   get headerList() {
+    if (this.headerListInner === null) this.headerListInner = splitHeaderText(this.headerText);
     return this.headerListInner;
   }
 
@@ -135,11 +146,26 @@ class ServedInnerRequest {
   }
 }
 
+/** `name\nvalue\nname\nvalue...` as `[[name, value], ...]`. */
+function splitHeaderText(text) {
+  const list = [];
+  if (text === "") return list;
+  const parts = StringPrototypeSplit(text, "\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) ArrayPrototypePush(list, [parts[i], parts[i + 1]]);
+  return list;
+}
+
 /** The Request for the request at `at` in a batch from the host. */
 function toRequest(heads, at) {
   const rid = heads[at];
+  const method = heads[at + 1];
   const body = heads[at + 3] ? new InnerBody(requestBodyStream(rid)) : null;
-  const inner = new ServedInnerRequest(heads[at + 1], heads[at + 2], heads[at + 4], body);
+  const inner = new ServedInnerRequest(
+    typeof method === "number" ? METHODS[method] : method,
+    heads[at + 2],
+    heads[at + 4],
+    body,
+  );
   return fromInnerRequest(inner, "immutable");
 }
 
@@ -297,7 +323,7 @@ function serveRequests(handle, describeError) {
  * them again in each new isolate.
  */
 function warmUp() {
-  const heads = [0, "POST", "http://warm.up/path?query=1", false, [["accept", "*/*"], ["content-type", "text/plain"]]];
+  const heads = [0, 2, "http://warm.up/path?query=1", false, "accept\n*/*\ncontent-type\ntext/plain"];
   const request = toRequest(heads, 0);
   const seen = [request.method, request.url, request.headers.get("accept"), new URL(request.url).pathname];
   new ExecutionContext((err) => String(err));

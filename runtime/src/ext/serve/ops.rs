@@ -42,11 +42,17 @@ pub struct RequestHead {
 
 /// The requests one call of JS's dispatch function receives, as one flat
 /// array, [`RequestBatch::FIELDS`] entries per request: `rid, method, url,
-/// hasBody, headerList`, where `headerList` is `[[name, value], ...]`.
+/// hasBody, headerText`.
 ///
-/// Arrays rather than one object per request: V8 builds an object with
-/// named properties from Rust in dictionary mode, which a cold isolate then
-/// reads slowly, and each field name would be internalized per request.
+/// - `method` is an index into [`KNOWN_METHODS`] (`METHODS` in
+///   `20_dispatch.js`), or the method's name if it is not one of them.
+/// - `headerText` is every header as `name\nvalue`, joined by `\n` (neither
+///   names nor values can hold a newline); JS splits it only if the handler
+///   reads the headers.
+///
+/// Primitives in one array, because building V8 objects and arrays through
+/// its API costs more than anything else in handing a request over, and an
+/// object with named properties made from Rust is in dictionary mode too.
 pub struct RequestBatch(Vec<RequestHead>);
 
 impl RequestBatch {
@@ -54,7 +60,21 @@ impl RequestBatch {
   const FIELDS: usize = 5;
 }
 
-/// A header name or value as a ByteString: one byte per UTF-16 code unit.
+/// Methods JS receives as an index into this list; the order must match
+/// `METHODS` in `js-api/src/serve/20_dispatch.js`.
+const KNOWN_METHODS: [http::Method; 9] = [
+  http::Method::GET,
+  http::Method::HEAD,
+  http::Method::POST,
+  http::Method::PUT,
+  http::Method::DELETE,
+  http::Method::OPTIONS,
+  http::Method::PATCH,
+  http::Method::CONNECT,
+  http::Method::TRACE,
+];
+
+/// Bytes as a one-byte string (a ByteString: one byte per code unit).
 fn byte_string<'a>(
   scope: &mut v8::PinScope<'a, '_>,
   bytes: &[u8],
@@ -62,6 +82,19 @@ fn byte_string<'a>(
   v8::String::new_from_one_byte(scope, bytes, v8::NewStringType::Normal)
     .map(Into::into)
     .ok_or(ServeError::HeadTooLarge)
+}
+
+/// Writes `headers` into `text` as `name\nvalue\nname\nvalue…`.
+fn header_text(headers: &HeaderMap, text: &mut Vec<u8>) {
+  text.clear();
+  for (name, value) in headers {
+    if !text.is_empty() {
+      text.push(b'\n');
+    }
+    text.extend_from_slice(name.as_str().as_bytes());
+    text.push(b'\n');
+    text.extend_from_slice(value.as_bytes());
+  }
 }
 
 impl<'a> ToV8<'a> for RequestBatch {
@@ -72,21 +105,19 @@ impl<'a> ToV8<'a> for RequestBatch {
     scope: &mut v8::PinScope<'a, 'i>,
   ) -> Result<v8::Local<'a, v8::Value>, ServeError> {
     let mut fields = Vec::with_capacity(self.0.len() * Self::FIELDS);
+    let mut text = Vec::new();
     for head in self.0 {
-      let mut header_list = Vec::with_capacity(head.headers.len());
-      for (name, value) in &head.headers {
-        let pair = [
-          byte_string(scope, name.as_str().as_bytes())?,
-          byte_string(scope, value.as_bytes())?,
-        ];
-        header_list.push(v8::Array::new_with_elements(scope, &pair).into());
-      }
       fields.push(v8::Integer::new_from_unsigned(scope, head.rid).into());
-      fields.push(byte_string(scope, head.method.as_str().as_bytes())?);
+      let method = match KNOWN_METHODS.iter().position(|known| *known == head.method) {
+        Some(index) => v8::Integer::new(scope, index as i32).into(),
+        None => byte_string(scope, head.method.as_str().as_bytes())?,
+      };
+      fields.push(method);
       let url = v8::String::new(scope, &head.url).ok_or(ServeError::HeadTooLarge)?;
       fields.push(url.into());
       fields.push(v8::Boolean::new(scope, head.has_body).into());
-      fields.push(v8::Array::new_with_elements(scope, &header_list).into());
+      header_text(&head.headers, &mut text);
+      fields.push(byte_string(scope, &text)?);
     }
     Ok(v8::Array::new_with_elements(scope, &fields).into())
   }
