@@ -4,6 +4,25 @@ use serde_json::Value;
 
 use crate::util::{TestServer, TestServerOptions, expected, fixture_entry, http1};
 
+/// Checks `exp["status"]`, and each of `exp["headers"]` (`null`: absent).
+fn assert_status_and_headers(label: &str, response: &reqwest::Response, exp: &Value) {
+  assert_eq!(
+    response.status().as_u16(),
+    exp["status"].as_u64().expect("status") as u16,
+    "{label}: status"
+  );
+  for (header, value) in exp["headers"].as_object().into_iter().flatten() {
+    assert_eq!(
+      response
+        .headers()
+        .get(header)
+        .map(|v| v.to_str().expect("ascii header")),
+      value.as_str(),
+      "{label}: header {header}"
+    );
+  }
+}
+
 async fn check_fixture(name: &str, client: reqwest::Client) {
   let exp = expected(name);
   let vars = exp["vars"]
@@ -39,21 +58,7 @@ async fn check_fixture(name: &str, client: reqwest::Client) {
   }
   let response = builder.send().await.expect("request succeeds");
 
-  assert_eq!(
-    response.status().as_u16(),
-    exp["status"].as_u64().expect("status") as u16,
-    "{name}: status"
-  );
-  for (header, value) in exp["headers"].as_object().into_iter().flatten() {
-    assert_eq!(
-      response
-        .headers()
-        .get(header)
-        .map(|v| v.to_str().expect("ascii header")),
-      value.as_str(),
-      "{name}: header {header}"
-    );
-  }
+  assert_status_and_headers(name, &response, &exp);
   if let Some(cookies) = exp["set-cookie"].as_array() {
     let got: Vec<_> = response
       .headers()
@@ -149,21 +154,7 @@ async fn response_shapes_keep_status_headers_and_body() {
   for case in exp["cases"].as_array().expect("cases") {
     let path = case["path"].as_str().expect("path");
     let response = client.get(server.url(path)).send().await.expect("request");
-    assert_eq!(
-      response.status().as_u16(),
-      case["status"].as_u64().expect("status") as u16,
-      "{path}: status"
-    );
-    for (header, value) in case["headers"].as_object().into_iter().flatten() {
-      assert_eq!(
-        response
-          .headers()
-          .get(header)
-          .map(|v| v.to_str().expect("ascii header")),
-        value.as_str(),
-        "{path}: header {header}"
-      );
-    }
+    assert_status_and_headers(path, &response, case);
     assert_eq!(
       response.text().await.expect("body"),
       case["body"].as_str().expect("body"),
