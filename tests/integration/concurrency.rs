@@ -1,6 +1,12 @@
-//! Many requests at once, interleaved in one isolate.
+//! Many requests at once, interleaved in one isolate, and more than one
+//! batch of them queued at once.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use outpost_runtime::{
+  RequestBody, ResponseBody, WorkerBundle, WorkerEnv, WorkerRequest, WorkerVersion, spawn_executor,
+};
 
 use crate::util::{TestServer, expected, get_text, http1, wait_for_body};
 
@@ -77,4 +83,45 @@ async fn wait_until_work_completes_after_the_response() {
   );
   let want = exp["status_eventually"].as_str().expect("done");
   wait_for_body(&client, &server.url("/status"), want).await;
+}
+
+/// More requests than one batch into JS holds (64), all queued before the
+/// isolate exists: each batch after the first must still be taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_queued_beyond_one_batch_are_all_answered() {
+  let dir = tempfile::tempdir().expect("tempdir");
+  let entry = dir.path().join("worker.js");
+  std::fs::write(
+    &entry,
+    "export default { fetch(r) { return new Response(new URL(r.url).pathname) } };\n",
+  )
+  .expect("worker");
+  let version = WorkerVersion {
+    bundle: Arc::new(WorkerBundle::load(&entry).expect("bundle")),
+    env: Arc::new(WorkerEnv::default()),
+    limits: Default::default(),
+  };
+  let executor = spawn_executor("batches").expect("executor");
+  // Staged, not started: the isolate starts on the first request, and the
+  // rest queue meanwhile.
+  executor.stage("batch", version).await.expect("stage");
+  let requests = (0..300).map(|i| {
+    let executor = executor.clone();
+    async move {
+      let request = WorkerRequest {
+        method: http::Method::GET,
+        url: format!("http://batch.localhost/{i}"),
+        headers: http::HeaderMap::new(),
+        body: RequestBody::Empty,
+      };
+      let response = executor.dispatch("batch", request).await.expect("answer");
+      match response.body {
+        ResponseBody::Full(bytes) => assert_eq!(bytes, format!("/{i}").as_bytes()),
+        other => panic!("expected a whole body, got {other:?}"),
+      }
+    }
+  });
+  tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(requests))
+    .await
+    .expect("every request answered");
 }
