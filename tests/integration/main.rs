@@ -5,6 +5,7 @@ mod bundle;
 mod cli;
 mod code_cache;
 mod concurrency;
+mod conformance;
 mod cpu_ledger;
 mod edge_folder;
 mod errors;

@@ -1,0 +1,20 @@
+// The conformance suite: checks of the Web APIs a worker expects, run inside
+// a real worker. GET / answers with a report per API area: how many checks
+// passed, and why each failure failed. tests/integration/conformance.rs
+// compares it with expected.json; docs/compatibility.md summarises it.
+import { run } from "./harness.js";
+import { abort, events, messaging } from "./events.js";
+import { fetchTypes } from "./fetch_types.js";
+import { encoding, streams } from "./streams.js";
+import { compression, url } from "./url_compression.js";
+import { crypto_ } from "./crypto.js";
+import { globals, wasm, workers } from "./globals.js";
+
+export default {
+  async fetch() {
+    const report = await run([
+      abort, events, messaging, fetchTypes, streams, encoding, url, compression, crypto_, globals, wasm, workers,
+    ]);
+    return Response.json(report);
+  },
+};
