@@ -113,3 +113,24 @@ k("HTMLRewriter is a class", () => typeof HTMLRewriter === "function");
 k("WebSocketPair is a class", () => typeof WebSocketPair === "function");
 k("WebSocket is a class", () => typeof WebSocket === "function");
 k("caches.default exists", () => typeof caches === "object" && typeof caches.default === "object");
+
+globals.check("onunhandledrejection receives the rejection", () =>
+  new Promise((resolve) => {
+    const reason = new Error("nobody handles this");
+    globalThis.onunhandledrejection = (e) => {
+      e.preventDefault();
+      globalThis.onunhandledrejection = null;
+      resolve(e instanceof PromiseRejectionEvent && e.reason === reason);
+    };
+    Promise.reject(reason);
+  }));
+globals.check("onerror receives reportError", () => {
+  let seen;
+  globalThis.onerror = (e) => {
+    seen = e;
+    e.preventDefault();
+  };
+  reportError(new Error("to onerror"));
+  globalThis.onerror = null;
+  return seen instanceof ErrorEvent && seen.message.includes("to onerror");
+});

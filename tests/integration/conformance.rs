@@ -22,8 +22,17 @@ async fn every_area_passes_all_but_its_known_failures() {
     &std::fs::read_to_string(suite_dir().join("expected.json")).expect("expected.json"),
   )
   .expect("expected.json is JSON");
-  let server =
-    TestServer::start(&suite_dir().join("worker.js"), TestServerOptions::default()).await;
+  // Generous limits: the suite generates RSA keys, slow in a debug build.
+  let limits = WorkerLimits {
+    cpu_per_request: Duration::from_secs(60),
+    wall_per_request: Duration::from_secs(120),
+    ..Default::default()
+  };
+  let options = TestServerOptions {
+    limits,
+    ..Default::default()
+  };
+  let server = TestServer::start(&suite_dir().join("worker.js"), options).await;
   let response = http1().get(server.url("/")).send().await.expect("request");
   assert_eq!(response.status(), 200);
   let report: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");

@@ -14,12 +14,25 @@ function describeError(err) {
 }
 
 // Errors nobody caught, from timers, listeners and waitUntil promises, are
-// logged; they never bring the isolate down.
+// logged; they never bring the isolate down. A rejection nobody handled is
+// first offered to the global scope as an "unhandledrejection" event
+// (`onunhandledrejection` included); a listener that calls preventDefault()
+// keeps it out of the log.
 core.setReportExceptionCallback((err) => op_worker_log(3, `Uncaught ${describeError(err)}\n`));
-core.setUnhandledPromiseRejectionHandler((_promise, reason) => {
-  op_worker_log(3, `Unhandled promise rejection: ${describeError(reason)}\n`);
+core.setUnhandledPromiseRejectionHandler((promise, reason) => {
+  const rejection = new event.PromiseRejectionEvent("unhandledrejection", { promise, reason, cancelable: true });
+  globalThis.dispatchEvent(rejection);
+  if (!rejection.defaultPrevented) {
+    op_worker_log(3, `Unhandled promise rejection: ${describeError(reason)}\n`);
+  }
   return true;
 });
+core.setHandledPromiseRejectionHandler((promise, reason) => {
+  globalThis.dispatchEvent(new event.PromiseRejectionEvent("rejectionhandled", { promise, reason }));
+});
+for (const name of ["error", "unhandledrejection", "rejectionhandled"]) {
+  event.defineEventHandler(globalThis, name);
+}
 
 /**
  * Called once per isolate by the host, after the worker's modules have been
