@@ -13,7 +13,9 @@ use tokio::runtime::LocalOptions;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use crate::ext::serve::{ServeRequest, WorkerRequest, WorkerResponse};
+use crate::ext::serve::{
+  AnswerTracker, Reply, RoutedRequest, ServeRequest, WorkerRequest, WorkerResponse,
+};
 use crate::limits::{CpuHistogram, CpuWatchdog, Termination};
 use crate::pool::{DEFAULT_POOL_SIZE, IsolatePool};
 use crate::residency::{ResidencyPolicy, Usage, pick_evictions};
@@ -113,7 +115,7 @@ impl ExecutorStats {
 
 /// Limit counts, shared by the tasks that see the limits broken.
 #[derive(Default)]
-struct LimitCounts {
+pub(crate) struct LimitCounts {
   cpu: Cell<u64>,
   memory: Cell<u64>,
   wall: Cell<u64>,
@@ -121,7 +123,7 @@ struct LimitCounts {
 }
 
 impl LimitCounts {
-  fn count(&self, why: Termination) {
+  pub(crate) fn count(&self, why: Termination) {
     let counter = match why {
       Termination::CpuLimit => &self.cpu,
       Termination::MemoryLimit => &self.memory,
@@ -146,8 +148,10 @@ struct LiveWorker {
   /// successive edits) the later one wins even if it starts first.
   generation: u64,
   version: WorkerVersion,
-  requests: mpsc::UnboundedSender<ServeRequest>,
+  requests: mpsc::UnboundedSender<RoutedRequest>,
   usage: Rc<Usage>,
+  /// Given to each request's reply; counts it out of `usage` when answered.
+  tracker: Rc<InflightTracker>,
   /// Requests waiting for an in-flight slot (see `WorkerLimits::max_inflight`).
   waiting: VecDeque<ServeRequest>,
   _retire: oneshot::Sender<()>,
@@ -155,20 +159,32 @@ struct LiveWorker {
 
 /// The two ends of a new isolate's links to the executor.
 struct IsolateLinks {
-  requests: mpsc::UnboundedReceiver<ServeRequest>,
+  requests: mpsc::UnboundedReceiver<RoutedRequest>,
   retired: oneshot::Receiver<()>,
 }
 
 impl LiveWorker {
   /// A live-worker entry and the links its isolate-to-be will use.
-  fn new(generation: u64, version: WorkerVersion) -> (Self, IsolateLinks) {
+  fn new(
+    worker: &str,
+    generation: u64,
+    version: WorkerVersion,
+    released: mpsc::UnboundedSender<Rc<str>>,
+  ) -> (Self, IsolateLinks) {
     let (requests, requests_rx) = mpsc::unbounded_channel();
     let (retire, retired) = oneshot::channel();
+    let usage = Rc::new(Usage::default());
+    let tracker = Rc::new(InflightTracker {
+      usage: usage.clone(),
+      worker: worker.into(),
+      released,
+    });
     let live = LiveWorker {
       generation,
       version,
       requests,
-      usage: Rc::default(),
+      usage,
+      tracker,
       waiting: VecDeque::new(),
       _retire: retire,
     };
@@ -438,13 +454,16 @@ impl Executor {
     reply: oneshot::Sender<Result<(), WorkerError>>,
   ) {
     self.installs += 1;
-    let (live, links) = LiveWorker::new(self.installs, version.clone());
+    let released = self.released_tx.clone();
+    let (live, links) = LiveWorker::new(&worker, self.installs, version.clone(), released);
     let started = self.started_tx.clone();
     let (watchdog, pool) = (self.watchdog.clone(), self.pool.clone());
     let counts = self.limits_broken.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
-      match start_worker(&version, links.requests, watchdog, &pool).await {
+      let start =
+        start_within_wall_limit(&version, links.requests, watchdog, &pool, counts.clone());
+      match start.await {
         Ok(isolate) => {
           tokio::task::spawn_local(drive(isolate, links.retired, counts).in_current_span());
           let _ = started.send(Started {
@@ -543,32 +562,36 @@ impl Executor {
     }
   }
 
-  /// Hands a request to the worker's isolate, under its wall-clock limit.
+  /// Hands a request to the worker's isolate, under its wall-clock limit
+  /// (which the isolate's `WallClock` enforces). It counts as in flight
+  /// until its response head goes out or its reply is dropped.
   fn send_to_isolate(&mut self, worker: &str, serve: ServeRequest) {
     let Some(live) = self.workers.get(worker) else {
       return;
     };
-    let wall = WallLimit {
-      limit: live.version.limits.wall_per_request,
-      usage: live.usage.clone(),
-      counts: self.limits_broken.clone(),
-      worker: worker.into(),
-      released: self.released_tx.clone(),
-    };
-    let serve = wall.apply(serve);
-    if let Err(mpsc::error::SendError(serve)) = live.requests.send(serve) {
+    if live.requests.is_closed() {
       // The isolate stopped (a limit, or a failed event loop). The request
       // waits for a fresh isolate of the same version, started now.
       let Some(dead) = self.workers.remove(worker) else {
         return;
       };
-      let fresh = self.start_in_place(worker, dead.generation, dead.version);
-      if let Err(mpsc::error::SendError(serve)) = fresh.requests.send(serve) {
-        let _ = serve.reply.send(WorkerResponse::text(
-          http::StatusCode::SERVICE_UNAVAILABLE,
-          "The worker is unavailable.\n",
-        ));
-      }
+      self.start_in_place(worker, dead.generation, dead.version);
+    }
+    let Some(live) = self.workers.get(worker) else {
+      return;
+    };
+    live.usage.begin();
+    let routed = RoutedRequest {
+      request: serve.request,
+      reply: Reply::new(serve.reply, Some(live.tracker.clone())),
+      deadline: Instant::now() + live.version.limits.wall_per_request,
+    };
+    if let Err(mpsc::error::SendError(routed)) = live.requests.send(routed) {
+      // Not reached: the channel was open just above, on this thread.
+      routed.reply.send(WorkerResponse::text(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "The worker is unavailable.\n",
+      ));
     }
   }
 
@@ -582,12 +605,15 @@ impl Executor {
     version: WorkerVersion,
   ) -> &LiveWorker {
     tracing::debug!(worker, "starting an isolate for the worker");
-    let (live, links) = LiveWorker::new(generation, version.clone());
+    let released = self.released_tx.clone();
+    let (live, links) = LiveWorker::new(worker, generation, version.clone(), released);
     let (watchdog, pool) = (self.watchdog.clone(), self.pool.clone());
     let counts = self.limits_broken.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
-      match start_worker(&version, links.requests, watchdog, &pool).await {
+      let start =
+        start_within_wall_limit(&version, links.requests, watchdog, &pool, counts.clone());
+      match start.await {
         Ok(isolate) => drive(isolate, links.retired, counts).await,
         // Requests queued meanwhile are dropped with the receiver, and get
         // 503 from the edge.
@@ -621,46 +647,38 @@ impl Executor {
   }
 }
 
-/// What a request's wall-clock watch needs.
-struct WallLimit {
-  limit: Duration,
-  /// The worker's usage, which counts the request as in flight until it is
-  /// answered or given up on.
+/// Counts a worker's requests in flight as they are answered, and tells
+/// the executor when one that others wait behind is done.
+struct InflightTracker {
   usage: Rc<Usage>,
-  counts: Rc<LimitCounts>,
   worker: Rc<str>,
-  /// Told when the request ends while others wait, so they go next.
   released: mpsc::UnboundedSender<Rc<str>>,
 }
 
-impl WallLimit {
-  /// Puts the limit on `serve`: if the isolate has not answered in time, the
-  /// client gets 504 and a later answer is dropped.
-  fn apply(self, serve: ServeRequest) -> ServeRequest {
-    let (reply, answer) = oneshot::channel();
-    let client = serve.reply;
-    self.usage.begin();
-    tokio::task::spawn_local(async move {
-      let answered = tokio::time::timeout(self.limit, answer).await;
-      self.usage.end();
-      if self.usage.queued.get() > 0 {
-        let _ = self.released.send(self.worker.clone());
-      }
-      let response = match answered {
-        Ok(Ok(response)) => response,
-        Ok(Err(_)) => return, // the isolate went away: the client sees NoAnswer
-        Err(_) => {
-          self.counts.count(Termination::WallLimit);
-          Termination::WallLimit.response()
-        }
-      };
-      let _ = client.send(response);
-    });
-    ServeRequest {
-      request: serve.request,
-      reply,
+impl AnswerTracker for InflightTracker {
+  fn answered(&self) {
+    self.usage.end();
+    if self.usage.queued.get() > 0 {
+      let _ = self.released.send(self.worker.clone());
     }
   }
+}
+
+/// Starts `version`'s isolate, giving up once its wall-clock limit has
+/// passed (a top level awaiting forever): requests queued meanwhile are
+/// dropped and get 503 from the edge.
+async fn start_within_wall_limit(
+  version: &WorkerVersion,
+  requests: mpsc::UnboundedReceiver<RoutedRequest>,
+  watchdog: Rc<CpuWatchdog>,
+  pool: &Rc<IsolatePool>,
+  counts: Rc<LimitCounts>,
+) -> Result<WorkerIsolate, WorkerError> {
+  let limit = version.limits.wall_per_request;
+  let start = start_worker(version, requests, watchdog, pool, counts);
+  tokio::time::timeout(limit, start)
+    .await
+    .unwrap_or(Err(WorkerError::Terminated(Termination::WallLimit)))
 }
 
 /// Runs an isolate's event loop until it has nothing left to do after being

@@ -1,7 +1,9 @@
 //! Starting a worker: a fresh isolate from the snapshot, the bundle's modules
 //! evaluated in it, and its request loop started.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -11,12 +13,15 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use deno_core::error::{CoreError, JsError};
-use deno_core::{PollEventLoopOptions, RuntimeOptions, ToV8, v8};
+use deno_core::{OpState, PollEventLoopOptions, ResourceId, RuntimeOptions, ToV8, v8};
 use deno_error::JsErrorBox;
 use tokio::sync::mpsc;
 
 use crate::bundle::{BundleError, WorkerBundle};
-use crate::ext::serve::{CpuLedger, ServeRequest, accept_batch, answer_all};
+use crate::executor::LimitCounts;
+use crate::ext::serve::{
+  CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
+};
 use crate::isolate::IsolateCell;
 use crate::limits::{CpuWatchdog, Termination, WorkerLimits, thread_cpu_time};
 use crate::pool::{BlankIsolate, IsolatePool};
@@ -235,7 +240,10 @@ pub(crate) struct WorkerIsolate {
   cell: IsolateCell,
   watch: Watch,
   /// Requests routed to this worker; closed when the worker is retired.
-  requests: mpsc::UnboundedReceiver<ServeRequest>,
+  requests: mpsc::UnboundedReceiver<RoutedRequest>,
+  /// Enforces the wall-clock limit on requests JS holds.
+  wall: WallClock,
+  op_state: Rc<RefCell<OpState>>,
   /// JS's entry point for a batch of requests (see `serveRequests` in
   /// `js-api/src/serve/20_dispatch.js`).
   dispatch: v8::Global<v8::Function>,
@@ -270,15 +278,18 @@ impl WorkerIsolate {
       cx.waker().wake_by_ref();
     }
     let (cell, dispatch, context) = (&mut self.cell, &self.dispatch, &self.context);
+    let deadlines = &mut self.wall.deadlines;
     let turn = || {
       cell.with(|runtime| {
         if !batch.is_empty() {
-          dispatch_batch(runtime, context, dispatch, batch)?;
+          dispatch_batch(runtime, context, dispatch, batch, deadlines)?;
         }
         runtime.poll_event_loop(cx, PollEventLoopOptions::default())
       })
     };
-    match self.watch.stretch(turn) {
+    let outcome = self.watch.stretch(turn);
+    self.wall.enforce(&mut self.op_state.borrow_mut(), cx);
+    match outcome {
       (_, Some(broken)) => Poll::Ready(Stopped::Terminated(broken)),
       (Poll::Ready(Err(err)), None) => Poll::Ready(Stopped::Failed(err)),
       (Poll::Ready(Ok(())), None) if retired => Poll::Ready(Stopped::Finished),
@@ -294,7 +305,7 @@ impl WorkerIsolate {
       .cell
       .with(|runtime| answer_all(&mut runtime.op_state().borrow_mut(), || why.response()));
     while let Ok(queued) = self.requests.try_recv() {
-      let _ = queued.reply.send(why.response());
+      queued.reply.send(why.response());
     }
     // Count the requests just cut short with what they had used.
     let watchdog = &self.watch.watchdog;
@@ -305,15 +316,58 @@ impl WorkerIsolate {
   }
 }
 
+/// The wall-clock deadlines of the requests an isolate holds, oldest first
+/// (a worker's requests all get the same limit, so arrival order is
+/// deadline order), and one timer for the oldest.
+struct WallClock {
+  deadlines: VecDeque<(Instant, ResourceId)>,
+  timer: Pin<Box<tokio::time::Sleep>>,
+  counts: Rc<LimitCounts>,
+}
+
+impl WallClock {
+  fn new(counts: Rc<LimitCounts>) -> Self {
+    Self {
+      deadlines: VecDeque::new(),
+      timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+      counts,
+    }
+  }
+
+  /// Answers 504 `wall-limit` for each request past its deadline without a
+  /// response head, forgets the ones already answered, and sets the timer
+  /// for the oldest left.
+  fn enforce(&mut self, state: &mut OpState, cx: &mut Context<'_>) {
+    let now = Instant::now();
+    while let Some(&(deadline, rid)) = self.deadlines.front() {
+      if awaiting_answer(state, rid) {
+        if deadline > now {
+          break;
+        }
+        if expire(state, rid, Termination::WallLimit.response()) {
+          self.counts.count(Termination::WallLimit);
+        }
+      }
+      self.deadlines.pop_front();
+    }
+    if let Some(&(deadline, _)) = self.deadlines.front() {
+      self.timer.as_mut().reset(deadline.into());
+      // Registers the waker; firing is handled on the next poll.
+      let _ = self.timer.as_mut().poll(cx);
+    }
+  }
+}
+
 /// Registers `batch` as in flight and calls JS's dispatch function with it.
 /// A stopped (terminated) call is not an error here: the watch reports it.
 fn dispatch_batch(
   runtime: &mut deno_core::JsRuntime,
   context: &v8::Global<v8::Context>,
   dispatch: &v8::Global<v8::Function>,
-  batch: Vec<ServeRequest>,
+  batch: Vec<RoutedRequest>,
+  deadlines: &mut VecDeque<(Instant, ResourceId)>,
 ) -> Result<(), CoreError> {
-  let heads = accept_batch(&mut runtime.op_state().borrow_mut(), batch);
+  let heads = accept_batch(&mut runtime.op_state().borrow_mut(), batch, deadlines);
   v8::scope!(let scope, runtime.v8_isolate());
   let context = v8::Local::new(scope, context);
   let scope = &mut v8::ContextScope::new(scope, context);
@@ -339,9 +393,10 @@ fn dispatch_batch(
 /// have been evaluated and the request loop runs.
 pub(crate) async fn start_worker(
   version: &WorkerVersion,
-  requests: mpsc::UnboundedReceiver<ServeRequest>,
+  requests: mpsc::UnboundedReceiver<RoutedRequest>,
   watchdog: Rc<CpuWatchdog>,
   pool: &Rc<IsolatePool>,
+  counts: Rc<LimitCounts>,
 ) -> Result<WorkerIsolate, WorkerError> {
   let limits = &version.limits;
   let BlankIsolate {
@@ -424,10 +479,13 @@ pub(crate) async fn start_worker(
       .map_err(|_| WorkerError::Script("the bootstrap returned no dispatch function".into()))?;
     Ok::<_, WorkerError>((v8::Global::new(scope, dispatch), context))
   })?;
+  let op_state = cell.with(|runtime| runtime.op_state());
   Ok(WorkerIsolate {
     cell,
     watch,
     requests,
+    wall: WallClock::new(counts),
+    op_state,
     dispatch,
     context,
   })

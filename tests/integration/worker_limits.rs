@@ -149,6 +149,31 @@ async fn a_request_that_never_answers_gets_wall_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_answer_after_the_wall_limit_is_dropped_and_the_worker_serves_on() {
+  let (_dir, server, exp) = start().await;
+  let wall = &exp["wall"];
+  let client = http1();
+  let response = client
+    .get(url(&server, wall, Some("/late")))
+    .send()
+    .await
+    .expect("request");
+  assert_stopped(response, wall).await;
+  // Let the late answer come and be dropped; the isolate goes on serving.
+  tokio::time::sleep(Duration::from_millis(500)).await;
+  assert_eq!(
+    get_text(&client, &url(&server, wall, Some("/quick"))).await,
+    "quick"
+  );
+  let response = client
+    .get(url(&server, wall, Some("/late")))
+    .send()
+    .await
+    .expect("request");
+  assert_stopped(response, wall).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn eval_is_refused_unless_the_worker_opts_in() {
   let (_dir, server, exp) = start().await;
   let client = http1();

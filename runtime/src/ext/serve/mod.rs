@@ -1,6 +1,6 @@
 //! The `serve` area: carries HTTP requests into an isolate and responses out.
 //!
-//! The worker's isolate takes [`ServeRequest`]s off its channel in batches,
+//! The worker's isolate takes [`RoutedRequest`]s off its channel in batches,
 //! registers them with [`accept_batch`] and calls the dispatch function that
 //! JS (`js-api/src/serve/`) handed the host, which runs the worker's handler
 //! for each. JS answers through the `op_serve_respond_*` ops. Bodies stream
@@ -13,13 +13,14 @@ mod types;
 
 pub use cpu::CpuLedger;
 pub use error::ServeError;
-pub use ops::{accept_batch, answer_all};
+pub use ops::{accept_batch, answer_all, awaiting_answer, expire};
 #[allow(
   unused_imports,
   reason = "build.rs compiles this module without the library that re-exports these"
 )]
 pub use types::{
-  BodyError, RequestBody, ResponseBody, ServeRequest, WorkerRequest, WorkerResponse,
+  AnswerTracker, BodyError, Reply, RequestBody, ResponseBody, RoutedRequest, ServeRequest,
+  WorkerRequest, WorkerResponse,
 };
 
 deno_core::extension!(

@@ -1,8 +1,10 @@
 //! `op_serve_*`: the ops the JS dispatch loop uses to take requests and send
 //! responses.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use deno_core::convert::ByteString;
@@ -10,9 +12,9 @@ use deno_core::{
   AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId, ToJsBuffer, ToV8, op2, v8,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::types::{BodyError, RequestBody, ResponseBody, ServeRequest, WorkerResponse};
+use super::types::{BodyError, Reply, RequestBody, ResponseBody, RoutedRequest, WorkerResponse};
 use super::{CpuLedger, ServeError};
 
 /// How many response chunks may wait for the client before JS is paused.
@@ -21,7 +23,9 @@ const RESPONSE_CHUNKS_BUFFERED: usize = 8;
 /// One request between its arrival in JS and the end of its response.
 struct InflightRequest {
   body: AsyncRefCell<Option<mpsc::Receiver<Result<Bytes, BodyError>>>>,
-  reply: RefCell<Option<oneshot::Sender<WorkerResponse>>>,
+  reply: RefCell<Option<Reply>>,
+  /// The host answered it already (wall-clock limit); JS's answer is dropped.
+  expired: Cell<bool>,
   response_body: RefCell<Option<mpsc::Sender<Result<Bytes, BodyError>>>>,
 }
 
@@ -124,26 +128,37 @@ impl<'a> ToV8<'a> for RequestBatch {
 }
 
 /// Registers each request of a batch as in flight and describes their
-/// heads for JS's dispatch function.
-pub fn accept_batch(state: &mut OpState, batch: Vec<ServeRequest>) -> RequestBatch {
+/// heads for JS's dispatch function. Each request's wall-clock deadline goes
+/// onto `deadlines`, in arrival order.
+pub fn accept_batch(
+  state: &mut OpState,
+  batch: Vec<RoutedRequest>,
+  deadlines: &mut VecDeque<(Instant, ResourceId)>,
+) -> RequestBatch {
   RequestBatch(
     batch
       .into_iter()
-      .map(|serve| accept(state, serve))
+      .map(|routed| {
+        let deadline = routed.deadline;
+        let head = accept(state, routed);
+        deadlines.push_back((deadline, head.rid));
+        head
+      })
       .collect(),
   )
 }
 
 /// Registers a request as in flight and describes its head for JS.
-fn accept(state: &mut OpState, serve: ServeRequest) -> RequestHead {
-  let request = serve.request;
+fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
+  let request = routed.request;
   let (body, has_body) = match request.body {
     RequestBody::Empty => (None, false),
     RequestBody::Stream(rx) => (Some(rx), true),
   };
   let rid = state.resource_table.add(InflightRequest {
     body: AsyncRefCell::new(body),
-    reply: RefCell::new(Some(serve.reply)),
+    reply: RefCell::new(Some(routed.reply)),
+    expired: Cell::new(false),
     response_body: RefCell::new(None),
   });
   if let Some(ledger) = state.try_borrow::<CpuLedger>() {
@@ -156,6 +171,31 @@ fn accept(state: &mut OpState, serve: ServeRequest) -> RequestHead {
     headers: request.headers,
     has_body,
   }
+}
+
+/// Whether request `rid` is still in flight without a response head.
+pub fn awaiting_answer(state: &OpState, rid: ResourceId) -> bool {
+  state
+    .resource_table
+    .get::<InflightRequest>(rid)
+    .is_ok_and(|inflight| inflight.reply.borrow().is_some())
+}
+
+/// Answers request `rid` with `response` if it still has no response head,
+/// as when its wall-clock limit runs out; a later answer from JS then finds
+/// the request gone. Returns whether it was answered here.
+pub fn expire(state: &mut OpState, rid: ResourceId, response: WorkerResponse) -> bool {
+  let Ok(inflight) = state.resource_table.get::<InflightRequest>(rid) else {
+    return false;
+  };
+  let Some(reply) = inflight.reply.borrow_mut().take() else {
+    return false;
+  };
+  reply.send(response);
+  // The resource stays until JS answers (then dropped quietly) or the
+  // isolate goes: it may still be running, and its CPU still counts.
+  inflight.expired.set(true);
+  true
 }
 
 /// Reads the next chunk of a request body; `null` at its end.
@@ -206,20 +246,22 @@ fn response_head(
   Ok((status, map))
 }
 
+/// The reply of request `rid`, for JS's answer; `None` if the host already
+/// answered it (its wall-clock limit ran out), so the answer is dropped.
 fn take_reply(
   state: &mut OpState,
   rid: ResourceId,
-) -> Result<(Rc<InflightRequest>, oneshot::Sender<WorkerResponse>), ServeError> {
+) -> Result<Option<(Rc<InflightRequest>, Reply)>, ServeError> {
   let inflight = state
     .resource_table
     .get::<InflightRequest>(rid)
     .map_err(|_| ServeError::RequestGone)?;
-  let reply = inflight
-    .reply
-    .borrow_mut()
-    .take()
-    .ok_or(ServeError::RequestGone)?;
-  Ok((inflight, reply))
+  let reply = inflight.reply.borrow_mut().take();
+  match reply {
+    Some(reply) => Ok(Some((inflight, reply))),
+    None if inflight.expired.get() => Ok(None),
+    None => Err(ServeError::RequestGone),
+  }
 }
 
 /// Ends a request: drops its resource, and its CPU charge closes.
@@ -269,10 +311,13 @@ fn respond_full(
   body: Bytes,
 ) -> Result<(), ServeError> {
   let (status, headers) = response_head(status, headers)?;
-  let (_, reply) = take_reply(state, rid)?;
+  let Some((_, reply)) = take_reply(state, rid)? else {
+    finish(state, rid);
+    return Ok(());
+  };
   let body = ResponseBody::Full(body);
   // A client that already left is not an error for the worker.
-  let _ = reply.send(WorkerResponse {
+  reply.send(WorkerResponse {
     status,
     headers,
     body,
@@ -292,19 +337,18 @@ pub fn op_serve_respond_stream(
   #[scoped] headers: Vec<(ByteString, ByteString)>,
 ) -> Result<bool, ServeError> {
   let (status, headers) = response_head(status, headers)?;
-  let (inflight, reply) = take_reply(state, rid)?;
+  // An expired request's client has its 504: JS stops as for a client gone.
+  let Some((inflight, reply)) = take_reply(state, rid)? else {
+    return Ok(false);
+  };
   let (tx, rx) = mpsc::channel(RESPONSE_CHUNKS_BUFFERED);
   *inflight.response_body.borrow_mut() = Some(tx);
   let body = ResponseBody::Stream(rx);
-  Ok(
-    reply
-      .send(WorkerResponse {
-        status,
-        headers,
-        body,
-      })
-      .is_ok(),
-  )
+  Ok(reply.send(WorkerResponse {
+    status,
+    headers,
+    body,
+  }))
 }
 
 /// Writes one chunk of a streamed response body; waits while the client is

@@ -1,6 +1,9 @@
 //! The Send-able request and response types that cross from the HTTP server
 //! threads to the executor thread that owns an isolate.
 
+use std::rc::Rc;
+use std::time::Instant;
+
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::sync::{mpsc, oneshot};
@@ -86,4 +89,68 @@ pub struct ServeRequest {
   pub request: WorkerRequest,
   /// Where the response goes. Dropped unanswered if the isolate dies.
   pub reply: oneshot::Sender<WorkerResponse>,
+}
+
+/// Told once a request has its answer, or never will: its response head has
+/// gone out, or its reply was dropped unanswered. The executor counts the
+/// requests each worker has in flight with it.
+pub trait AnswerTracker {
+  /// The request is no longer waiting for its response head.
+  fn answered(&self);
+}
+
+/// Where a request's response goes, as an isolate holds it: the client's
+/// channel, and the tracker told when the reply is used or dropped.
+pub struct Reply {
+  sender: Option<oneshot::Sender<WorkerResponse>>,
+  tracker: Option<Rc<dyn AnswerTracker>>,
+}
+
+impl Reply {
+  /// A reply to `sender` that tells `tracker` (if any) once it is done.
+  pub fn new(
+    sender: oneshot::Sender<WorkerResponse>,
+    tracker: Option<Rc<dyn AnswerTracker>>,
+  ) -> Self {
+    Self {
+      sender: Some(sender),
+      tracker,
+    }
+  }
+
+  /// Sends the response; `false` if the client has already gone.
+  pub fn send(mut self, response: WorkerResponse) -> bool {
+    self
+      .sender
+      .take()
+      .is_some_and(|sender| sender.send(response).is_ok())
+  }
+}
+
+impl Drop for Reply {
+  fn drop(&mut self) {
+    if let Some(tracker) = self.tracker.take() {
+      tracker.answered();
+    }
+  }
+}
+
+impl std::fmt::Debug for Reply {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("Reply")
+      .field("sent", &self.sender.is_none())
+      .finish_non_exhaustive()
+  }
+}
+
+/// A request on the executor's thread, on its way into its worker's
+/// isolate.
+#[derive(Debug)]
+pub struct RoutedRequest {
+  /// The request.
+  pub request: WorkerRequest,
+  /// Where its response goes.
+  pub reply: Reply,
+  /// When, without a response head, it gets 504 `wall-limit` instead.
+  pub deadline: Instant,
 }
