@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::ext::serve::{
-  AnswerTracker, Reply, RoutedRequest, ServeRequest, WorkerRequest, WorkerResponse,
+  AnswerTracker, Outbox, Reply, RoutedRequest, ServeRequest, WorkerRequest, WorkerResponse,
 };
 use crate::limits::{CpuHistogram, CpuWatchdog, Termination};
 use crate::pool::{DEFAULT_POOL_SIZE, IsolatePool};
@@ -381,6 +381,8 @@ struct Executor {
   /// others waited.
   released_tx: mpsc::UnboundedSender<Rc<str>>,
   released_rx: mpsc::UnboundedReceiver<Rc<str>>,
+  /// Responses of this thread's isolates, sent by a flusher task.
+  outbox: Rc<Outbox>,
 }
 
 impl Executor {
@@ -401,10 +403,12 @@ impl Executor {
       limits_broken: Rc::default(),
       released_tx,
       released_rx,
+      outbox: Rc::default(),
     }
   }
 
   async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Message>) {
+    tokio::task::spawn_local(self.outbox.clone().run_flusher());
     let mut eviction = tokio::time::interval(EVICTION_TICK);
     eviction.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -461,11 +465,10 @@ impl Executor {
     let counts = self.limits_broken.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
-      let start =
-        start_within_wall_limit(&version, links.requests, watchdog, &pool, counts.clone());
+      let start = start_within_wall_limit(&version, links, watchdog, &pool, counts.clone());
       match start.await {
-        Ok(isolate) => {
-          tokio::task::spawn_local(drive(isolate, links.retired, counts).in_current_span());
+        Ok((isolate, retired)) => {
+          tokio::task::spawn_local(drive(isolate, retired, counts).in_current_span());
           let _ = started.send(Started {
             worker,
             live,
@@ -583,7 +586,11 @@ impl Executor {
     live.usage.begin();
     let routed = RoutedRequest {
       request: serve.request,
-      reply: Reply::new(serve.reply, Some(live.tracker.clone())),
+      reply: Reply::new(
+        serve.reply,
+        Some(live.tracker.clone()),
+        Some(self.outbox.clone()),
+      ),
       deadline: Instant::now() + live.version.limits.wall_per_request,
     };
     if let Err(mpsc::error::SendError(routed)) = live.requests.send(routed) {
@@ -611,10 +618,9 @@ impl Executor {
     let counts = self.limits_broken.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
-      let start =
-        start_within_wall_limit(&version, links.requests, watchdog, &pool, counts.clone());
+      let start = start_within_wall_limit(&version, links, watchdog, &pool, counts.clone());
       match start.await {
-        Ok(isolate) => drive(isolate, links.retired, counts).await,
+        Ok((isolate, retired)) => drive(isolate, retired, counts).await,
         // Requests queued meanwhile are dropped with the receiver, and get
         // 503 from the edge.
         Err(err) => tracing::error!("the isolate failed to start: {err}"),
@@ -669,13 +675,17 @@ impl AnswerTracker for InflightTracker {
 /// dropped and get 503 from the edge.
 async fn start_within_wall_limit(
   version: &WorkerVersion,
-  requests: mpsc::UnboundedReceiver<RoutedRequest>,
+  links: IsolateLinks,
   watchdog: Rc<CpuWatchdog>,
   pool: &Rc<IsolatePool>,
   counts: Rc<LimitCounts>,
-) -> Result<WorkerIsolate, WorkerError> {
+) -> Result<(WorkerIsolate, oneshot::Receiver<()>), WorkerError> {
   let limit = version.limits.wall_per_request;
-  let start = start_worker(version, requests, watchdog, pool, counts);
+  let IsolateLinks { requests, retired } = links;
+  let start = async {
+    let isolate = start_worker(version, requests, watchdog, pool, counts).await?;
+    Ok((isolate, retired))
+  };
   tokio::time::timeout(limit, start)
     .await
     .unwrap_or(Err(WorkerError::Terminated(Termination::WallLimit)))

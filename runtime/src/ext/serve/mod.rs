@@ -19,7 +19,7 @@ pub use ops::{accept_batch, answer_all, awaiting_answer, expire};
   reason = "build.rs compiles this module without the library that re-exports these"
 )]
 pub use types::{
-  AnswerTracker, BodyError, Reply, RequestBody, ResponseBody, RoutedRequest, ServeRequest,
+  AnswerTracker, BodyError, Outbox, Reply, RequestBody, ResponseBody, RoutedRequest, ServeRequest,
   WorkerRequest, WorkerResponse,
 };
 

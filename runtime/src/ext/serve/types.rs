@@ -1,6 +1,7 @@
 //! The Send-able request and response types that cross from the HTTP server
 //! threads to the executor thread that owns an isolate.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -100,30 +101,89 @@ pub trait AnswerTracker {
 }
 
 /// Where a request's response goes, as an isolate holds it: the client's
-/// channel, and the tracker told when the reply is used or dropped.
+/// channel, the tracker told when the reply is used or dropped, and the
+/// outbox the response waits in until the isolate's turn is over.
 pub struct Reply {
   sender: Option<oneshot::Sender<WorkerResponse>>,
   tracker: Option<Rc<dyn AnswerTracker>>,
+  outbox: Option<Rc<Outbox>>,
 }
 
 impl Reply {
-  /// A reply to `sender` that tells `tracker` (if any) once it is done.
+  /// A reply to `sender` that tells `tracker` (if any) once it is done, and
+  /// sends through `outbox` (if any) rather than at once.
   pub fn new(
     sender: oneshot::Sender<WorkerResponse>,
     tracker: Option<Rc<dyn AnswerTracker>>,
+    outbox: Option<Rc<Outbox>>,
   ) -> Self {
     Self {
       sender: Some(sender),
       tracker,
+      outbox,
     }
   }
 
   /// Sends the response; `false` if the client has already gone.
   pub fn send(mut self, response: WorkerResponse) -> bool {
-    self
-      .sender
-      .take()
-      .is_some_and(|sender| sender.send(response).is_ok())
+    let Some(sender) = self.sender.take() else {
+      return false;
+    };
+    match &self.outbox {
+      Some(outbox) if !sender.is_closed() => {
+        outbox.push(sender, response);
+        true
+      }
+      Some(_) => false,
+      None => sender.send(response).is_ok(),
+    }
+  }
+}
+
+/// Responses held back until the isolates with work ready on the executor
+/// have had their turns. Sending one wakes a connection task on another
+/// thread; woken in the middle of a stretch of JS, that thread competes
+/// with the executor for its core, and woken once per response it is woken
+/// more often than it needs. A flusher task sends them all at once, and,
+/// being woken like any task, runs after the tasks already ready.
+#[derive(Default)]
+pub struct Outbox {
+  held: RefCell<Vec<(oneshot::Sender<WorkerResponse>, WorkerResponse)>>,
+  flusher: RefCell<Option<std::task::Waker>>,
+}
+
+impl Outbox {
+  fn push(&self, sender: oneshot::Sender<WorkerResponse>, response: WorkerResponse) {
+    let mut held = self.held.borrow_mut();
+    held.push((sender, response));
+    if held.len() == 1
+      && let Some(flusher) = self.flusher.borrow().as_ref()
+    {
+      flusher.wake_by_ref();
+    }
+  }
+
+  /// Sends every response held.
+  pub fn flush(&self) {
+    let held = std::mem::take(&mut *self.held.borrow_mut());
+    for (sender, response) in held {
+      // A client that left is no error.
+      let _ = sender.send(response);
+    }
+  }
+
+  /// The flusher: sends what is held each time it is woken. Runs for as
+  /// long as the executor thread does.
+  pub async fn run_flusher(self: Rc<Self>) {
+    std::future::poll_fn(|cx| {
+      self.flush();
+      let mut flusher = self.flusher.borrow_mut();
+      if !flusher.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        *flusher = Some(cx.waker().clone());
+      }
+      std::task::Poll::<()>::Pending
+    })
+    .await
   }
 }
 
