@@ -174,6 +174,23 @@ async fn an_answer_after_the_wall_limit_is_dropped_and_the_worker_serves_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_top_level_that_never_finishes_is_given_up_after_the_wall_limit() {
+  let (_dir, server, exp) = start().await;
+  let stuck = &exp["stuck_start"];
+  let response = tokio::time::timeout(
+    Duration::from_secs(20),
+    http1().get(url(&server, stuck, None)).send(),
+  )
+  .await
+  .expect("the wall limit gives up on the start well before this")
+  .expect("request");
+  assert_eq!(
+    response.status().as_u16(),
+    stuck["status"].as_u64().expect("status") as u16
+  );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn eval_is_refused_unless_the_worker_opts_in() {
   let (_dir, server, exp) = start().await;
   let client = http1();
