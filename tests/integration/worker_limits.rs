@@ -24,6 +24,14 @@ fn url(server: &TestServer, worker: &Value, path: Option<&str>) -> String {
   ))
 }
 
+/// A GET that a limit, not the worker, must answer, and well within 20 s.
+async fn get_answered_by_a_limit(url: String) -> reqwest::Response {
+  tokio::time::timeout(Duration::from_secs(20), http1().get(url).send())
+    .await
+    .expect("a limit answers well before 20 s")
+    .expect("request")
+}
+
 async fn assert_stopped(response: reqwest::Response, want: &Value) {
   assert_eq!(
     response.status().as_u16(),
@@ -138,13 +146,7 @@ async fn unbounded_allocation_gets_memory_limit_and_the_node_survives() {
 async fn a_request_that_never_answers_gets_wall_limit() {
   let (_dir, server, exp) = start().await;
   let wall = &exp["wall"];
-  let response = tokio::time::timeout(
-    Duration::from_secs(20),
-    http1().get(url(&server, wall, None)).send(),
-  )
-  .await
-  .expect("the wall limit answers well before this")
-  .expect("request");
+  let response = get_answered_by_a_limit(url(&server, wall, None)).await;
   assert_stopped(response, wall).await;
 }
 
@@ -177,13 +179,7 @@ async fn an_answer_after_the_wall_limit_is_dropped_and_the_worker_serves_on() {
 async fn a_top_level_that_never_finishes_is_given_up_after_the_wall_limit() {
   let (_dir, server, exp) = start().await;
   let stuck = &exp["stuck_start"];
-  let response = tokio::time::timeout(
-    Duration::from_secs(20),
-    http1().get(url(&server, stuck, None)).send(),
-  )
-  .await
-  .expect("the wall limit gives up on the start well before this")
-  .expect("request");
+  let response = get_answered_by_a_limit(url(&server, stuck, None)).await;
   assert_eq!(
     response.status().as_u16(),
     stuck["status"].as_u64().expect("status") as u16
