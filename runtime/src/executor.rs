@@ -44,14 +44,11 @@ type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 
 enum Message {
   Spawn(Job),
+  /// Install a version now, or (`lazy`) stage it for the next request.
   Install {
     worker: String,
     version: WorkerVersion,
-    reply: oneshot::Sender<Result<(), WorkerError>>,
-  },
-  Stage {
-    worker: String,
-    version: WorkerVersion,
+    lazy: bool,
     reply: oneshot::Sender<Result<(), WorkerError>>,
   },
   Request {
@@ -217,15 +214,7 @@ impl ExecutorHandle {
   /// the version serving before, which finishes its in-flight requests on
   /// the old code. On failure the old version keeps serving.
   pub async fn install(&self, worker: &str, version: WorkerVersion) -> Result<(), WorkerError> {
-    let worker = worker.to_owned();
-    self
-      .ask(|reply| Message::Install {
-        worker,
-        version,
-        reply,
-      })
-      .await
-      .ok_or(WorkerError::ExecutorGone)?
+    self.put(worker, version, false).await
   }
 
   /// Makes `version` the one `worker` runs, started on the worker's next
@@ -234,11 +223,16 @@ impl ExecutorHandle {
   /// once, as by [`install`](Self::install) (so its requests never wait on a
   /// start), and an error in its top level keeps the old version serving.
   pub async fn stage(&self, worker: &str, version: WorkerVersion) -> Result<(), WorkerError> {
+    self.put(worker, version, true).await
+  }
+
+  async fn put(&self, worker: &str, version: WorkerVersion, lazy: bool) -> Result<(), WorkerError> {
     let worker = worker.to_owned();
     self
-      .ask(|reply| Message::Stage {
+      .ask(|reply| Message::Install {
         worker,
         version,
+        lazy,
         reply,
       })
       .await
@@ -417,8 +411,12 @@ impl Executor {
           Some(Message::Spawn(job)) => {
             tokio::task::spawn_local(job());
           }
-          Some(Message::Install { worker, version, reply }) => self.install(worker, version, reply),
-          Some(Message::Stage { worker, version, reply }) => self.stage(worker, version, reply),
+          Some(Message::Install { worker, version, lazy: false, reply }) => {
+            self.install(worker, version, reply)
+          }
+          Some(Message::Install { worker, version, lazy: true, reply }) => {
+            self.stage(worker, version, reply)
+          }
           Some(Message::Request { worker, serve }) => self.route(&worker, serve),
           Some(Message::Remove { worker, reply }) => {
             self.installs += 1;
