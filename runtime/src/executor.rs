@@ -456,14 +456,11 @@ impl Executor {
     reply: oneshot::Sender<Result<(), WorkerError>>,
   ) {
     self.installs += 1;
-    let released = self.released_tx.clone();
-    let (live, links) = LiveWorker::new(&worker, self.installs, version.clone(), released);
+    let (live, start) = self.prepare(&worker, self.installs, version);
     let started = self.started_tx.clone();
-    let (watchdog, pool) = (self.watchdog.clone(), self.pool.clone());
     let counts = self.limits_broken.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
-      let start = start_within_wall_limit(&version, links, watchdog, &pool, counts.clone());
       match start.await {
         Ok((isolate, retired)) => {
           tokio::task::spawn_local(drive(isolate, retired, counts).in_current_span());
@@ -600,6 +597,29 @@ impl Executor {
     }
   }
 
+  /// A live-worker entry for `version`, and the start of its isolate, for
+  /// the caller to run as a local task.
+  fn prepare(
+    &self,
+    worker: &str,
+    generation: u64,
+    version: WorkerVersion,
+  ) -> (
+    LiveWorker,
+    impl Future<Output = Result<(WorkerIsolate, oneshot::Receiver<()>), WorkerError>> + 'static,
+  ) {
+    let released = self.released_tx.clone();
+    let (live, links) = LiveWorker::new(worker, generation, version.clone(), released);
+    let (watchdog, pool, counts) = (
+      self.watchdog.clone(),
+      self.pool.clone(),
+      self.limits_broken.clone(),
+    );
+    let start =
+      async move { start_within_wall_limit(&version, links, watchdog, &pool, counts).await };
+    (live, start)
+  }
+
   /// Starts an isolate for `version` and makes it the live entry at once:
   /// requests queue on it while the isolate starts. For a worker whose
   /// isolate stopped or was evicted.
@@ -610,13 +630,10 @@ impl Executor {
     version: WorkerVersion,
   ) -> &LiveWorker {
     tracing::debug!(worker, "starting an isolate for the worker");
-    let released = self.released_tx.clone();
-    let (live, links) = LiveWorker::new(worker, generation, version.clone(), released);
-    let (watchdog, pool) = (self.watchdog.clone(), self.pool.clone());
+    let (live, start) = self.prepare(worker, generation, version);
     let counts = self.limits_broken.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
-      let start = start_within_wall_limit(&version, links, watchdog, &pool, counts.clone());
       match start.await {
         Ok((isolate, retired)) => drive(isolate, retired, counts).await,
         // Requests queued meanwhile are dropped with the receiver, and get
