@@ -21,6 +21,10 @@ use crate::pool::{DEFAULT_POOL_SIZE, IsolatePool};
 use crate::residency::{ResidencyPolicy, Usage, pick_evictions};
 use crate::worker::{Stopped, WorkerError, WorkerIsolate, WorkerVersion, start_worker};
 
+/// How long after a worker's isolate failed to start its requests get 503
+/// at once, rather than a new attempt each.
+const START_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// How often an executor looks for isolates to evict.
 const EVICTION_TICK: Duration = Duration::from_secs(1);
 
@@ -149,6 +153,8 @@ struct LiveWorker {
   usage: Rc<Usage>,
   /// Given to each request's reply; counts it out of `usage` when answered.
   tracker: Rc<InflightTracker>,
+  /// When its isolate last failed to start (its top level threw or hung).
+  start_failed: Rc<Cell<Option<Instant>>>,
   /// Requests waiting for an in-flight slot (see `WorkerLimits::max_inflight`).
   waiting: VecDeque<ServeRequest>,
   _retire: oneshot::Sender<()>,
@@ -182,6 +188,7 @@ impl LiveWorker {
       requests,
       usage,
       tracker,
+      start_failed: Rc::default(),
       waiting: VecDeque::new(),
       _retire: retire,
     };
@@ -568,8 +575,22 @@ impl Executor {
       return;
     };
     if live.requests.is_closed() {
-      // The isolate stopped (a limit, or a failed event loop). The request
-      // waits for a fresh isolate of the same version, started now.
+      if live
+        .start_failed
+        .get()
+        .is_some_and(|at| at.elapsed() < START_RETRY_AFTER)
+      {
+        // Its top level failed moments ago: running it again for every
+        // request would only repeat the failure and its log line.
+        let _ = serve.reply.send(WorkerResponse::text(
+          http::StatusCode::SERVICE_UNAVAILABLE,
+          "The worker failed to start.\n",
+        ));
+        return;
+      }
+      // The isolate stopped (a limit, or a failed event loop), or its start
+      // failed a while ago. The request waits for a fresh isolate of the
+      // same version, started now.
       let Some(dead) = self.workers.remove(worker) else {
         return;
       };
@@ -632,13 +653,17 @@ impl Executor {
     tracing::debug!(worker, "starting an isolate for the worker");
     let (live, start) = self.prepare(worker, generation, version);
     let counts = self.limits_broken.clone();
+    let start_failed = live.start_failed.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
       match start.await {
         Ok((isolate, retired)) => drive(isolate, retired, counts).await,
         // Requests queued meanwhile are dropped with the receiver, and get
         // 503 from the edge.
-        Err(err) => tracing::error!("the isolate failed to start: {err}"),
+        Err(err) => {
+          tracing::error!("the isolate failed to start: {err}");
+          start_failed.set(Some(Instant::now()));
+        }
       }
     };
     tokio::task::spawn_local(task.instrument(span));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::util::{
-  TestServer, copy_fixture, expected, get_text, http1, wait_for_body, wait_for_log,
+  TestServer, copy_fixture, count_in_logs, expected, get_text, http1, wait_for_body, wait_for_log,
 };
 
 async fn start() -> (tempfile::TempDir, TestServer, Value) {
@@ -204,5 +204,39 @@ async fn code_caches_land_in_the_worker_folder_without_reloading_it() {
     get_text(&client, &url).await,
     body(2),
     "the worker was reloaded"
+  );
+}
+
+/// A worker whose top level throws is not run again for every request: for
+/// a few seconds after a failed start its requests get 503 at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_fails_to_start_is_not_restarted_for_every_request() {
+  let root = tempfile::tempdir().expect("tempdir");
+  let broken = root.path().join("broken");
+  std::fs::create_dir(&broken).expect("folder");
+  // The marker is unique in this test binary's shared logs.
+  let marker = "top level broken on purpose 5e1d";
+  std::fs::write(
+    broken.join("worker.js"),
+    format!(
+      "throw new Error({marker:?});\nexport default {{ fetch() {{ return new Response('no') }} }};\n"
+    ),
+  )
+  .expect("worker");
+  let server = TestServer::folder(root.path()).await;
+  let client = http1();
+  for _ in 0..3 {
+    let response = client
+      .get(server.url("/broken/"))
+      .send()
+      .await
+      .expect("request");
+    assert_eq!(response.status().as_u16(), 503);
+  }
+  assert!(wait_for_log(marker, Duration::from_secs(5)).await);
+  assert_eq!(
+    count_in_logs(marker),
+    1,
+    "one failed start, not one per request"
   );
 }

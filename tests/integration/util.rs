@@ -105,6 +105,13 @@ pub async fn wait_for_log(needle: &str, timeout: Duration) -> bool {
   }
 }
 
+/// How many times `needle` appears in the captured logs so far.
+pub fn count_in_logs(needle: &str) -> usize {
+  let logs = capture_logs();
+  let text = String::from_utf8_lossy(&logs.lock().expect("log buffer poisoned")).into_owned();
+  text.matches(needle).count()
+}
+
 /// Resolves when a watcher should stop.
 type Until = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 /// A running watcher.
