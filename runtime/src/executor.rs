@@ -384,12 +384,16 @@ struct Executor {
   released_rx: mpsc::UnboundedReceiver<Rc<str>>,
   /// Responses of this thread's isolates, sent by a flusher task.
   outbox: Rc<Outbox>,
+  /// Requests a stopped isolate never started, to be routed again.
+  requeue_tx: mpsc::UnboundedSender<(Rc<str>, ServeRequest)>,
+  requeue_rx: mpsc::UnboundedReceiver<(Rc<str>, ServeRequest)>,
 }
 
 impl Executor {
   fn new(watchdog: Rc<CpuWatchdog>, options: ExecutorOptions) -> Self {
     let (started_tx, started_rx) = mpsc::unbounded_channel();
     let (released_tx, released_rx) = mpsc::unbounded_channel();
+    let (requeue_tx, requeue_rx) = mpsc::unbounded_channel();
     Self {
       workers: HashMap::new(),
       watchdog,
@@ -405,6 +409,8 @@ impl Executor {
       released_tx,
       released_rx,
       outbox: Rc::default(),
+      requeue_tx,
+      requeue_rx,
     }
   }
 
@@ -450,6 +456,7 @@ impl Executor {
         },
         Some(started) = self.started_rx.recv() => self.swap_in(started),
         Some(worker) = self.released_rx.recv() => self.release(&worker),
+        Some((worker, serve)) = self.requeue_rx.recv() => self.route(&worker, serve),
         _ = eviction.tick() => self.evict(),
       }
     }
@@ -466,11 +473,15 @@ impl Executor {
     let (live, start) = self.prepare(&worker, self.installs, version);
     let started = self.started_tx.clone();
     let counts = self.limits_broken.clone();
+    let requeue = Requeue {
+      worker: Rc::from(&*worker),
+      tx: self.requeue_tx.clone(),
+    };
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
       match start.await {
         Ok((isolate, retired)) => {
-          tokio::task::spawn_local(drive(isolate, retired, counts).in_current_span());
+          tokio::task::spawn_local(drive(isolate, retired, counts, requeue).in_current_span());
           let _ = started.send(Started {
             worker,
             live,
@@ -653,11 +664,15 @@ impl Executor {
     tracing::debug!(worker, "starting an isolate for the worker");
     let (live, start) = self.prepare(worker, generation, version);
     let counts = self.limits_broken.clone();
+    let requeue = Requeue {
+      worker: Rc::from(&*worker),
+      tx: self.requeue_tx.clone(),
+    };
     let start_failed = live.start_failed.clone();
     let span = tracing::info_span!("worker", name = %worker);
     let task = async move {
       match start.await {
-        Ok((isolate, retired)) => drive(isolate, retired, counts).await,
+        Ok((isolate, retired)) => drive(isolate, retired, counts, requeue).await,
         // Requests queued meanwhile are dropped with the receiver, and get
         // 503 from the edge.
         Err(err) => {
@@ -737,6 +752,7 @@ async fn drive(
   mut isolate: WorkerIsolate,
   retired: oneshot::Receiver<()>,
   counts: Rc<LimitCounts>,
+  requeue: Requeue,
 ) {
   let event_loop = poll_fn(|cx| isolate.poll(cx));
   let deadline = async {
@@ -750,17 +766,41 @@ async fn drive(
       Stopped::Finished
     }
   };
-  match stopped {
-    Stopped::Finished => tracing::debug!("isolate finished"),
+  let queued = match stopped {
+    Stopped::Finished => {
+      tracing::debug!("isolate finished");
+      Vec::new()
+    }
     Stopped::Terminated(why) => {
       counts.count(why);
       tracing::warn!(
         "isolate terminated: {}; a fresh one serves the next request",
         why.code()
       );
-      isolate.answer_all(why);
+      isolate.answer_inflight(why)
     }
-    Stopped::Failed(err) => tracing::error!("worker isolate failed: {}", err.0),
-  }
+    Stopped::Failed(err) => {
+      tracing::error!("worker isolate failed: {}", err.0);
+      isolate.take_queued()
+    }
+  };
   drop(isolate);
+  // Requests that never reached JS go to a fresh isolate.
+  for routed in queued {
+    if let Some(reply) = routed.reply.into_sender() {
+      let serve = ServeRequest {
+        request: routed.request,
+        reply,
+      };
+      let _ = requeue.tx.send((requeue.worker.clone(), serve));
+    }
+  }
+}
+
+/// Where a stopped isolate sends the requests it never started, to be
+/// routed again.
+#[derive(Clone)]
+struct Requeue {
+  worker: Rc<str>,
+  tx: mpsc::UnboundedSender<(Rc<str>, ServeRequest)>,
 }

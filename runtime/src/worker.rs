@@ -298,21 +298,27 @@ impl WorkerIsolate {
     }
   }
 
-  /// Answers every request the isolate still holds, in flight or not yet
-  /// handed to JS; for use before it is dropped after a termination.
-  pub(crate) fn answer_all(&mut self, why: Termination) {
-    self
-      .cell
-      .with(|runtime| answer_all(&mut runtime.op_state().borrow_mut(), || why.response()));
-    while let Ok(queued) = self.requests.try_recv() {
-      queued.reply.send(why.response());
-    }
+  /// Answers every request JS holds with `why`'s response, for use before
+  /// the isolate is dropped after it stopped; returns the requests not yet
+  /// handed to JS, which have not started and can go to a fresh isolate.
+  pub(crate) fn answer_inflight(&mut self, why: Termination) -> Vec<RoutedRequest> {
+    answer_all(&mut self.op_state.borrow_mut(), || why.response());
     // Count the requests just cut short with what they had used.
     let watchdog = &self.watch.watchdog;
     self
       .watch
       .ledger
       .charge(Duration::ZERO, |cpu| watchdog.record_request(cpu));
+    self.take_queued()
+  }
+
+  /// The requests routed here that JS has not been handed yet.
+  pub(crate) fn take_queued(&mut self) -> Vec<RoutedRequest> {
+    let mut queued = Vec::new();
+    while let Ok(routed) = self.requests.try_recv() {
+      queued.push(routed);
+    }
+    queued
   }
 }
 

@@ -125,3 +125,50 @@ async fn requests_queued_beyond_one_batch_are_all_answered() {
     .await
     .expect("every request answered");
 }
+
+/// Requests still queued for an isolate that is stopped (here by its CPU
+/// limit) never reached JS, so they go to a fresh isolate instead of
+/// failing with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_queued_for_a_stopped_isolate_go_to_a_fresh_one() {
+  let dir = tempfile::tempdir().expect("tempdir");
+  let entry = dir.path().join("worker.js");
+  std::fs::write(
+    &entry,
+    "export default { fetch(r) {\n  if (r.url.endsWith('/spin')) while (true) {}\n  return new Response('ok');\n} };\n",
+  )
+  .expect("worker");
+  let version = WorkerVersion {
+    bundle: Arc::new(WorkerBundle::load(&entry).expect("bundle")),
+    env: Arc::new(WorkerEnv::default()),
+    limits: Default::default(),
+  };
+  let executor = spawn_executor("requeue").expect("executor");
+  executor.stage("requeue", version).await.expect("stage");
+  // All queue while the isolate starts; its first batch (64) holds the
+  // runaway and fails with it; the rest never reach that isolate's JS.
+  let requests = (0..100).map(|i| {
+    let executor = executor.clone();
+    async move {
+      let path = if i == 0 { "spin" } else { "ok" };
+      let request = WorkerRequest {
+        method: http::Method::GET,
+        url: format!("http://requeue.localhost/{path}"),
+        headers: http::HeaderMap::new(),
+        body: RequestBody::Empty,
+      };
+      executor
+        .dispatch("requeue", request)
+        .await
+        .expect("answer")
+        .status
+        .as_u16()
+    }
+  });
+  let statuses = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(requests))
+    .await
+    .expect("every request answered");
+  let served = statuses.iter().filter(|&&s| s == 200).count();
+  let stopped = statuses.iter().filter(|&&s| s == 503).count();
+  assert_eq!((served, stopped), (36, 64), "statuses: {statuses:?}");
+}

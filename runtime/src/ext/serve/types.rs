@@ -124,6 +124,12 @@ impl Reply {
     }
   }
 
+  /// The client's channel, for a request to be routed again; the tracker
+  /// counts this reply as done.
+  pub fn into_sender(mut self) -> Option<oneshot::Sender<WorkerResponse>> {
+    self.sender.take()
+  }
+
   /// Sends the response; `false` if the client has already gone.
   pub fn send(mut self, response: WorkerResponse) -> bool {
     let Some(sender) = self.sender.take() else {
