@@ -665,7 +665,7 @@ impl Executor {
     let (live, start) = self.prepare(worker, generation, version);
     let counts = self.limits_broken.clone();
     let requeue = Requeue {
-      worker: Rc::from(&*worker),
+      worker: Rc::from(worker),
       tx: self.requeue_tx.clone(),
     };
     let start_failed = live.start_failed.clone();
