@@ -33,7 +33,12 @@ async fn every_area_passes_all_but_its_known_failures() {
     ..Default::default()
   };
   let server = TestServer::start(&suite_dir().join("worker.js"), options).await;
-  let response = http1().get(server.url("/")).send().await.expect("request");
+  let response = http1()
+    .get(server.url("/"))
+    .header("x-conformance", "yes")
+    .send()
+    .await
+    .expect("request");
   assert_eq!(response.status(), 200);
   let report: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
 
