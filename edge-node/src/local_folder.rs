@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
-use outpost_runtime::{WorkerEnv, WorkerLimits};
+use outpost_runtime::{OutboundPolicy, PolicyError, WorkerEnv, WorkerLimits};
 use serde::Deserialize;
 
 use crate::dispatch::Dispatcher;
@@ -58,6 +58,19 @@ struct WorkerConfig {
   /// Allows `eval` and `new Function` (off by default).
   #[serde(default)]
   allow_eval: bool,
+  /// What outbound `fetch()` may reach besides public addresses.
+  #[serde(default)]
+  outbound: OutboundConfig,
+}
+
+/// `[outbound]` in `outpost.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundConfig {
+  /// Host names (`api.internal`, `*.corp.example`), addresses and ranges
+  /// (`10.0.0.0/8`) opened to `fetch()`.
+  #[serde(default)]
+  allow: Vec<String>,
 }
 
 /// `[limits]` in `outpost.toml`.
@@ -74,12 +87,19 @@ struct LimitsConfig {
   max_inflight: Option<usize>,
   /// Requests that may wait for a slot before the rest get 503.
   max_queued: Option<usize>,
+  /// `fetch()` calls per request.
+  subrequests: Option<u32>,
+  /// How long one `fetch()` may wait for its response head, in milliseconds.
+  subrequest_timeout_ms: Option<u64>,
 }
 
 impl WorkerConfig {
-  fn limits(&self) -> WorkerLimits {
+  /// The worker's limits; `node` is what the node's own allow-list opens
+  /// to every worker.
+  fn limits(&self, node: &OutboundPolicy) -> Result<WorkerLimits, PolicyError> {
     let defaults = WorkerLimits::default();
-    WorkerLimits {
+    let outbound = OutboundPolicy::parse(&self.outbound.allow)?.merged(node);
+    Ok(WorkerLimits {
       cpu_per_request: self
         .limits
         .cpu_ms
@@ -99,7 +119,13 @@ impl WorkerConfig {
         .unwrap_or(defaults.max_inflight)
         .max(1),
       max_queued: self.limits.max_queued.unwrap_or(defaults.max_queued),
-    }
+      max_subrequests: self.limits.subrequests.unwrap_or(defaults.max_subrequests),
+      subrequest_timeout: self
+        .limits
+        .subrequest_timeout_ms
+        .map_or(defaults.subrequest_timeout, Duration::from_millis),
+      outbound: Arc::new(outbound),
+    })
   }
 }
 
@@ -123,7 +149,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Reads one worker folder.
-fn read_spec(dir: &Path) -> Result<WorkerSpec, FolderError> {
+fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderError> {
   let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
   if !valid_name(name) {
     return Err(FolderError::BadName(name.to_owned()));
@@ -142,7 +168,10 @@ fn read_spec(dir: &Path) -> Result<WorkerSpec, FolderError> {
       });
     }
   };
-  let limits = config.limits();
+  let limits = config.limits(node).map_err(|e| FolderError::Config {
+    path: config_path.clone(),
+    message: e.to_string(),
+  })?;
   let entry = match config.main {
     Some(main) => dir.join(main),
     None => DEFAULT_ENTRIES
@@ -180,6 +209,8 @@ pub struct LocalFolder {
   installed: HashMap<String, WorkerSpec>,
   /// Folders that could not be served; retried when they change.
   failed: BTreeSet<String>,
+  /// What the node opens to every worker's `fetch()`.
+  outbound: OutboundPolicy,
 }
 
 impl LocalFolder {
@@ -192,7 +223,15 @@ impl LocalFolder {
       routes,
       installed: HashMap::new(),
       failed: BTreeSet::new(),
+      outbound: OutboundPolicy::default(),
     }
+  }
+
+  /// Opens what `outbound` allows to every worker's `fetch()`, on top of
+  /// each worker's own `[outbound] allow`.
+  pub fn with_outbound(mut self, outbound: OutboundPolicy) -> Self {
+    self.outbound = outbound;
+    self
   }
 
   /// Installs every worker folder. A folder that fails is logged and left
@@ -277,7 +316,7 @@ impl LocalFolder {
         }
         continue;
       }
-      let spec = match read_spec(&dir) {
+      let spec = match read_spec(&dir, &self.outbound) {
         Ok(spec) => spec,
         // Likely still being written: the rescan tries again.
         Err(FolderError::NoEntry(_)) if !self.installed.contains_key(name) => continue,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use deno_core::Extension;
 
-use super::ext::{serve, worker};
+use super::ext::{fetch, serve, worker};
 
 /// Every extension, in load order.
 pub fn all() -> Vec<Extension> {
@@ -20,6 +20,7 @@ pub fn all() -> Vec<Extension> {
     ),
     deno_crypto::deno_crypto::init(None),
     deno_fetch::deno_fetch::init(deno_fetch::Options::default()),
+    fetch::outpost_fetch::init(),
     serve::outpost_serve::init(),
     worker::outpost_worker::init(),
   ]

@@ -16,6 +16,7 @@ use std::time::Duration;
 use deno_core::v8;
 use http::{HeaderValue, StatusCode};
 
+use crate::ext::fetch::OutboundPolicy;
 use crate::ext::serve::WorkerResponse;
 
 /// How often the watchdog looks; a runaway stretch of JS runs at most about
@@ -37,6 +38,12 @@ pub struct WorkerLimits {
   pub max_inflight: usize,
   /// Requests that may wait for a free in-flight slot; past that, 503.
   pub max_queued: usize,
+  /// `fetch()` calls one request may make.
+  pub max_subrequests: u32,
+  /// How long one `fetch()` may wait for its response head.
+  pub subrequest_timeout: Duration,
+  /// Which addresses `fetch()` may reach.
+  pub outbound: Arc<OutboundPolicy>,
 }
 
 impl Default for WorkerLimits {
@@ -48,6 +55,9 @@ impl Default for WorkerLimits {
       allow_code_generation: false,
       max_inflight: 1024,
       max_queued: 1024,
+      max_subrequests: 50,
+      subrequest_timeout: Duration::from_secs(30),
+      outbound: Arc::default(),
     }
   }
 }

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::bundle::{BundleError, WorkerBundle};
 use crate::executor::LimitCounts;
+use crate::ext::fetch::OutboundConfig;
 use crate::ext::serve::{
   CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
 };
@@ -417,6 +418,11 @@ pub(crate) async fn start_worker(
     let op_state = runtime.op_state();
     let mut op_state = op_state.borrow_mut();
     op_state.put(ledger.clone());
+    op_state.put(OutboundConfig {
+      policy: limits.outbound.clone(),
+      max_subrequests: limits.max_subrequests,
+      timeout: limits.subrequest_timeout,
+    });
     drop(op_state);
     let isolate = runtime.v8_isolate().thread_safe_handle();
     let flag = out_of_memory.clone();

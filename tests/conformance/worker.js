@@ -9,13 +9,14 @@ import { encoding, streams } from "./streams.js";
 import { compression, url } from "./url_compression.js";
 import { crypto_ } from "./crypto.js";
 import { globals, wasm, workers } from "./globals.js";
+import { outbound } from "./outbound.js";
 import { servedRequest } from "./served.js";
 
 export default {
   async fetch(request) {
     const report = await run([
       abort, events, messaging, fetchTypes, streams, encoding, url, compression, crypto_, globals, wasm,
-      servedRequest(request), workers,
+      outbound, servedRequest(request), workers,
     ]);
     return Response.json(report);
   },

@@ -14,6 +14,8 @@ mod fixtures;
 mod isolates;
 mod limits;
 mod metrics;
+mod origin;
+mod outbound;
 mod reload;
 mod routes;
 mod scale;

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::{RouteTable, Routes};
-use outpost_runtime::{WorkerEnv, WorkerLimits};
+use outpost_runtime::{OutboundPolicy, WorkerEnv, WorkerLimits};
 
 use super::node::{ServeArgs, shutdown_signal};
 
@@ -28,6 +28,11 @@ pub struct DevArgs {
   /// Do not reload when files change.
   #[arg(long)]
   no_watch: bool,
+
+  /// Refuse fetch() to this machine (localhost, 127.0.0.0/8, ::1), which
+  /// `outpost dev` allows by default.
+  #[arg(long)]
+  no_local_fetch: bool,
 
   #[command(flatten)]
   serve: ServeArgs,
@@ -50,6 +55,10 @@ fn parse_vars(vars: &[String]) -> anyhow::Result<WorkerEnv> {
 /// Runs `outpost dev` until Ctrl-C or SIGTERM.
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
   let env = parse_vars(&args.vars)?;
+  let mut outbound = args.serve.outbound_policy()?;
+  if !args.no_local_fetch {
+    outbound = outbound.merged(&OutboundPolicy::localhost());
+  }
   if !args.entry.is_file() {
     bail!("{} is not a file", args.entry.display());
   }
@@ -66,7 +75,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
       name: name.clone(),
       entry: args.entry.clone(),
       env: Arc::new(env),
-      limits: WorkerLimits::default(),
+      limits: WorkerLimits {
+        outbound: Arc::new(outbound),
+        ..WorkerLimits::default()
+      },
       executor: dispatcher.executor_for(&name).clone(),
       // Started at once, so a broken top level shows before serving.
       lazy: false,

@@ -42,7 +42,8 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
     let routes = Routes::default();
-    let mut folder = LocalFolder::new(root.clone(), dispatcher.clone(), routes.clone());
+    let mut folder = LocalFolder::new(root.clone(), dispatcher.clone(), routes.clone())
+      .with_outbound(args.serve.outbound_policy()?);
     folder
       .load()
       .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use outpost_edge::{Dispatcher, ServerConfig};
-use outpost_runtime::{ExecutorOptions, ResidencyPolicy};
+use outpost_runtime::{ExecutorOptions, OutboundPolicy, ResidencyPolicy};
 
 /// Options of every command that serves HTTP.
 #[derive(Args)]
@@ -45,6 +45,12 @@ pub struct ServeArgs {
   /// Blank isolates each executor keeps pre-warmed (0 turns the pool off).
   #[arg(long, default_value_t = 4)]
   pub pool_size: usize,
+
+  /// Open a host name (api.internal, *.corp.example), address or range
+  /// (10.0.0.0/8) to every worker's fetch(); by default only public
+  /// addresses can be reached. Repeatable.
+  #[arg(long = "allow-outbound", value_name = "HOST|ADDRESS|RANGE")]
+  pub allow_outbound: Vec<String>,
 }
 
 /// What one resident isolate is reckoned to cost, to turn a memory budget
@@ -99,6 +105,11 @@ impl ServeArgs {
     let dispatcher =
       Dispatcher::start_with(threads, &options).context("starting executor threads")?;
     Ok(Arc::new(dispatcher))
+  }
+
+  /// What `--allow-outbound` opens.
+  pub fn outbound_policy(&self) -> anyhow::Result<OutboundPolicy> {
+    Ok(OutboundPolicy::parse(&self.allow_outbound)?)
   }
 
   /// The HTTP server's limits.

@@ -14,6 +14,7 @@ import {
 } from "ext:core/ops";
 import { request as requestMod, response as responseMod, streams } from "ext:outpost_worker/00_globals.js";
 import { ExecutionContext, FetchEvent } from "ext:outpost_serve/10_fetch_event.js";
+import { RequestScope } from "ext:outpost_fetch/10_outbound.js";
 
 const {
   ArrayPrototypePush,
@@ -303,6 +304,21 @@ function handleOne(heads, at, handle, describeError) {
 }
 
 /**
+ * Answers the request at `at` inside its own RequestScope, the async
+ * context that follows everything the handler starts (promises, timers,
+ * waitUntil work, the response body's stream); subrequests count against it.
+ */
+function handleInScope(heads, at, handle, describeError) {
+  const outer = core.getAsyncContext();
+  core.setAsyncContext(new RequestScope());
+  try {
+    handleOne(heads, at, handle, describeError);
+  } finally {
+    core.setAsyncContext(outer);
+  }
+}
+
+/**
  * The function the host calls with each batch of requests for this isolate:
  * a flat array, HEAD_FIELDS entries per request (`rid, method, url,
  * hasBody, headerList`; see `RequestBatch` in runtime/src/ext/serve/ops.rs).
@@ -312,7 +328,7 @@ function handleOne(heads, at, handle, describeError) {
 function serveRequests(handle, describeError) {
   const dispatch = handle ?? serviceWorkerHandler;
   return (heads) => {
-    for (let at = 0; at < heads.length; at += HEAD_FIELDS) handleOne(heads, at, dispatch, describeError);
+    for (let at = 0; at < heads.length; at += HEAD_FIELDS) handleInScope(heads, at, dispatch, describeError);
   };
 }
 

@@ -4,6 +4,7 @@
 // is built, so its cost is paid once at build time, not per isolate.
 import { core, primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
+import { fetch } from "ext:outpost_fetch/10_outbound.js";
 
 const { ObjectDefineProperty, ObjectSetPrototypeOf } = primordials;
 
@@ -89,6 +90,7 @@ const functions = {
   btoa: base64.btoa,
   clearInterval: timers.clearInterval,
   clearTimeout: timers.clearTimeout,
+  fetch,
   reportError: event.reportError,
   setInterval: timers.setInterval,
   setTimeout: timers.setTimeout,

@@ -4,5 +4,6 @@
 //! `build.rs`, which needs the same ops to build the startup snapshot. It
 //! therefore refers only to its own children and to external crates.
 
+pub mod fetch;
 pub mod serve;
 pub mod worker;

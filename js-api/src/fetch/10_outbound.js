@@ -1,0 +1,53 @@
+// Outbound fetch(): deno_fetch's implementation (redirects, bodies, abort),
+// counted against the incoming request it is made for. The host checks each
+// hop's address (op_fetch, swapped for Outpost's checked version in
+// runtime/src/ext/fetch); this file enforces the per-request subrequest limit.
+import { core, primordials } from "ext:core/mod.js";
+import { op_fetch_subrequest_limit } from "ext:core/ops";
+
+const { Error, PromiseReject, ReflectApply, TypeError } = primordials;
+const denoFetch = core.loadExtScript("ext:deno_fetch/26_fetch.js");
+
+/**
+ * What one incoming request has used. The serve path makes one per request
+ * and sets it as the async context of the handler, so it follows the
+ * handler's promises, timers and waitUntil work.
+ */
+class RequestScope {
+  subrequests = 0;
+}
+
+// Read from the host once per isolate, on the first fetch: an isolate only
+// ever runs one worker.
+let subrequestLimit = -1;
+
+/**
+ * `fetch()` as workers see it.
+ * @param {RequestInfo} input
+ * @param {RequestInit} [init]
+ */
+function fetch(input, init = undefined) {
+  const scope = core.getAsyncContext();
+  if (!(scope instanceof RequestScope)) {
+    return PromiseReject(
+      new TypeError(
+        "fetch() can only be called while handling a request: outbound I/O is not allowed " +
+          "in a worker's global scope",
+      ),
+    );
+  }
+  if (subrequestLimit < 0) subrequestLimit = op_fetch_subrequest_limit();
+  if (scope.subrequests >= subrequestLimit) {
+    return PromiseReject(
+      new Error(
+        `Too many subrequests: one request may make at most ${subrequestLimit} (the worker's ` +
+          "[limits] subrequests)",
+      ),
+    );
+  }
+  scope.subrequests++;
+  // Passed on as called, so deno_fetch sees the caller's argument count.
+  return ReflectApply(denoFetch.fetch, undefined, arguments);
+}
+
+export { fetch, RequestScope };
