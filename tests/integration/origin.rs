@@ -6,6 +6,7 @@
 //!   `transfer-encoding`, one per line.
 //! - `/echo`: the request body streamed back, chunk by chunk.
 //! - `/gated`: `first\n`, then `second\n` once the test opens [`Origin::gate`].
+//! - `/page`: an HTML page whose second half waits for the gate, like `/gated`.
 //! - `/redirect?status=<code>&to=<url>`: a redirect.
 //! - `/slow`: no answer for a minute.
 
@@ -78,6 +79,30 @@ fn query(request: &Request<Incoming>, key: &str) -> Option<String> {
     .map(|(_, v)| v.into_owned())
 }
 
+/// The halves of `/page`.
+pub const PAGE_HEAD: &str = "<!DOCTYPE html><html><head><title>Old title</title></head>\
+  <body><a href=\"http://old.example/a\">a link</a><p>first half</p>";
+/// The second half of `/page`, sent once the gate opens.
+pub const PAGE_TAIL: &str = "<p>second half</p><img src=\"tracker.gif\"></body></html>";
+
+/// A body of `first`, then `second` once `gate` opens.
+fn gated(first: &'static str, second: &'static str, gate: Arc<Notify>) -> Response<Body> {
+  let chunks = futures::stream::unfold(0, move |sent| {
+    let gate = gate.clone();
+    async move {
+      match sent {
+        0 => Some((Ok(Frame::data(Bytes::from(first))), 1)),
+        1 => {
+          gate.notified().await;
+          Some((Ok(Frame::data(Bytes::from(second))), 2))
+        }
+        _ => None,
+      }
+    }
+  });
+  Response::new(BodyExt::boxed(StreamBody::new(Box::pin(chunks))))
+}
+
 async fn answer(
   request: Request<Incoming>,
   gate: Arc<Notify>,
@@ -102,21 +127,14 @@ async fn answer(
       let frames = BodyStream::new(request.into_body());
       Response::new(BodyExt::boxed(StreamBody::new(frames)))
     }
-    "/gated" => {
-      let chunks = futures::stream::unfold(0, move |sent| {
-        let gate = gate.clone();
-        async move {
-          match sent {
-            0 => Some((Ok(Frame::data(Bytes::from("first\n"))), 1)),
-            1 => {
-              gate.notified().await;
-              Some((Ok(Frame::data(Bytes::from("second\n"))), 2))
-            }
-            _ => None,
-          }
-        }
-      });
-      Response::new(BodyExt::boxed(StreamBody::new(Box::pin(chunks))))
+    "/gated" => gated("first\n", "second\n", gate),
+    "/page" => {
+      let mut response = gated(PAGE_HEAD, PAGE_TAIL, gate);
+      response.headers_mut().insert(
+        "content-type",
+        "text/html; charset=utf-8".parse().expect("valid"),
+      );
+      response
     }
     "/redirect" => {
       let status = query(&request, "status")

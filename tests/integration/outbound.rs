@@ -324,3 +324,52 @@ async fn outpost_toml_opens_the_allow_list_per_worker() {
     .status();
   assert_eq!(status, 404, "a worker with a bad config is not served");
 }
+
+#[tokio::test]
+async fn html_rewriter_rewrites_a_page_as_it_streams() {
+  let origin = Origin::start().await;
+  let server = TestServer::start(
+    &fixture_entry("html-rewriter"),
+    TestServerOptions {
+      limits: WorkerLimits {
+        outbound: Arc::new(OutboundPolicy::parse(&["localhost"]).expect("valid")),
+        ..WorkerLimits::default()
+      },
+      ..Default::default()
+    },
+  )
+  .await;
+  let target: String =
+    url::form_urlencoded::byte_serialize(origin.by_name("/page").as_bytes()).collect();
+  let mut response = http1()
+    .get(server.url(&format!("/?url={target}")))
+    .send()
+    .await
+    .expect("the worker answers");
+  assert_eq!(response.status(), 200);
+  assert_eq!(
+    response.headers()["content-type"],
+    "text/html; charset=utf-8"
+  );
+
+  // The rewritten first half arrives while the origin holds the second back.
+  let mut head = String::new();
+  while !head.contains("first half") {
+    let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+      .await
+      .expect("the first half arrives before the origin sends the rest")
+      .expect("a readable body")
+      .expect("more body");
+    head.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+  }
+  assert!(head.contains("<title>New title</title>"), "{head}");
+  assert!(head.contains("href=\"http://new.example/a\""), "{head}");
+  assert!(!head.contains("second half"), "{head}");
+
+  origin.gate.notify_one();
+  let tail = response.text().await.expect("the rest");
+  assert_eq!(
+    tail,
+    "<p>second half</p><footer>1 link(s) rewritten</footer></body></html>"
+  );
+}

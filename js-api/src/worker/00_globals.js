@@ -5,6 +5,7 @@
 import { core, primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
 import { fetch } from "ext:outpost_fetch/10_outbound.js";
+import { HTMLRewriter } from "ext:outpost_html/10_html_rewriter.js";
 
 const { ObjectDefineProperty, ObjectSetPrototypeOf } = primordials;
 
@@ -53,6 +54,7 @@ const classes = {
   File: file.File,
   FormData: formData.FormData,
   Headers: headers.Headers,
+  HTMLRewriter,
   MessageChannel: messagePort.MessageChannel,
   MessageEvent: event.MessageEvent,
   MessagePort: messagePort.MessagePort,

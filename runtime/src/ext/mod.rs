@@ -5,5 +5,6 @@
 //! therefore refers only to its own children and to external crates.
 
 pub mod fetch;
+pub mod html;
 pub mod serve;
 pub mod worker;
