@@ -7,12 +7,14 @@ use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::LocalOptions;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use crate::ext::cache::{CacheScope, ResponseCache};
 use crate::ext::serve::{
   AnswerTracker, Outbox, Reply, RoutedRequest, ServeRequest, WorkerRequest, WorkerResponse,
 };
@@ -308,6 +310,8 @@ pub struct ExecutorOptions {
   pub pool_size: usize,
   /// When idle isolates are evicted.
   pub residency: ResidencyPolicy,
+  /// The node's Cache API store; every executor of a node shares one.
+  pub response_cache: ResponseCache,
 }
 
 impl Default for ExecutorOptions {
@@ -315,6 +319,7 @@ impl Default for ExecutorOptions {
     Self {
       pool_size: DEFAULT_POOL_SIZE,
       residency: ResidencyPolicy::default(),
+      response_cache: ResponseCache::default(),
     }
   }
 }
@@ -376,6 +381,7 @@ struct Executor {
   /// Evicted workers, with the generation and version they come back as.
   dormant: HashMap<String, (u64, WorkerVersion)>,
   residency: ResidencyPolicy,
+  response_cache: ResponseCache,
   evictions: u64,
   limits_broken: Rc<LimitCounts>,
   /// Names of workers one of whose requests has just been answered while
@@ -404,6 +410,7 @@ impl Executor {
       removed: HashMap::new(),
       dormant: HashMap::new(),
       residency: options.residency,
+      response_cache: options.response_cache,
       evictions: 0,
       limits_broken: Rc::default(),
       released_tx,
@@ -647,8 +654,12 @@ impl Executor {
       self.pool.clone(),
       self.limits_broken.clone(),
     );
+    let cache = CacheScope {
+      store: self.response_cache.clone(),
+      worker: Arc::from(worker),
+    };
     let start =
-      async move { start_within_wall_limit(&version, links, watchdog, &pool, counts).await };
+      async move { start_within_wall_limit(&version, links, watchdog, &pool, counts, cache).await };
     (live, start)
   }
 
@@ -734,11 +745,12 @@ async fn start_within_wall_limit(
   watchdog: Rc<CpuWatchdog>,
   pool: &Rc<IsolatePool>,
   counts: Rc<LimitCounts>,
+  cache: CacheScope,
 ) -> Result<(WorkerIsolate, oneshot::Receiver<()>), WorkerError> {
   let limit = version.limits.wall_per_request;
   let IsolateLinks { requests, retired } = links;
   let start = async {
-    let isolate = start_worker(version, requests, watchdog, pool, counts).await?;
+    let isolate = start_worker(version, requests, watchdog, pool, counts, cache).await?;
     Ok((isolate, retired))
   };
   tokio::time::timeout(limit, start)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use deno_core::Extension;
 
-use super::ext::{fetch, html, serve, worker};
+use super::ext::{cache, fetch, html, serve, worker};
 
 /// Every extension, in load order.
 pub fn all() -> Vec<Extension> {
@@ -20,6 +20,7 @@ pub fn all() -> Vec<Extension> {
     ),
     deno_crypto::deno_crypto::init(None),
     deno_fetch::deno_fetch::init(deno_fetch::Options::default()),
+    cache::outpost_cache::init(),
     fetch::outpost_fetch::init(),
     html::outpost_html::init(),
     serve::outpost_serve::init(),

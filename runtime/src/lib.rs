@@ -17,7 +17,8 @@
 //! - [`residency`]: which idle isolates an executor evicts.
 //! - `extensions`: the one ordered list of deno_core extensions, shared with
 //!   `build.rs`.
-//! - `ext/<area>/`: Outpost's own extensions (`fetch`, `serve`, `worker`); their JS
+//! - `ext/<area>/`: Outpost's own extensions (`cache`, `fetch`, `html`, `serve`,
+//!   `worker`); their JS
 //!   lives in `js-api/src/<area>/`.
 
 pub mod bundle;
@@ -36,6 +37,7 @@ pub use executor::{
   DispatchError, ExecutorHandle, ExecutorOptions, ExecutorStats, spawn_executor,
   spawn_executor_with,
 };
+pub use ext::cache::ResponseCache;
 pub use ext::fetch::{OutboundPolicy, PolicyError};
 pub use ext::serve::{
   BodyError, CpuLedger, RequestBody, ResponseBody, WorkerRequest, WorkerResponse,

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::bundle::{BundleError, WorkerBundle};
 use crate::executor::LimitCounts;
+use crate::ext::cache::CacheScope;
 use crate::ext::fetch::OutboundConfig;
 use crate::ext::serve::{
   CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
@@ -396,14 +397,16 @@ fn dispatch_batch(
 }
 
 /// Starts `version` in an isolate from `pool` whose requests arrive on
-/// `requests`, with its CPU watched by `watchdog`. Returns once the modules
-/// have been evaluated and the request loop runs.
+/// `requests`, with its CPU watched by `watchdog` and its Cache API in
+/// `cache`. Returns once the modules have been evaluated and the request
+/// loop runs.
 pub(crate) async fn start_worker(
   version: &WorkerVersion,
   requests: mpsc::UnboundedReceiver<RoutedRequest>,
   watchdog: Rc<CpuWatchdog>,
   pool: &Rc<IsolatePool>,
   counts: Rc<LimitCounts>,
+  cache: CacheScope,
 ) -> Result<WorkerIsolate, WorkerError> {
   let limits = &version.limits;
   let BlankIsolate {
@@ -418,6 +421,7 @@ pub(crate) async fn start_worker(
     let op_state = runtime.op_state();
     let mut op_state = op_state.borrow_mut();
     op_state.put(ledger.clone());
+    op_state.put(cache);
     op_state.put(OutboundConfig {
       policy: limits.outbound.clone(),
       max_subrequests: limits.max_subrequests,

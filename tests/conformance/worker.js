@@ -9,6 +9,7 @@ import { encoding, streams } from "./streams.js";
 import { compression, url } from "./url_compression.js";
 import { crypto_ } from "./crypto.js";
 import { globals, wasm, workers } from "./globals.js";
+import { cache } from "./cache.js";
 import { html } from "./html.js";
 import { outbound } from "./outbound.js";
 import { servedRequest } from "./served.js";
@@ -17,7 +18,7 @@ export default {
   async fetch(request) {
     const report = await run([
       abort, events, messaging, fetchTypes, streams, encoding, url, compression, crypto_, globals, wasm,
-      outbound, html, servedRequest(request), workers,
+      outbound, html, cache, servedRequest(request), workers,
     ]);
     return Response.json(report);
   },

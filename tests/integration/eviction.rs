@@ -43,6 +43,7 @@ async fn idle_isolates_are_evicted_past_the_budget_and_come_back() {
       max_resident: per_executor,
       idle_timeout: Duration::from_secs(3600),
     },
+    ..ExecutorOptions::default()
   };
   let server = TestServer::folder_with(dir.path(), options).await;
   let client = http1();

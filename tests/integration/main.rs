@@ -2,6 +2,7 @@
 //! real HTTP client (reqwest over hyper).
 
 mod bundle;
+mod cache_api;
 mod cli;
 mod code_cache;
 mod concurrency;

@@ -25,6 +25,7 @@ async fn two_thousand_workers_each_answer_and_evicted_ones_come_back() {
       max_resident: RESIDENT_PER_EXECUTOR,
       idle_timeout: Duration::from_secs(3600),
     },
+    ..ExecutorOptions::default()
   };
   let started = Instant::now();
   let server = TestServer::folder_with(dir.path(), options).await;

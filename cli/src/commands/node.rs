@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use outpost_edge::{Dispatcher, ServerConfig};
-use outpost_runtime::{ExecutorOptions, OutboundPolicy, ResidencyPolicy};
+use outpost_runtime::{ExecutorOptions, OutboundPolicy, ResidencyPolicy, ResponseCache};
 
 /// Options of every command that serves HTTP.
 #[derive(Args)]
@@ -45,6 +45,11 @@ pub struct ServeArgs {
   /// Blank isolates each executor keeps pre-warmed (0 turns the pool off).
   #[arg(long, default_value_t = 4)]
   pub pool_size: usize,
+
+  /// Memory for the Cache API's responses (`caches.default`, `caches.open`),
+  /// shared by every worker on the node, in MiB.
+  #[arg(long, value_name = "MIB", default_value_t = 64)]
+  pub cache_mb: u64,
 
   /// Open a host name (api.internal, *.corp.example), address or range
   /// (10.0.0.0/8) to every worker's fetch(); by default only public
@@ -101,6 +106,7 @@ impl ServeArgs {
         max_resident,
         idle_timeout: Duration::from_secs(self.idle_timeout_secs),
       },
+      response_cache: ResponseCache::new(self.cache_mb << 20),
     };
     let dispatcher =
       Dispatcher::start_with(threads, &options).context("starting executor threads")?;

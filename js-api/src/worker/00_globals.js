@@ -6,6 +6,7 @@ import { core, primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
 import { fetch } from "ext:outpost_fetch/10_outbound.js";
 import { HTMLRewriter } from "ext:outpost_html/10_html_rewriter.js";
+import { Cache, caches, CacheStorage } from "ext:outpost_cache/10_cache.js";
 
 const { ObjectDefineProperty, ObjectSetPrototypeOf } = primordials;
 
@@ -39,6 +40,8 @@ const classes = {
   AbortController: abortSignal.AbortController,
   AbortSignal: abortSignal.AbortSignal,
   Blob: file.Blob,
+  Cache,
+  CacheStorage,
   ByteLengthQueuingStrategy: streams.ByteLengthQueuingStrategy,
   CloseEvent: event.CloseEvent,
   CompressionStream: compression.CompressionStream,
@@ -102,6 +105,7 @@ const functions = {
 const properties = {};
 for (const name in classes) properties[name] = core.propNonEnumerable(classes[name]);
 for (const name in functions) properties[name] = core.propWritable(functions[name]);
+properties.caches = core.propGetterOnly(() => caches);
 properties.console = core.propNonEnumerable(console);
 properties.crypto = core.propGetterOnly(() => crypto.crypto);
 properties.performance = core.propWritable(performance.performance);

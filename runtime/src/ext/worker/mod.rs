@@ -5,7 +5,16 @@ mod ops;
 
 deno_core::extension!(
   outpost_worker,
-  deps = [deno_webidl, deno_web, deno_crypto, deno_fetch, outpost_fetch, outpost_html, outpost_serve],
+  deps = [
+    deno_webidl,
+    deno_web,
+    deno_crypto,
+    deno_fetch,
+    outpost_cache,
+    outpost_fetch,
+    outpost_html,
+    outpost_serve
+  ],
   ops = [ops::op_worker_log],
   esm_entry_point = "ext:outpost_worker/99_main.js",
   esm = [
