@@ -152,7 +152,7 @@ impl Body for EdgeBody {
   }
 }
 
-const HOP_BY_HOP: [&str; 5] = [
+pub(crate) const HOP_BY_HOP: [&str; 5] = [
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -166,6 +166,13 @@ pub(crate) fn to_hyper_response(response: WorkerResponse) -> http::Response<Edge
     ResponseBody::Full(bytes) if bytes.is_empty() => EdgeBody::Full(None),
     ResponseBody::Full(bytes) => EdgeBody::Full(Some(bytes)),
     ResponseBody::Stream(rx) => EdgeBody::Stream(rx),
+    // Only `websocket::accept` can answer with a WebSocket.
+    ResponseBody::WebSocket(_) => {
+      return platform_error(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "Unexpected WebSocket response.\n",
+      );
+    }
   };
   let mut headers = response.headers;
   // Connection-level headers belong to this hop, and HTTP/2 forbids them.

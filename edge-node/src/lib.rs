@@ -14,6 +14,7 @@
 //! - [`local_folder`]: a folder of workers, one per subfolder, followed as
 //!   folders are added, edited and removed (`outpost edge --local`).
 //! - [`metrics`]: the admin endpoint, `GET /metrics` for Prometheus.
+//! - `websocket`: WebSocket upgrades pumped into a worker's WebSocketPair.
 
 mod convert;
 pub mod dispatch;
@@ -22,6 +23,7 @@ pub mod local_folder;
 pub mod metrics;
 pub mod routes;
 pub mod server;
+mod websocket;
 
 pub use dispatch::Dispatcher;
 pub use routes::{RouteTable, Routes};

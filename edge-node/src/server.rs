@@ -18,6 +18,8 @@ use tracing::Instrument;
 use crate::convert::{self, EdgeBody, RequestError};
 use crate::dispatch::Dispatcher;
 use crate::routes::Routes;
+use crate::websocket;
+use outpost_runtime::ResponseBody;
 
 /// Limits and timeouts of the HTTP server.
 #[derive(Debug, Clone)]
@@ -150,7 +152,7 @@ async fn serve_connection(
   }
 }
 
-async fn handle(node: &Node, req: http::Request<Incoming>) -> http::Response<EdgeBody> {
+async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response<EdgeBody> {
   let span = tracing::debug_span!("request", method = %req.method(), uri = %req.uri());
   async move {
     let host = req.uri().host().map(str::to_owned).or_else(|| {
@@ -171,6 +173,7 @@ async fn handle(node: &Node, req: http::Request<Incoming>) -> http::Response<Edg
         ),
       );
     };
+    let upgrade = websocket::take_upgrade(&mut req);
     let (request, overflow) = match convert::to_worker_request(req, node.config.max_body_bytes) {
       Ok(converted) => converted,
       Err(RequestError::TooLarge) => {
@@ -193,6 +196,9 @@ async fn handle(node: &Node, req: http::Request<Incoming>) -> http::Response<Edg
       return convert::platform_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.\n");
     }
     match response {
+      Ok(response) if matches!(response.body, ResponseBody::WebSocket(_)) => {
+        websocket::accept(upgrade, response)
+      }
       Ok(response) => convert::to_hyper_response(response),
       Err(err) => {
         tracing::error!(worker, "dispatch failed: {err}");

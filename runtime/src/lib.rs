@@ -18,7 +18,7 @@
 //! - `extensions`: the one ordered list of deno_core extensions, shared with
 //!   `build.rs`.
 //! - `ext/<area>/`: Outpost's own extensions (`cache`, `fetch`, `html`, `serve`,
-//!   `worker`); their JS
+//!   `websocket`, `worker`); their JS
 //!   lives in `js-api/src/<area>/`.
 
 pub mod bundle;
@@ -42,6 +42,7 @@ pub use ext::fetch::{OutboundPolicy, PolicyError};
 pub use ext::serve::{
   BodyError, CpuLedger, RequestBody, ResponseBody, WorkerRequest, WorkerResponse,
 };
+pub use ext::websocket::{WebSocketLink, WsMessage, pump as pump_websocket};
 pub use isolate::IsolateCell;
 pub use limits::{CPU_BUCKETS, CpuHistogram, Termination, WorkerLimits};
 pub use residency::ResidencyPolicy;

@@ -13,12 +13,13 @@ import { cache } from "./cache.js";
 import { html } from "./html.js";
 import { outbound } from "./outbound.js";
 import { servedRequest } from "./served.js";
+import { websocket } from "./websocket.js";
 
 export default {
   async fetch(request) {
     const report = await run([
       abort, events, messaging, fetchTypes, streams, encoding, url, compression, crypto_, globals, wasm,
-      outbound, html, cache, servedRequest(request), workers,
+      outbound, html, cache, websocket, servedRequest(request), workers,
     ]);
     return Response.json(report);
   },

@@ -23,4 +23,5 @@ mod scale;
 mod shutdown;
 mod streaming;
 mod util;
+mod websocket;
 mod worker_limits;

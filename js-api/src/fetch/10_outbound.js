@@ -22,32 +22,41 @@ class RequestScope {
 let subrequestLimit = -1;
 
 /**
+ * Counts one subrequest (a fetch() or an outbound WebSocket) against the
+ * incoming request being handled. Returns the error to raise instead, if
+ * it is made outside any request or past the limit.
+ * @param {string} what the API, for the message
+ * @returns {Error | null}
+ */
+function takeSubrequest(what) {
+  const scope = core.getAsyncContext();
+  if (!(scope instanceof RequestScope)) {
+    return new TypeError(
+      `${what} can only be called while handling a request: outbound I/O is not allowed ` +
+        "in a worker's global scope",
+    );
+  }
+  if (subrequestLimit < 0) subrequestLimit = op_fetch_subrequest_limit();
+  if (scope.subrequests >= subrequestLimit) {
+    return new Error(
+      `Too many subrequests: one request may make at most ${subrequestLimit} (the worker's ` +
+        "[limits] subrequests)",
+    );
+  }
+  scope.subrequests++;
+  return null;
+}
+
+/**
  * `fetch()` as workers see it.
  * @param {RequestInfo} input
  * @param {RequestInit} [init]
  */
 function fetch(input, init = undefined) {
-  const scope = core.getAsyncContext();
-  if (!(scope instanceof RequestScope)) {
-    return PromiseReject(
-      new TypeError(
-        "fetch() can only be called while handling a request: outbound I/O is not allowed " +
-          "in a worker's global scope",
-      ),
-    );
-  }
-  if (subrequestLimit < 0) subrequestLimit = op_fetch_subrequest_limit();
-  if (scope.subrequests >= subrequestLimit) {
-    return PromiseReject(
-      new Error(
-        `Too many subrequests: one request may make at most ${subrequestLimit} (the worker's ` +
-          "[limits] subrequests)",
-      ),
-    );
-  }
-  scope.subrequests++;
+  const refusal = takeSubrequest("fetch()");
+  if (refusal !== null) return PromiseReject(refusal);
   // Passed on as called, so deno_fetch sees the caller's argument count.
   return ReflectApply(denoFetch.fetch, undefined, arguments);
 }
 
-export { fetch, RequestScope };
+export { fetch, RequestScope, takeSubrequest };

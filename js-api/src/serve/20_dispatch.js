@@ -10,11 +10,13 @@ import {
   op_serve_respond_static,
   op_serve_respond_stream,
   op_serve_respond_text,
+  op_serve_respond_websocket,
   op_serve_write_body,
 } from "ext:core/ops";
 import { request as requestMod, response as responseMod, streams } from "ext:outpost_worker/00_globals.js";
 import { ExecutionContext, FetchEvent } from "ext:outpost_serve/10_fetch_event.js";
 import { RequestScope } from "ext:outpost_fetch/10_outbound.js";
+import { webSocketPeerOf } from "ext:outpost_websocket/10_websocket.js";
 
 const {
   ArrayPrototypePush,
@@ -222,6 +224,11 @@ function respond(rid, response, describeError) {
       throw new TypeError(
         `the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`,
       );
+    }
+    const peer = webSocketPeerOf(response);
+    if (peer !== undefined) {
+      op_serve_respond_websocket(rid, peer, toInnerResponse(response).headerList);
+      return;
     }
     const { status, headerList, body, stream } = responseParts(response);
     if (stream !== null) {

@@ -7,6 +7,7 @@ import { op_worker_log } from "ext:core/ops";
 import { fetch } from "ext:outpost_fetch/10_outbound.js";
 import { HTMLRewriter } from "ext:outpost_html/10_html_rewriter.js";
 import { Cache, caches, CacheStorage } from "ext:outpost_cache/10_cache.js";
+import { Response, WebSocket, WebSocketPair } from "ext:outpost_websocket/10_websocket.js";
 
 const { ObjectDefineProperty, ObjectSetPrototypeOf } = primordials;
 
@@ -73,7 +74,7 @@ const classes = {
   ReadableStreamDefaultController: streams.ReadableStreamDefaultController,
   ReadableStreamDefaultReader: streams.ReadableStreamDefaultReader,
   Request: request.Request,
-  Response: response.Response,
+  Response,
   SubtleCrypto: crypto.SubtleCrypto,
   TextDecoder: encoding.TextDecoder,
   TextDecoderStream: encoding.TextDecoderStream,
@@ -85,6 +86,8 @@ const classes = {
   URLPattern: urlPattern.URLPattern,
   URLSearchParams: url.URLSearchParams,
   WorkerGlobalScope: globalInterfaces.WorkerGlobalScope,
+  WebSocket,
+  WebSocketPair,
   WritableStream: streams.WritableStream,
   WritableStreamDefaultController: streams.WritableStreamDefaultController,
   WritableStreamDefaultWriter: streams.WritableStreamDefaultWriter,

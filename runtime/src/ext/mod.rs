@@ -8,4 +8,5 @@ pub mod cache;
 pub mod fetch;
 pub mod html;
 pub mod serve;
+pub mod websocket;
 pub mod worker;

@@ -58,21 +58,32 @@ impl Resolve for PolicyResolver {
   fn resolve(&self, name: Name) -> Resolving {
     let policy = self.policy.clone();
     Box::pin(async move {
-      let host = name.as_str().to_owned();
-      let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-      if !policy.allows_host(&host) {
-        for addr in &addrs {
-          policy.check_ip(addr.ip()).map_err(|refusal| {
-            io::Error::other(ResolvedRefusal {
-              host: host.clone(),
-              refusal,
-            })
-          })?;
-        }
-      }
+      let addrs = resolve_checked(&policy, name.as_str(), 0).await?;
       Ok(addrs.into_iter())
     })
   }
+}
+
+/// Resolves `host` (a name or an address) with the system resolver and
+/// checks every address against `policy`, unless the policy names the host.
+/// A refusal is an `io::Error` carrying a [`ResolvedRefusal`].
+pub async fn resolve_checked(
+  policy: &OutboundPolicy,
+  host: &str,
+  port: u16,
+) -> io::Result<Vec<SocketAddr>> {
+  let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+  if !policy.allows_host(host) {
+    for addr in &addrs {
+      policy.check_ip(addr.ip()).map_err(|refusal| {
+        io::Error::other(ResolvedRefusal {
+          host: host.to_owned(),
+          refusal,
+        })
+      })?;
+    }
+  }
+  Ok(addrs)
 }
 
 /// The web PKI roots, parsed once per process.

@@ -8,7 +8,7 @@
 //! resolver checks every resolved address ([`client`]), and times out.
 //! The JS (`js-api/src/fetch/`) counts subrequests per incoming request.
 
-mod client;
+pub(crate) mod client;
 mod error;
 mod ops;
 pub mod policy;
@@ -16,6 +16,7 @@ pub mod policy;
 use deno_core::OpDecl;
 
 pub use ops::OutboundConfig;
+pub(crate) use ops::config as outbound_config;
 pub use policy::{OutboundPolicy, PolicyError};
 
 /// Replaces deno_fetch's `op_fetch` with Outpost's checked version; the two

@@ -42,7 +42,8 @@ impl Default for OutboundConfig {
   }
 }
 
-fn config(state: &OpState) -> OutboundConfig {
+/// The isolate's outbound settings (the defaults if none were set).
+pub fn config(state: &OpState) -> OutboundConfig {
   state
     .try_borrow::<OutboundConfig>()
     .cloned()

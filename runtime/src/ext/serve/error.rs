@@ -24,6 +24,10 @@ pub enum ServeError {
   #[class(type)]
   #[error("invalid response header: {0}")]
   InvalidHeader(String),
+  /// The WebSocket of a 101 response cannot be used.
+  #[class(inherit)]
+  #[error(transparent)]
+  WebSocket(#[from] crate::ext::websocket::WebSocketError),
   /// A request head too large for a V8 string; hyper's limits keep heads
   /// far below this.
   #[class(range)]

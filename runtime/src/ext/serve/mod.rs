@@ -25,12 +25,13 @@ pub use types::{
 
 deno_core::extension!(
   outpost_serve,
-  deps = [deno_web, deno_fetch],
+  deps = [deno_web, deno_fetch, outpost_fetch, outpost_websocket],
   ops = [
     ops::op_serve_read_body,
     ops::op_serve_respond_static,
     ops::op_serve_respond_text,
     ops::op_serve_respond_stream,
+    ops::op_serve_respond_websocket,
     ops::op_serve_write_body,
     ops::op_serve_close_body,
     ops::op_serve_fail,

@@ -326,6 +326,30 @@ fn respond_full(
   Ok(())
 }
 
+/// Accepts a WebSocket upgrade: a 101 response whose connection the host
+/// pumps into the pair whose client end is `peer`.
+#[op2]
+pub fn op_serve_respond_websocket(
+  state: &mut OpState,
+  #[smi] rid: ResourceId,
+  #[smi] peer: ResourceId,
+  #[scoped] headers: Vec<(ByteString, ByteString)>,
+) -> Result<(), ServeError> {
+  let link = crate::ext::websocket::take_peer(state, peer)?;
+  let (_, headers) = response_head(200, headers)?;
+  let Some((_, reply)) = take_reply(state, rid)? else {
+    finish(state, rid);
+    return Ok(());
+  };
+  reply.send(WorkerResponse {
+    status: StatusCode::SWITCHING_PROTOCOLS,
+    headers,
+    body: ResponseBody::WebSocket(link),
+  });
+  finish(state, rid);
+  Ok(())
+}
+
 /// Sends a response head whose body will follow through
 /// `op_serve_write_body` and `op_serve_close_body`. Returns `false` if the
 /// client has already gone, so JS can skip producing the body.

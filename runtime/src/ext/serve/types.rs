@@ -9,6 +9,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ext::websocket::WebSocketLink;
+
 /// Why a request body stream ended early.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BodyError {
@@ -54,6 +56,9 @@ pub enum ResponseBody {
   /// An `Err` means the worker failed mid-stream: the body must be cut off,
   /// not ended cleanly.
   Stream(mpsc::Receiver<Result<Bytes, BodyError>>),
+  /// No body: the worker accepted a WebSocket upgrade (status 101), and the
+  /// upgraded connection is to be pumped into this link.
+  WebSocket(WebSocketLink),
 }
 
 /// A worker's response.

@@ -13,7 +13,8 @@ deno_core::extension!(
     outpost_cache,
     outpost_fetch,
     outpost_html,
-    outpost_serve
+    outpost_serve,
+    outpost_websocket
   ],
   ops = [ops::op_worker_log],
   esm_entry_point = "ext:outpost_worker/99_main.js",
