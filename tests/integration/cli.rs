@@ -53,6 +53,9 @@ fn help_lists_the_commands_and_their_options() {
     "--var",
     "--max-body-bytes",
     "--max-header-bytes",
+    "--allow-outbound",
+    "--no-local-fetch",
+    "--cache-mb",
   ] {
     assert!(
       text.contains(option),
@@ -89,12 +92,14 @@ fn bad_input_fails_with_a_clear_message() {
   assert!(String::from_utf8_lossy(&bad_var.stderr).contains("is not KEY=VALUE"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dev_serves_a_worker_and_exits_cleanly_on_sigterm() {
+/// Starts `outpost dev <fixture> --port 0 --no-watch <extra>` and returns
+/// the process and the URL its ready line names.
+async fn start_dev(fixture: &str, extra: &[&str]) -> (std::process::Child, String) {
   let mut child = outpost()
     .arg("dev")
-    .arg(fixture_entry("hello"))
+    .arg(fixture_entry(fixture))
     .args(["--port", "0", "--no-watch"])
+    .args(extra)
     .stdout(Stdio::piped())
     .stderr(Stdio::null())
     .spawn()
@@ -113,6 +118,45 @@ async fn dev_serves_a_worker_and_exits_cleanly_on_sigterm() {
     .expect("the ready line names the URL")
     .trim()
     .to_owned();
+  (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_opens_localhost_to_fetch_unless_told_not_to() {
+  let origin = crate::origin::Origin::start().await;
+  let target: String =
+    url::form_urlencoded::byte_serialize(origin.by_name("/hello").as_bytes()).collect();
+  let path = format!("get?url={target}");
+
+  let (mut open, url) = start_dev("outbound", &[]).await;
+  let answer = get_text(&http1(), &format!("{url}{path}")).await;
+  let _ = open.kill();
+  let _ = open.wait();
+  assert!(answer.contains("hello from origin"), "{answer}");
+
+  let (mut closed, url) = start_dev("outbound", &["--no-local-fetch"]).await;
+  let answer = get_text(&http1(), &format!("{url}{path}")).await;
+  let _ = closed.kill();
+  let _ = closed.wait();
+  assert!(answer.contains("a loopback address"), "{answer}");
+
+  let bad = outpost()
+    .arg("dev")
+    .arg(fixture_entry("outbound"))
+    .args(["--allow-outbound", "10.0.0.0/99"])
+    .output()
+    .expect("run");
+  assert_eq!(bad.status.code(), Some(1));
+  let text = String::from_utf8_lossy(&bad.stderr);
+  assert!(
+    text.contains("is not an outbound allow-list entry"),
+    "{text}"
+  );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_serves_a_worker_and_exits_cleanly_on_sigterm() {
+  let (mut child, url) = start_dev("hello", &[]).await;
 
   assert_eq!(get_text(&http1(), &url).await, "Hello from Outpost!\n");
 
