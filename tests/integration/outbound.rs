@@ -2,42 +2,42 @@
 //! the allow-list opens it, refused by address otherwise, with redirects,
 //! streaming both ways, abort, the subrequest limit and the timeout.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use outpost_runtime::{OutboundPolicy, WorkerLimits};
 use serde_json::Value;
 
 use crate::origin::Origin;
-use crate::util::{TestServer, TestServerOptions, fixture_entry, http1, wait_for_log};
+use crate::util::{TestServer, fixture_entry, get_text, http1, limits_allowing, wait_for_log};
 
 /// Serves the `outbound` fixture with `allow` opened to its `fetch()`.
 async fn worker_allowing(allow: &[&str]) -> TestServer {
   let limits = WorkerLimits {
-    outbound: Arc::new(OutboundPolicy::parse(allow).expect("a valid allow-list")),
     max_subrequests: 5,
     subrequest_timeout: Duration::from_millis(500),
-    ..WorkerLimits::default()
+    ..limits_allowing(allow)
   };
-  TestServer::start(
-    &fixture_entry("outbound"),
-    TestServerOptions {
-      limits,
-      ..Default::default()
-    },
-  )
-  .await
+  TestServer::fixture_with("outbound", limits).await
+}
+
+/// `url`, encoded for a query string.
+fn encoded(url: &str) -> String {
+  url::form_urlencoded::byte_serialize(url.as_bytes()).collect()
+}
+
+/// GETs `path` on the worker with `url` as its `url` parameter.
+async fn open(server: &TestServer, path: &str, url: &str, extra: &str) -> reqwest::Response {
+  http1()
+    .get(server.url(&format!("{path}?url={}{extra}", encoded(url))))
+    .send()
+    .await
+    .expect("the worker answers")
 }
 
 /// Asks the worker to call `path` with `url` as its target, and returns the
 /// JSON it answers.
 async fn ask(server: &TestServer, path: &str, url: &str, extra: &str) -> Value {
-  let target: String = url::form_urlencoded::byte_serialize(url.as_bytes()).collect();
-  let response = http1()
-    .get(server.url(&format!("{path}?url={target}{extra}")))
-    .send()
-    .await
-    .expect("the worker answers");
+  let response = open(server, path, url, extra).await;
   let text = response.text().await.expect("a body");
   serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
@@ -63,7 +63,7 @@ async fn an_allowed_origin_is_reached_and_redirects_follow_the_mode() {
 
   let to_hello = format!(
     "/redirect?status=301&to={}",
-    url::form_urlencoded::byte_serialize(origin.by_name("/hello").as_bytes()).collect::<String>()
+    encoded(&origin.by_name("/hello"))
   );
   let followed = ask(&server, "/get", &origin.by_name(&to_hello), "").await;
   assert_eq!(followed["status"], 200, "{followed}");
@@ -105,13 +105,7 @@ async fn bodies_stream_both_ways() {
 
   // The response streams through: its first chunk reaches the client while
   // the origin still holds the second back.
-  let target: String =
-    url::form_urlencoded::byte_serialize(origin.by_name("/gated").as_bytes()).collect();
-  let mut response = http1()
-    .get(server.url(&format!("/pass-through?url={target}")))
-    .send()
-    .await
-    .expect("the worker answers");
+  let mut response = open(&server, "/pass-through", &origin.by_name("/gated"), "").await;
   assert_eq!(response.status(), 200);
   let first = tokio::time::timeout(Duration::from_secs(10), response.chunk())
     .await
@@ -153,14 +147,7 @@ async fn the_subrequest_limit_counts_per_request() {
 #[tokio::test]
 async fn fetch_is_refused_in_the_global_scope() {
   let server = worker_allowing(&["localhost"]).await;
-  let text = http1()
-    .get(server.url("/global-scope"))
-    .send()
-    .await
-    .expect("the worker answers")
-    .text()
-    .await
-    .expect("a body");
+  let text = get_text(&http1(), &server.url("/global-scope")).await;
   assert!(
     text.contains("only be called while handling a request"),
     "{text}"
@@ -215,8 +202,7 @@ async fn a_redirect_to_a_private_address_is_refused() {
   let origin = Origin::start().await;
   // The origin is allowed by name, not by address.
   let server = worker_allowing(&["localhost"]).await;
-  let to_private: String =
-    url::form_urlencoded::byte_serialize(origin.by_address("/hello").as_bytes()).collect();
+  let to_private: String = encoded(&origin.by_address("/hello"));
   let answer = ask(
     &server,
     "/get",
@@ -328,24 +314,8 @@ async fn outpost_toml_opens_the_allow_list_per_worker() {
 #[tokio::test]
 async fn html_rewriter_rewrites_a_page_as_it_streams() {
   let origin = Origin::start().await;
-  let server = TestServer::start(
-    &fixture_entry("html-rewriter"),
-    TestServerOptions {
-      limits: WorkerLimits {
-        outbound: Arc::new(OutboundPolicy::parse(&["localhost"]).expect("valid")),
-        ..WorkerLimits::default()
-      },
-      ..Default::default()
-    },
-  )
-  .await;
-  let target: String =
-    url::form_urlencoded::byte_serialize(origin.by_name("/page").as_bytes()).collect();
-  let mut response = http1()
-    .get(server.url(&format!("/?url={target}")))
-    .send()
-    .await
-    .expect("the worker answers");
+  let server = TestServer::fixture_with("html-rewriter", limits_allowing(&["localhost"])).await;
+  let mut response = open(&server, "/", &origin.by_name("/page"), "").await;
   assert_eq!(response.status(), 200);
   assert_eq!(
     response.headers()["content-type"],

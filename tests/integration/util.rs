@@ -174,6 +174,15 @@ impl TestServer {
     Self::serve(dispatcher, routes, options.config, watch).await
   }
 
+  /// Serves fixture `name` under `limits`.
+  pub async fn fixture_with(name: &str, limits: WorkerLimits) -> Self {
+    let options = TestServerOptions {
+      limits,
+      ..Default::default()
+    };
+    Self::start(&fixture_entry(name), options).await
+  }
+
   /// Serves every worker folder under `root`, following changes to it.
   pub async fn folder(root: &Path) -> Self {
     Self::folder_with(root, ExecutorOptions::default()).await
@@ -280,6 +289,14 @@ pub async fn wait_for_body(client: &reqwest::Client, url: &str, want: &str) {
       "{url} still answers {got:?}, expected {want:?}"
     );
     tokio::time::sleep(Duration::from_millis(25)).await;
+  }
+}
+
+/// Default limits, with `allow` opened to the worker's outbound requests.
+pub fn limits_allowing(allow: &[&str]) -> WorkerLimits {
+  WorkerLimits {
+    outbound: Arc::new(outpost_runtime::OutboundPolicy::parse(allow).expect("a valid allow-list")),
+    ..WorkerLimits::default()
   }
 }
 

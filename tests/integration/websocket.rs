@@ -2,28 +2,16 @@
 //! WebSocketPair through the edge, and a worker connects out to a real
 //! WebSocket server under its address policy.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use outpost_runtime::{OutboundPolicy, WorkerLimits};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::util::{TestServer, TestServerOptions, fixture_entry, get_text, http1};
+use crate::util::{TestServer, get_text, http1, limits_allowing};
 
 async fn worker_allowing(allow: &[&str]) -> TestServer {
-  TestServer::start(
-    &fixture_entry("websocket"),
-    TestServerOptions {
-      limits: WorkerLimits {
-        outbound: Arc::new(OutboundPolicy::parse(allow).expect("valid")),
-        ..WorkerLimits::default()
-      },
-      ..Default::default()
-    },
-  )
-  .await
+  TestServer::fixture_with("websocket", limits_allowing(allow)).await
 }
 
 /// The next message, within a generous deadline.
