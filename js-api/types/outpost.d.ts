@@ -25,3 +25,107 @@ interface FetchEvent extends Event {
 }
 
 declare function addEventListener(type: "fetch", listener: (event: FetchEvent) => void): void;
+
+/** Whether content inserted by HTMLRewriter is HTML (default: text, escaped). */
+interface ContentOptions {
+  html?: boolean;
+}
+
+interface HTMLRewriterElement {
+  tagName: string;
+  readonly attributes: IterableIterator<[string, string]>;
+  readonly namespaceURI: string;
+  readonly removed: boolean;
+  readonly selfClosing: boolean;
+  readonly canHaveContent: boolean;
+  getAttribute(name: string): string | null;
+  hasAttribute(name: string): boolean;
+  setAttribute(name: string, value: string): this;
+  removeAttribute(name: string): this;
+  before(content: string, options?: ContentOptions): this;
+  after(content: string, options?: ContentOptions): this;
+  prepend(content: string, options?: ContentOptions): this;
+  append(content: string, options?: ContentOptions): this;
+  replace(content: string, options?: ContentOptions): this;
+  setInnerContent(content: string, options?: ContentOptions): this;
+  remove(): this;
+  removeAndKeepContent(): this;
+  onEndTag(handler: (tag: HTMLRewriterEndTag) => void | Promise<void>): void;
+}
+
+interface HTMLRewriterEndTag {
+  name: string;
+  before(content: string, options?: ContentOptions): this;
+  after(content: string, options?: ContentOptions): this;
+  remove(): this;
+}
+
+interface HTMLRewriterText {
+  readonly text: string;
+  readonly lastInTextNode: boolean;
+  readonly removed: boolean;
+  before(content: string, options?: ContentOptions): this;
+  after(content: string, options?: ContentOptions): this;
+  replace(content: string, options?: ContentOptions): this;
+  remove(): this;
+}
+
+interface HTMLRewriterComment {
+  text: string;
+  readonly removed: boolean;
+  before(content: string, options?: ContentOptions): this;
+  after(content: string, options?: ContentOptions): this;
+  replace(content: string, options?: ContentOptions): this;
+  remove(): this;
+}
+
+interface HTMLRewriterDoctype {
+  readonly name: string | null;
+  readonly publicId: string | null;
+  readonly systemId: string | null;
+}
+
+interface HTMLRewriterDocumentEnd {
+  append(content: string, options?: ContentOptions): this;
+}
+
+interface HTMLRewriterElementHandlers {
+  element?(element: HTMLRewriterElement): void | Promise<void>;
+  comments?(comment: HTMLRewriterComment): void | Promise<void>;
+  text?(text: HTMLRewriterText): void | Promise<void>;
+}
+
+interface HTMLRewriterDocumentHandlers {
+  doctype?(doctype: HTMLRewriterDoctype): void | Promise<void>;
+  comments?(comment: HTMLRewriterComment): void | Promise<void>;
+  text?(text: HTMLRewriterText): void | Promise<void>;
+  end?(end: HTMLRewriterDocumentEnd): void | Promise<void>;
+}
+
+/** Cloudflare's streaming HTML rewriter, on lol_html. */
+declare class HTMLRewriter {
+  on(selector: string, handlers: HTMLRewriterElementHandlers): HTMLRewriter;
+  onDocument(handlers: HTMLRewriterDocumentHandlers): HTMLRewriter;
+  transform(response: Response): Response;
+}
+
+/** Two connected WebSockets: `0` goes in a 101 Response, `1` is accepted by the worker. */
+declare class WebSocketPair {
+  0: WebSocket;
+  1: WebSocket;
+}
+
+interface WebSocket {
+  /** Starts delivering messages to a WebSocketPair's server end. */
+  accept(): void;
+}
+
+interface ResponseInit {
+  /** The client end of a WebSocketPair, with `status: 101`. */
+  webSocket?: WebSocket;
+}
+
+interface CacheStorage {
+  /** The worker's default cache. */
+  readonly default: Cache;
+}
