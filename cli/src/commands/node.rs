@@ -63,6 +63,30 @@ pub struct ServeArgs {
 /// resident worker (docs/benchmarks.md); heavier workers cost more.
 const BYTES_PER_RESIDENT_ISOLATE: u64 = 4 << 20;
 
+/// Environment variables through which deno_fetch's client sends workers'
+/// requests to a proxy.
+const PROXY_VARIABLES: [&str; 6] = [
+  "HTTP_PROXY",
+  "http_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "ALL_PROXY",
+  "all_proxy",
+];
+
+/// A proxy resolves host names itself, so the outbound address policy then
+/// checks only IP-literal URLs: say so loudly.
+fn warn_of_proxies() {
+  for name in PROXY_VARIABLES {
+    if std::env::var_os(name).is_some_and(|v| !v.is_empty()) {
+      tracing::warn!(
+        "{name} is set: workers' fetch() will go through that proxy, which resolves host \
+         names itself, so the outbound address policy can only check IP-literal URLs"
+      );
+    }
+  }
+}
+
 /// The machine's RAM, from /proc/meminfo.
 fn total_memory_bytes() -> Option<u64> {
   let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -79,6 +103,7 @@ impl ServeArgs {
     if !unknown.is_empty() {
       bail!("V8 does not know these flags: {}", unknown.join(" "));
     }
+    warn_of_proxies();
     Ok(
       tokio::runtime::Builder::new_multi_thread()
         .enable_all()
