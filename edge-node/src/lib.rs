@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`server`]: the hyper server (HTTP/1.1 and h2c), `run(listener, …,
 //!   shutdown)`, limits and graceful shutdown.
+//! - [`config`]: a worker's `outpost.toml`.
 //! - `convert`: hyper requests to [`outpost_runtime::WorkerRequest`] and
 //!   worker responses back, streaming both ways.
 //! - [`routes`]: the live routing table, from host and path to a worker.
@@ -16,6 +17,7 @@
 //! - [`metrics`]: the admin endpoint, `GET /metrics` for Prometheus.
 //! - `websocket`: WebSocket upgrades pumped into a worker's WebSocketPair.
 
+pub mod config;
 mod convert;
 pub mod dispatch;
 pub mod local;

@@ -8,15 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
-use outpost_runtime::{OutboundPolicy, PolicyError, WorkerEnv, WorkerLimits};
-use serde::Deserialize;
+use outpost_runtime::{OutboundPolicy, WorkerEnv, WorkerLimits};
 
+use crate::config::read_worker_settings;
 use crate::dispatch::Dispatcher;
 use crate::local::{FileEvents, LocalWorker, WatchError, state_dir};
 use crate::routes::{RouteTable, Routes};
-
-/// The optional per-worker config file.
-const CONFIG_FILE: &str = "outpost.toml";
 
 /// How often the folder is rescanned for changes the watcher missed.
 const RESCAN_INTERVAL: Duration = Duration::from_secs(2);
@@ -41,92 +38,6 @@ pub enum FolderError {
   /// No entry module was found.
   #[error("{0}: no worker.js or worker.ts, and outpost.toml names no `main`")]
   NoEntry(PathBuf),
-}
-
-/// `outpost.toml`: everything optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WorkerConfig {
-  /// The entry module, relative to the worker's folder.
-  main: Option<PathBuf>,
-  /// Plain vars for `env`.
-  #[serde(default)]
-  vars: BTreeMap<String, String>,
-  /// Overrides of the default limits.
-  #[serde(default)]
-  limits: LimitsConfig,
-  /// Allows `eval` and `new Function` (off by default).
-  #[serde(default)]
-  allow_eval: bool,
-  /// What outbound `fetch()` may reach besides public addresses.
-  #[serde(default)]
-  outbound: OutboundConfig,
-}
-
-/// `[outbound]` in `outpost.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OutboundConfig {
-  /// Host names (`api.internal`, `*.corp.example`), addresses and ranges
-  /// (`10.0.0.0/8`) opened to `fetch()`.
-  #[serde(default)]
-  allow: Vec<String>,
-}
-
-/// `[limits]` in `outpost.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsConfig {
-  /// CPU time per request, in milliseconds.
-  cpu_ms: Option<u64>,
-  /// Heap limit, in MiB.
-  memory_mb: Option<usize>,
-  /// Wall-clock time per request, in milliseconds.
-  wall_ms: Option<u64>,
-  /// Requests in flight at once in the isolate.
-  max_inflight: Option<usize>,
-  /// Requests that may wait for a slot before the rest get 503.
-  max_queued: Option<usize>,
-  /// `fetch()` calls per request.
-  subrequests: Option<u32>,
-  /// How long one `fetch()` may wait for its response head, in milliseconds.
-  subrequest_timeout_ms: Option<u64>,
-}
-
-impl WorkerConfig {
-  /// The worker's limits; `node` is what the node's own allow-list opens
-  /// to every worker.
-  fn limits(&self, node: &OutboundPolicy) -> Result<WorkerLimits, PolicyError> {
-    let defaults = WorkerLimits::default();
-    let outbound = OutboundPolicy::parse(&self.outbound.allow)?.merged(node);
-    Ok(WorkerLimits {
-      cpu_per_request: self
-        .limits
-        .cpu_ms
-        .map_or(defaults.cpu_per_request, Duration::from_millis),
-      heap_bytes: self
-        .limits
-        .memory_mb
-        .map_or(defaults.heap_bytes, |mb| mb.saturating_mul(1 << 20)),
-      wall_per_request: self
-        .limits
-        .wall_ms
-        .map_or(defaults.wall_per_request, Duration::from_millis),
-      allow_code_generation: self.allow_eval,
-      max_inflight: self
-        .limits
-        .max_inflight
-        .unwrap_or(defaults.max_inflight)
-        .max(1),
-      max_queued: self.limits.max_queued.unwrap_or(defaults.max_queued),
-      max_subrequests: self.limits.subrequests.unwrap_or(defaults.max_subrequests),
-      subrequest_timeout: self
-        .limits
-        .subrequest_timeout_ms
-        .map_or(defaults.subrequest_timeout, Duration::from_millis),
-      outbound: Arc::new(outbound),
-    })
-  }
 }
 
 /// What one worker folder declares.
@@ -154,25 +65,11 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
   if !valid_name(name) {
     return Err(FolderError::BadName(name.to_owned()));
   }
-  let config_path = dir.join(CONFIG_FILE);
-  let config = match std::fs::read_to_string(&config_path) {
-    Ok(text) => toml::from_str::<WorkerConfig>(&text).map_err(|e| FolderError::Config {
-      path: config_path.clone(),
-      message: e.to_string(),
-    })?,
-    Err(err) if err.kind() == std::io::ErrorKind::NotFound => WorkerConfig::default(),
-    Err(err) => {
-      return Err(FolderError::Config {
-        path: config_path,
-        message: err.to_string(),
-      });
-    }
-  };
-  let limits = config.limits(node).map_err(|e| FolderError::Config {
-    path: config_path.clone(),
-    message: e.to_string(),
+  let settings = read_worker_settings(dir, node).map_err(|e| FolderError::Config {
+    path: e.path,
+    message: e.message,
   })?;
-  let entry = match config.main {
+  let entry = match settings.main {
     Some(main) => dir.join(main),
     None => DEFAULT_ENTRIES
       .iter()
@@ -182,8 +79,8 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
   };
   Ok(WorkerSpec {
     entry,
-    vars: config.vars,
-    limits,
+    vars: settings.vars,
+    limits: settings.limits,
   })
 }
 

@@ -95,9 +95,14 @@ fn bad_input_fails_with_a_clear_message() {
 /// Starts `outpost dev <fixture> --port 0 --no-watch <extra>` and returns
 /// the process and the URL its ready line names.
 async fn start_dev(fixture: &str, extra: &[&str]) -> (std::process::Child, String) {
+  start_dev_at(&fixture_entry(fixture), extra).await
+}
+
+/// As [`start_dev`], for the worker at `entry`.
+async fn start_dev_at(entry: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
   let mut child = outpost()
     .arg("dev")
-    .arg(fixture_entry(fixture))
+    .arg(entry)
     .args(["--port", "0", "--no-watch"])
     .args(extra)
     .stdout(Stdio::piped())
@@ -150,6 +155,43 @@ async fn dev_opens_localhost_to_fetch_unless_told_not_to() {
   let text = String::from_utf8_lossy(&bad.stderr);
   assert!(
     text.contains("is not an outbound allow-list entry"),
+    "{text}"
+  );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_reads_outpost_toml_beside_the_entry() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  std::fs::write(
+    dir.path().join("worker.js"),
+    "export default { fetch(request, env) { return new Response(`${env.GREETING} ${env.OTHER}`); } };",
+  )
+  .expect("worker.js");
+  std::fs::write(
+    dir.path().join("outpost.toml"),
+    "[vars]\nGREETING = \"from toml\"\nOTHER = \"kept\"\n",
+  )
+  .expect("outpost.toml");
+  let entry = dir.path().join("worker.js");
+
+  let (mut plain, url) = start_dev_at(&entry, &[]).await;
+  let text = get_text(&http1(), &url).await;
+  let _ = plain.kill();
+  let _ = plain.wait();
+  assert_eq!(text, "from toml kept");
+
+  let (mut overridden, url) = start_dev_at(&entry, &["--var", "GREETING=from the flag"]).await;
+  let text = get_text(&http1(), &url).await;
+  let _ = overridden.kill();
+  let _ = overridden.wait();
+  assert_eq!(text, "from the flag kept");
+
+  std::fs::write(dir.path().join("outpost.toml"), "[limits]\ncpu = 5\n").expect("outpost.toml");
+  let bad = outpost().arg("dev").arg(&entry).output().expect("run");
+  assert_eq!(bad.status.code(), Some(1));
+  let text = String::from_utf8_lossy(&bad.stderr);
+  assert!(
+    text.contains("outpost.toml") && text.contains("cpu"),
     "{text}"
   );
 }

@@ -1,27 +1,30 @@
 //! `outpost dev`: serve one worker from local files with hot reload.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use outpost_edge::config::read_worker_settings;
 use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::{RouteTable, Routes};
-use outpost_runtime::{OutboundPolicy, WorkerEnv, WorkerLimits};
+use outpost_runtime::{OutboundPolicy, WorkerEnv};
 
 use super::node::{ServeArgs, shutdown_signal};
 
 /// Arguments of `outpost dev`.
 #[derive(Args)]
 pub struct DevArgs {
-  /// The worker's entry module (.js, .mjs or .ts).
+  /// The worker's entry module (.js, .mjs or .ts). An `outpost.toml` beside
+  /// it is read for `[vars]`, `[limits]` and `[outbound]`, as by `outpost
+  /// edge --local`.
   entry: PathBuf,
 
   /// Port to listen on (0 picks a free one).
   #[arg(long, default_value_t = 8787)]
   port: u16,
 
-  /// A plain var for `env`, as KEY=VALUE. Repeatable.
+  /// A plain var for `env`, as KEY=VALUE, over `outpost.toml`'s. Repeatable.
   #[arg(long = "var", value_name = "KEY=VALUE")]
   vars: Vec<String>,
 
@@ -38,8 +41,8 @@ pub struct DevArgs {
   serve: ServeArgs,
 }
 
-fn parse_vars(vars: &[String]) -> anyhow::Result<WorkerEnv> {
-  let mut env = WorkerEnv::default();
+/// `--var`s, over the `[vars]` of `outpost.toml`.
+fn parse_vars(vars: &[String], mut env: WorkerEnv) -> anyhow::Result<WorkerEnv> {
   for var in vars {
     let Some((key, value)) = var.split_once('=') else {
       bail!("--var {var:?} is not KEY=VALUE");
@@ -54,14 +57,23 @@ fn parse_vars(vars: &[String]) -> anyhow::Result<WorkerEnv> {
 
 /// Runs `outpost dev` until Ctrl-C or SIGTERM.
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
-  let env = parse_vars(&args.vars)?;
-  let mut outbound = args.serve.outbound_policy()?;
-  if !args.no_local_fetch {
-    outbound = outbound.merged(&OutboundPolicy::localhost());
-  }
   if !args.entry.is_file() {
     bail!("{} is not a file", args.entry.display());
   }
+  let mut node_outbound = args.serve.outbound_policy()?;
+  if !args.no_local_fetch {
+    node_outbound = node_outbound.merged(&OutboundPolicy::localhost());
+  }
+  // `outpost.toml` beside the entry, if there is one: vars, limits and
+  // `[outbound] allow`, as `outpost edge --local` reads them.
+  let folder = args.entry.parent().unwrap_or(Path::new("."));
+  let settings = read_worker_settings(folder, &node_outbound)?;
+  let env = parse_vars(
+    &args.vars,
+    WorkerEnv {
+      vars: settings.vars,
+    },
+  )?;
   let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
@@ -75,10 +87,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
       name: name.clone(),
       entry: args.entry.clone(),
       env: Arc::new(env),
-      limits: WorkerLimits {
-        outbound: Arc::new(outbound),
-        ..WorkerLimits::default()
-      },
+      limits: settings.limits,
       executor: dispatcher.executor_for(&name).clone(),
       // Started at once, so a broken top level shows before serving.
       lazy: false,

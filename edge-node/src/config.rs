@@ -1,0 +1,145 @@
+//! A worker's `outpost.toml`: its entry, plain vars, limits, and what its
+//! `fetch()` may reach. Read by `outpost edge --local` for each folder and by
+//! `outpost dev` beside the entry.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use outpost_runtime::{OutboundPolicy, PolicyError, WorkerLimits};
+use serde::Deserialize;
+
+/// The optional per-worker config file.
+pub const CONFIG_FILE: &str = "outpost.toml";
+
+/// `outpost.toml` could not be read or understood.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+  /// The config file.
+  pub path: PathBuf,
+  /// What is wrong with it.
+  pub message: String,
+}
+
+/// What a worker's `outpost.toml` says, with defaults for what it leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+  /// The entry module it names, relative to its folder.
+  pub main: Option<PathBuf>,
+  /// Plain vars for `env`.
+  pub vars: BTreeMap<String, String>,
+  /// The limits it runs under, its outbound allow-list included.
+  pub limits: WorkerLimits,
+}
+
+/// Reads `dir/outpost.toml` (none at all means every default); `node` is
+/// what the node opens to every worker's `fetch()`.
+pub fn read_worker_settings(
+  dir: &Path,
+  node: &OutboundPolicy,
+) -> Result<WorkerSettings, ConfigError> {
+  let path = dir.join(CONFIG_FILE);
+  let fail = |message: String| ConfigError {
+    path: path.clone(),
+    message,
+  };
+  let config = match std::fs::read_to_string(&path) {
+    Ok(text) => toml::from_str::<WorkerConfig>(&text).map_err(|e| fail(e.to_string()))?,
+    Err(err) if err.kind() == std::io::ErrorKind::NotFound => WorkerConfig::default(),
+    Err(err) => return Err(fail(err.to_string())),
+  };
+  let limits = config.limits(node).map_err(|e| fail(e.to_string()))?;
+  Ok(WorkerSettings {
+    main: config.main,
+    vars: config.vars,
+    limits,
+  })
+}
+
+/// `outpost.toml`: everything optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkerConfig {
+  /// The entry module, relative to the worker's folder.
+  main: Option<PathBuf>,
+  /// Plain vars for `env`.
+  #[serde(default)]
+  vars: BTreeMap<String, String>,
+  /// Overrides of the default limits.
+  #[serde(default)]
+  limits: LimitsConfig,
+  /// Allows `eval` and `new Function` (off by default).
+  #[serde(default)]
+  allow_eval: bool,
+  /// What outbound `fetch()` may reach besides public addresses.
+  #[serde(default)]
+  outbound: OutboundConfig,
+}
+
+/// `[outbound]` in `outpost.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundConfig {
+  /// Host names (`api.internal`, `*.corp.example`), addresses and ranges
+  /// (`10.0.0.0/8`) opened to `fetch()`.
+  #[serde(default)]
+  allow: Vec<String>,
+}
+
+/// `[limits]` in `outpost.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsConfig {
+  /// CPU time per request, in milliseconds.
+  cpu_ms: Option<u64>,
+  /// Heap limit, in MiB.
+  memory_mb: Option<usize>,
+  /// Wall-clock time per request, in milliseconds.
+  wall_ms: Option<u64>,
+  /// Requests in flight at once in the isolate.
+  max_inflight: Option<usize>,
+  /// Requests that may wait for a slot before the rest get 503.
+  max_queued: Option<usize>,
+  /// `fetch()` calls per request.
+  subrequests: Option<u32>,
+  /// How long one `fetch()` may wait for its response head, in milliseconds.
+  subrequest_timeout_ms: Option<u64>,
+}
+
+impl WorkerConfig {
+  /// The worker's limits; `node` is what the node's own allow-list opens
+  /// to every worker.
+  fn limits(&self, node: &OutboundPolicy) -> Result<WorkerLimits, PolicyError> {
+    let defaults = WorkerLimits::default();
+    let outbound = OutboundPolicy::parse(&self.outbound.allow)?.merged(node);
+    Ok(WorkerLimits {
+      cpu_per_request: self
+        .limits
+        .cpu_ms
+        .map_or(defaults.cpu_per_request, Duration::from_millis),
+      heap_bytes: self
+        .limits
+        .memory_mb
+        .map_or(defaults.heap_bytes, |mb| mb.saturating_mul(1 << 20)),
+      wall_per_request: self
+        .limits
+        .wall_ms
+        .map_or(defaults.wall_per_request, Duration::from_millis),
+      allow_code_generation: self.allow_eval,
+      max_inflight: self
+        .limits
+        .max_inflight
+        .unwrap_or(defaults.max_inflight)
+        .max(1),
+      max_queued: self.limits.max_queued.unwrap_or(defaults.max_queued),
+      max_subrequests: self.limits.subrequests.unwrap_or(defaults.max_subrequests),
+      subrequest_timeout: self
+        .limits
+        .subrequest_timeout_ms
+        .map_or(defaults.subrequest_timeout, Duration::from_millis),
+      outbound: Arc::new(outbound),
+    })
+  }
+}
