@@ -47,6 +47,9 @@ struct Node {
   routes: Routes,
   dispatcher: Arc<Dispatcher>,
   config: ServerConfig,
+  /// Raised when shutdown begins; each upgraded WebSocket holds a receiver
+  /// until it has closed.
+  sockets: tokio::sync::watch::Sender<bool>,
 }
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting and
@@ -67,10 +70,12 @@ pub async fn run(
     .http2()
     .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
   let grace = config.shutdown_grace;
+  let (sockets, _) = tokio::sync::watch::channel(false);
   let node = Arc::new(Node {
     routes,
     dispatcher,
     config,
+    sockets,
   });
   let graceful = GracefulShutdown::new();
   tokio::pin!(shutdown);
@@ -131,6 +136,15 @@ pub async fn run(
     .is_err()
   {
     tracing::warn!("in-flight requests were still running at the shutdown deadline");
+  }
+  // Upgraded WebSockets are no longer hyper's: close them (1001) and wait
+  // for their peers' answers within the same grace.
+  node.sockets.send_replace(true);
+  if tokio::time::timeout(grace, node.sockets.closed())
+    .await
+    .is_err()
+  {
+    tracing::warn!("WebSockets were still open at the shutdown deadline");
   }
 }
 
@@ -197,7 +211,7 @@ async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response
     }
     match response {
       Ok(response) if matches!(response.body, ResponseBody::WebSocket(_)) => {
-        websocket::accept(upgrade, response)
+        websocket::accept(upgrade, response, node.sockets.subscribe())
       }
       Ok(response) => convert::to_hyper_response(response),
       Err(err) => {

@@ -50,6 +50,7 @@ pub(crate) fn take_upgrade(req: &mut http::Request<Incoming>) -> Option<Upgrade>
 pub(crate) fn accept(
   upgrade: Option<Upgrade>,
   response: WorkerResponse,
+  mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> http::Response<EdgeBody> {
   let ResponseBody::WebSocket(link) = response.body else {
     return platform_error(
@@ -85,7 +86,12 @@ pub(crate) fn accept(
       Ok(upgraded) => {
         let socket =
           WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        outpost_runtime::pump_websocket(socket, link).await;
+        // Held until the pump ends, so the server knows when every socket
+        // has closed.
+        let stop = async move {
+          let _ = shutdown.wait_for(|stopping| *stopping).await;
+        };
+        outpost_runtime::pump_websocket(socket, link, stop).await;
       }
       Err(err) => tracing::debug!("the WebSocket upgrade did not complete: {err}"),
     }

@@ -163,3 +163,30 @@ async fn outbound_websockets_follow_the_address_policy() {
     "{by_address}"
   );
 }
+
+#[tokio::test]
+async fn shutdown_closes_open_websockets_with_1001() {
+  let mut server = worker_allowing(&[]).await;
+  let url = format!("ws://{}/echo", server.addr);
+  let (mut socket, _) = tokio_tungstenite::connect_async(&url)
+    .await
+    .expect("the upgrade succeeds");
+  socket.send(Message::text("still here")).await.expect("send");
+  assert_eq!(next(&mut socket).await, Message::text("echo: still here"));
+
+  let stopped = server.shutdown();
+  match next(&mut socket).await {
+    Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Away),
+    other => panic!("expected a close frame, got {other:?}"),
+  }
+  // Answering the close lets the server finish its shutdown.
+  tokio::time::timeout(Duration::from_secs(10), async {
+    while socket.next().await.is_some() {}
+  })
+  .await
+  .expect("the closing handshake completes");
+  tokio::time::timeout(Duration::from_secs(10), stopped)
+    .await
+    .expect("the server stops once the socket has closed")
+    .expect("the server task");
+}

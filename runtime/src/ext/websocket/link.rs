@@ -2,6 +2,8 @@
 //! messages, the host's end of the channels, and the pump that moves frames
 //! between those channels and a real WebSocket connection.
 
+use std::future::Future;
+
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -73,11 +75,19 @@ fn close_frame(code: Option<u16>, reason: String) -> Option<CloseFrame> {
   })
 }
 
+/// The close code for a server that is going away.
+pub const GOING_AWAY: u16 = 1001;
+
 /// Moves messages between `socket` and the worker behind `link` until both
 /// sides have closed or the connection fails. The worker hears of a peer
-/// that went away without a close frame as close code 1006.
-pub async fn pump<S>(socket: WebSocketStream<S>, link: WebSocketLink)
-where
+/// that went away without a close frame as close code 1006. Once `stop`
+/// resolves, both sides are sent a close with code 1001 and the pump waits
+/// for the peer's answer.
+pub async fn pump<S>(
+  socket: WebSocketStream<S>,
+  link: WebSocketLink,
+  stop: impl Future<Output = ()>,
+) where
   S: AsyncRead + AsyncWrite + Unpin,
 {
   let WebSocketLink {
@@ -87,8 +97,22 @@ where
   let (mut sink, mut stream) = socket.split();
   let mut worker_open = true;
   let mut peer_closed = false;
+  let mut stopping = false;
+  let stop = std::pin::pin!(stop);
+  let mut stop = stop;
   loop {
     tokio::select! {
+      () = &mut stop, if !stopping => {
+        stopping = true;
+        let reason = "the server is shutting down".to_owned();
+        if worker_open {
+          worker_open = false;
+          let _ = to_worker.try_send(WsMessage::Close { code: Some(GOING_AWAY), reason: reason.clone() });
+        }
+        if sink.send(Message::Close(close_frame(Some(GOING_AWAY), reason))).await.is_err() {
+          break;
+        }
+      }
       out = from_worker.recv(), if worker_open => {
         let message = match out {
           Some(WsMessage::Text(text)) => Message::text(text),

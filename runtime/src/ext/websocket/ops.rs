@@ -189,7 +189,8 @@ pub async fn op_websocket_connect(
       ))
     })??;
   let (end, link) = link();
-  tokio::spawn(pump(socket, link));
+  // An outbound socket lives as long as its isolate or its peer.
+  tokio::spawn(pump(socket, link, std::future::pending()));
   let rid = state
     .borrow_mut()
     .resource_table
