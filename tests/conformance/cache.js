@@ -98,3 +98,18 @@ c("the URL's fragment is ignored", async () => {
   await caches.default.put(`${url}#one`, cacheable("x"));
   return (await caches.default.match(`${url}#two`)) !== undefined;
 });
+c("Expires gives a lifetime when max-age is absent", async () => {
+  const url = fresh();
+  const stale = fresh();
+  const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+  await caches.default.put(url, new Response("x", { headers: { expires: inAMinute } }));
+  await caches.default.put(stale, new Response("x", { headers: { expires: "0" } }));
+  return (await caches.default.match(url)) !== undefined && (await caches.default.match(stale)) === undefined;
+});
+c("If-None-Match naming the stored ETag gets a 304", async () => {
+  const url = fresh();
+  await caches.default.put(url, cacheable("body", { etag: '"v1"' }));
+  const same = await caches.default.match(new Request(url, { headers: { "if-none-match": 'W/"v1"' } }));
+  const other = await caches.default.match(new Request(url, { headers: { "if-none-match": '"v2"' } }));
+  return same.status === 304 && same.body === null && other.status === 200 && (await other.text()) === "body";
+});

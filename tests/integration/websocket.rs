@@ -171,7 +171,10 @@ async fn shutdown_closes_open_websockets_with_1001() {
   let (mut socket, _) = tokio_tungstenite::connect_async(&url)
     .await
     .expect("the upgrade succeeds");
-  socket.send(Message::text("still here")).await.expect("send");
+  socket
+    .send(Message::text("still here"))
+    .await
+    .expect("send");
   assert_eq!(next(&mut socket).await, Message::text("echo: still here"));
 
   let stopped = server.shutdown();

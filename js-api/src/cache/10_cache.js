@@ -49,7 +49,9 @@ class Cache {
     if (request.method !== "GET" && options?.ignoreMethod !== true) return undefined;
     const hit = op_cache_match({ cache: this.#name, url: cacheUrl(request), headers: headerPairs(request.headers) });
     if (hit === null) return undefined;
-    return new Response(new Uint8Array(hit.body), { status: hit.status, headers: hit.headers });
+    // A 304 (the request's If-None-Match named the stored ETag) has no body.
+    const body = hit.status === 304 ? null : new Uint8Array(hit.body);
+    return new Response(body, { status: hit.status, headers: hit.headers });
   }
 
   /**

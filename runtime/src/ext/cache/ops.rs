@@ -100,7 +100,8 @@ pub fn op_cache_put(
 }
 
 /// The fresh stored response for a request, with `cf-cache-status: HIT`
-/// and its `age`.
+/// and its `age`; 304 without a body when the request's `If-None-Match`
+/// names the stored `ETag`.
 #[op2]
 #[serde]
 pub fn op_cache_match(
@@ -122,11 +123,29 @@ pub fn op_cache_match(
     entry.stored_at.elapsed().as_secs().to_string(),
   ));
   headers.push(("cf-cache-status".into(), "HIT".into()));
+  if not_modified(&request.headers, &entry.headers) {
+    return Ok(Some(Hit {
+      status: 304,
+      headers,
+      body: Vec::new().into(),
+    }));
+  }
   Ok(Some(Hit {
     status: entry.status,
     headers,
     body: entry.body.to_vec().into(),
   }))
+}
+
+/// Whether a request's `If-None-Match` names the stored response's `ETag`
+/// (weak comparison, as for GET).
+fn not_modified(request: &[(String, String)], stored: &[(String, String)]) -> bool {
+  let (Some(wanted), Some(etag)) = (header(request, "if-none-match"), header(stored, "etag"))
+  else {
+    return false;
+  };
+  let weak = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+  wanted.trim() == "*" || wanted.split(',').any(|tag| weak(tag) == weak(etag))
 }
 
 /// Removes the stored response for a request; whether there was one.

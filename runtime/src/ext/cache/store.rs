@@ -2,7 +2,7 @@
 //! bounded in bytes, with each entry's lifetime from its Cache-Control.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use moka::Expiry;
@@ -67,7 +67,7 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
 pub enum NotStored {
   /// `no-store`, `no-cache` or `private`.
   Forbidden,
-  /// No `s-maxage` or `max-age`, or zero.
+  /// No `s-maxage`, `max-age` or future `Expires`, or a lifetime of zero.
   NoLifetime,
   /// It sets a cookie.
   SetsCookie,
@@ -76,7 +76,8 @@ pub enum NotStored {
 }
 
 /// How long a response with `headers` may be served from the cache:
-/// `s-maxage`, else `max-age`, less any `Age` it already has.
+/// `s-maxage`, else `max-age`, less any `Age` it already has; else
+/// `Expires` less `Date` (or now).
 pub fn lifetime(headers: &[(String, String)]) -> Result<Duration, NotStored> {
   if header(headers, "set-cookie").is_some() {
     return Err(NotStored::SetsCookie);
@@ -101,13 +102,29 @@ pub fn lifetime(headers: &[(String, String)]) -> Result<Duration, NotStored> {
       }
     }
   }
-  let seconds = shared_max_age.or(max_age).ok_or(NotStored::NoLifetime)?;
+  let Some(seconds) = shared_max_age.or(max_age) else {
+    return expires_in(headers);
+  };
   let age = header(headers, "age")
     .and_then(|a| a.trim().parse::<u64>().ok())
     .unwrap_or(0);
   match seconds.saturating_sub(age) {
     0 => Err(NotStored::NoLifetime),
     left => Ok(Duration::from_secs(left)),
+  }
+}
+
+/// The lifetime `Expires` gives, counted from `Date` if there is one. An
+/// `Expires` that is not a date (`0`, say) is already past.
+fn expires_in(headers: &[(String, String)]) -> Result<Duration, NotStored> {
+  let expires = header(headers, "expires").ok_or(NotStored::NoLifetime)?;
+  let expires = httpdate::parse_http_date(expires.trim()).map_err(|_| NotStored::NoLifetime)?;
+  let date = header(headers, "date")
+    .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
+    .unwrap_or_else(SystemTime::now);
+  match expires.duration_since(date) {
+    Ok(left) if left >= Duration::from_secs(1) => Ok(left),
+    _ => Err(NotStored::NoLifetime),
   }
 }
 
