@@ -173,3 +173,21 @@ h("transform keeps status and headers, drops content-length", async () => {
   return response.status === 201 && response.headers.get("x-a") === "b" &&
     response.headers.get("content-length") === null && (await response.text()) === "<p>x</p>";
 });
+h("a tag larger than the parser's memory bound errors the body", async () => {
+  // The tag arrives in 1 MiB pieces, so the parser must hold it whole.
+  const piece = new TextEncoder().encode("a".repeat(1 << 20));
+  let sent = 0;
+  const body = new ReadableStream({
+    pull(controller) {
+      if (sent === 0) controller.enqueue(new TextEncoder().encode('<div data-x="'));
+      if (sent++ < 17) controller.enqueue(piece);
+      else controller.close();
+    },
+  });
+  try {
+    await rewrite(new HTMLRewriter().on("div", { element() {} }), body);
+    return "resolved";
+  } catch (err) {
+    return err instanceof TypeError && /memory/i.test(err.message) ? true : `${err.name}: ${err.message}`;
+  }
+});

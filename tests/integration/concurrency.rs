@@ -135,7 +135,9 @@ async fn requests_queued_for_a_stopped_isolate_go_to_a_fresh_one() {
   let entry = dir.path().join("worker.js");
   std::fs::write(
     &entry,
-    "export default { fetch(r) {\n  if (r.url.endsWith('/spin')) while (true) {}\n  return new Response('ok');\n} };\n",
+    // A slow top level, so that all 100 requests queue before the first batch.
+    "await new Promise((resolve) => setTimeout(resolve, 300));\n\
+     export default { fetch(r) {\n  if (r.url.endsWith('/spin')) while (true) {}\n  return new Response('ok');\n} };\n",
   )
   .expect("worker");
   let version = WorkerVersion {

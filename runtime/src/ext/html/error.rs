@@ -13,10 +13,6 @@ pub enum HtmlRewriterError {
     /// What lol_html objects to.
     reason: String,
   },
-  /// The rewriter's thread could not be started.
-  #[class(generic)]
-  #[error("cannot start the HTML rewriter: {0}")]
-  Spawn(std::io::Error),
   /// The transform is over, or its id is unknown.
   #[class(type)]
   #[error("the HTML rewriter has finished")]

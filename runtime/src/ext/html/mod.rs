@@ -1,8 +1,9 @@
 //! The `html` area: Cloudflare's `HTMLRewriter`, on lol_html.
 //!
 //! `js-api/src/html/10_html_rewriter.js` is the API: it records each
-//! handler's changes to the unit it is given. [`session`] runs lol_html on a
-//! thread per transform and applies those changes; [`ops`] connect the two.
+//! handler's changes to the unit it is given. [`session`] runs lol_html on
+//! a blocking-pool thread per transform and applies those changes; [`ops`]
+//! connect the two.
 
 mod error;
 mod ops;

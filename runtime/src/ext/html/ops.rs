@@ -47,7 +47,8 @@ pub fn op_html_rewriter_check_selector(#[string] selector: &str) -> Result<(), H
     })
 }
 
-/// Starts a session for `plan` on a thread of its own.
+/// Starts a session for `plan` on a thread of the executor's blocking pool
+/// (tokio's, bounded), where it waits for JS between handler events.
 #[op2]
 #[smi]
 pub fn op_html_rewriter_start(
@@ -57,10 +58,7 @@ pub fn op_html_rewriter_start(
   let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
   let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
   let (replies_tx, replies_rx) = sync_mpsc::channel();
-  std::thread::Builder::new()
-    .name("html-rewriter".into())
-    .spawn(move || session::run(plan, input_rx, events_tx, replies_rx))
-    .map_err(HtmlRewriterError::Spawn)?;
+  tokio::task::spawn_blocking(move || session::run(plan, input_rx, events_tx, replies_rx));
   Ok(state.resource_table.add(RewriterResource {
     input: RefCell::new(Some(input_tx)),
     events: AsyncRefCell::new(events_rx),

@@ -18,9 +18,15 @@ use deno_core::ToJsBuffer;
 use lol_html::html_content::{
   Comment, ContentType, Doctype, DocumentEnd, Element, EndTag, TextChunk,
 };
-use lol_html::{DocumentContentHandlers, ElementContentHandlers, HtmlRewriter, Selector, Settings};
+use lol_html::{
+  DocumentContentHandlers, ElementContentHandlers, HtmlRewriter, MemorySettings, Selector, Settings,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+
+/// What lol_html may buffer for one document (an unterminated tag or a
+/// text node a handler needs whole); past it the transform fails.
+const MAX_PARSER_MEMORY: usize = 16 << 20;
 
 /// Which handlers a registration has, as bits.
 pub mod kinds {
@@ -394,6 +400,10 @@ fn rewrite(
   let settings = Settings {
     element_content_handlers,
     document_content_handlers: vec![document_handlers(plan.document, bridge)],
+    memory_settings: MemorySettings {
+      max_allowed_memory_usage: MAX_PARSER_MEMORY,
+      ..MemorySettings::default()
+    },
     ..Settings::new()
   };
   let sink = bridge.clone();
