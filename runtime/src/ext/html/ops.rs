@@ -58,7 +58,8 @@ pub fn op_html_rewriter_start(
   let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
   let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
   let (replies_tx, replies_rx) = sync_mpsc::channel();
-  tokio::task::spawn_blocking(move || session::run(plan, input_rx, events_tx, replies_rx));
+  let runtime = tokio::runtime::Handle::current();
+  tokio::task::spawn_blocking(move || session::run(runtime, plan, input_rx, events_tx, replies_rx));
   Ok(state.resource_table.add(RewriterResource {
     input: RefCell::new(Some(input_tx)),
     events: AsyncRefCell::new(events_rx),

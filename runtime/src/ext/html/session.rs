@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::mpsc as sync_mpsc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use deno_core::ToJsBuffer;
@@ -22,6 +23,7 @@ use lol_html::{
   DocumentContentHandlers, ElementContentHandlers, HtmlRewriter, MemorySettings, Selector, Settings,
 };
 use serde::{Deserialize, Serialize};
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 /// What lol_html may buffer for one document (an unterminated tag or a
@@ -135,8 +137,23 @@ struct Stop(String);
 
 type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
+/// How long a session waits for JS (input, a handler's answer, a reader
+/// for its output) before it gives up, so that a stalled transform does
+/// not hold a blocking-pool thread for ever.
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+fn dropped() -> Stop {
+  Stop("the rewritten response was dropped".into())
+}
+
+fn idle(what: &str) -> Stop {
+  Stop(format!("{what} for {} s", IDLE_LIMIT.as_secs()))
+}
+
 /// The rewriter thread's end of the channels.
 struct Bridge {
+  /// The executor's runtime, whose timers bound each wait.
+  runtime: Handle,
   events: mpsc::Sender<Event>,
   replies: sync_mpsc::Receiver<Reply>,
   /// Output not yet sent: lol_html hands it over in small pieces.
@@ -145,10 +162,12 @@ struct Bridge {
 
 impl Bridge {
   fn send(&self, event: Event) -> Result<(), Stop> {
-    self
-      .events
-      .blocking_send(event)
-      .map_err(|_| Stop("the rewritten response was dropped".into()))
+    let sent = tokio::time::timeout(IDLE_LIMIT, self.events.send(event));
+    match self.runtime.block_on(sent) {
+      Ok(Ok(())) => Ok(()),
+      Ok(Err(_)) => Err(dropped()),
+      Err(_) => Err(idle("nothing read the rewritten body")),
+    }
   }
 
   fn flush(&self) -> Result<(), Stop> {
@@ -165,10 +184,11 @@ impl Bridge {
   fn ask(&self, event: Event) -> Result<Vec<Mutation>, Stop> {
     self.flush()?;
     self.send(event)?;
-    match self.replies.recv() {
+    match self.replies.recv_timeout(IDLE_LIMIT) {
       Ok(Reply::Applied(mutations)) => Ok(mutations),
       Ok(Reply::Failed(message)) => Err(Stop(message)),
-      Err(_) => Err(Stop("the rewritten response was dropped".into())),
+      Err(sync_mpsc::RecvTimeoutError::Timeout) => Err(idle("a handler did not finish")),
+      Err(sync_mpsc::RecvTimeoutError::Disconnected) => Err(dropped()),
     }
   }
 }
@@ -368,12 +388,14 @@ pub fn parse_selector(selector: &str) -> Result<Selector, String> {
 /// Rewrites the document arriving on `input` as `plan` says, until the
 /// input ends or either side goes away. Runs on the rewriter's own thread.
 pub fn run(
+  runtime: Handle,
   plan: Plan,
   mut input: mpsc::Receiver<Input>,
   events: mpsc::Sender<Event>,
   replies: sync_mpsc::Receiver<Reply>,
 ) {
   let bridge = Rc::new(Bridge {
+    runtime,
     events,
     replies,
     pending: RefCell::new(Vec::new()),
@@ -384,7 +406,7 @@ pub fn run(
     Err(Stop(message)) => Event::Failed { message },
   };
   // JS may be gone already; then nobody needs to hear it.
-  let _ = bridge.events.blocking_send(last);
+  let _ = bridge.send(last);
 }
 
 fn rewrite(
@@ -411,7 +433,13 @@ fn rewrite(
     sink.pending.borrow_mut().extend_from_slice(bytes);
   });
   let failed = |err: lol_html::errors::RewritingError| Stop(err.to_string());
-  while let Some(input) = input.blocking_recv() {
+  loop {
+    let next = tokio::time::timeout(IDLE_LIMIT, input.recv());
+    let input = match bridge.runtime.block_on(next) {
+      Ok(Some(input)) => input,
+      Ok(None) => break,
+      Err(_) => return Err(idle("the document stalled: no input")),
+    };
     match input {
       Input::Chunk(bytes) => rewriter.write(&bytes).map_err(failed)?,
       Input::Failed(message) => return Err(Stop(message)),
