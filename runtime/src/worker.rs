@@ -34,6 +34,10 @@ static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/OUTPOST_SNAPS
 /// `js-api/src/worker/99_main.js`.
 const BOOTSTRAP_GLOBAL: &str = "__outpostBootstrap";
 
+/// Where the snapshot leaves the per-isolate set-up it cannot keep itself
+/// (deno_core holds the wasm streaming handler outside the V8 heap).
+const INIT_GLOBAL: &str = "__outpostInitIsolate";
+
 /// The bindings a worker receives as `env`. Only plain vars so far.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerEnv {
@@ -142,23 +146,45 @@ pub fn blank_isolate() -> Result<IsolateCell, WorkerError> {
 /// while an isolate starts and must be gone before worker code runs.
 const HOST_GLOBALS: [&str; 2] = ["Deno", "__bootstrap"];
 
-/// Takes the bootstrap function out of the global scope and removes the host
-/// internals, so worker code can never reach either.
+/// Runs the snapshot's per-isolate set-up, takes the bootstrap function out
+/// of the global scope and removes the host internals, so worker code can
+/// never reach any of them.
 pub(crate) fn take_bootstrap(
   cell: &mut IsolateCell,
 ) -> Result<v8::Global<v8::Function>, WorkerError> {
   cell.with(|runtime| {
+    // A blocking wait would stall every isolate on the executor thread,
+    // using no CPU for the watchdog to see: `Atomics.wait` throws instead,
+    // as in Workers and browsers' main threads.
+    runtime.v8_isolate().set_allow_atomics_wait(false);
     deno_core::scope!(scope, runtime);
     let global = scope.get_current_context().global(scope);
-    let key = v8::String::new(scope, BOOTSTRAP_GLOBAL).ok_or(WorkerError::Snapshot)?;
-    let value = global.get(scope, key.into()).ok_or(WorkerError::Snapshot)?;
-    let function = v8::Local::<v8::Function>::try_from(value).map_err(|_| WorkerError::Snapshot)?;
-    for name in std::iter::once(BOOTSTRAP_GLOBAL).chain(HOST_GLOBALS) {
+    let init = global_function(scope, global, INIT_GLOBAL)?;
+    let undefined = v8::undefined(scope).into();
+    init
+      .call(scope, undefined, &[])
+      .ok_or(WorkerError::Snapshot)?;
+    let function = global_function(scope, global, BOOTSTRAP_GLOBAL)?;
+    for name in [BOOTSTRAP_GLOBAL, INIT_GLOBAL]
+      .into_iter()
+      .chain(HOST_GLOBALS)
+    {
       let key = v8::String::new(scope, name).ok_or(WorkerError::Snapshot)?;
       global.delete(scope, key.into());
     }
     Ok(v8::Global::new(scope, function))
   })
+}
+
+/// The function the snapshot left in global `name`.
+fn global_function<'s>(
+  scope: &mut v8::PinScope<'s, '_>,
+  global: v8::Local<'s, v8::Object>,
+  name: &str,
+) -> Result<v8::Local<'s, v8::Function>, WorkerError> {
+  let key = v8::String::new(scope, name).ok_or(WorkerError::Snapshot)?;
+  let value = global.get(scope, key.into()).ok_or(WorkerError::Snapshot)?;
+  v8::Local::<v8::Function>::try_from(value).map_err(|_| WorkerError::Snapshot)
 }
 
 /// Stretches of JS shorter than this, in wall time, are charged their wall

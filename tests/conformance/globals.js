@@ -134,3 +134,18 @@ globals.check("onerror receives reportError", () => {
   globalThis.onerror = null;
   return seen instanceof ErrorEvent && seen.message.includes("to onerror");
 });
+
+wasm.check("compileStreaming and instantiateStreaming from a Response", async () => {
+  const response = () => new Response(ADD, { headers: { "content-type": "application/wasm" } });
+  const module = await WebAssembly.compileStreaming(response());
+  const { instance } = await WebAssembly.instantiateStreaming(response());
+  return module instanceof WebAssembly.Module && instance.exports.add(2, 3) === 5;
+});
+globals.check("Atomics.wait is refused, so no worker can block its thread", () => {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    return "waited";
+  } catch (err) {
+    return err instanceof TypeError;
+  }
+});

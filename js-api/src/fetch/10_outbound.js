@@ -59,4 +59,7 @@ function fetch(input, init = undefined) {
   return ReflectApply(denoFetch.fetch, undefined, arguments);
 }
 
-export { fetch, RequestScope, takeSubrequest };
+/** deno_fetch's handler for WebAssembly.compileStreaming and instantiateStreaming. */
+const { handleWasmStreaming } = denoFetch;
+
+export { fetch, handleWasmStreaming, RequestScope, takeSubrequest };

@@ -1,10 +1,11 @@
-// Entry point of the startup snapshot. Leaves one handle for the host,
-// `globalThis.__outpostBootstrap`, which the runtime takes and deletes before
-// any worker code runs.
+// Entry point of the startup snapshot. Leaves two handles for the host,
+// `globalThis.__outpostInitIsolate` and `globalThis.__outpostBootstrap`,
+// which the runtime calls or takes and deletes before any worker code runs.
 import { core, primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
 import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js";
 import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
+import { handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
 
 const { JSONParse, ObjectDefineProperty, ObjectFreeze, TypeError } = primordials;
 
@@ -69,6 +70,14 @@ function startWorker(namespace, envJson) {
 // them, with this entry point, before loading worker code.
 ObjectDefineProperty(globalThis, "__outpostBootstrap", {
   value: startWorker,
+  configurable: true,
+});
+
+// Called by the host once per isolate, before any worker code: what the
+// snapshot cannot keep. deno_core holds the WebAssembly streaming handler
+// (compileStreaming, instantiateStreaming) in Rust, outside the V8 heap.
+ObjectDefineProperty(globalThis, "__outpostInitIsolate", {
+  value: () => core.setWasmStreamingCallback(handleWasmStreaming),
   configurable: true,
 });
 
