@@ -6,6 +6,8 @@
 //! [`WorkerResponse`]s back.
 //!
 //! # Layout
+//! - `array_buffers`: a per-isolate ArrayBuffer allocator within the memory
+//!   limit.
 //! - [`bundle`]: a worker's modules, read, checked and transpiled once.
 //! - `code_cache`: V8 code caches kept on disk beside a bundle.
 //! - [`worker`]: starting a worker in an isolate from the snapshot.
@@ -21,6 +23,7 @@
 //!   `websocket`, `worker`); their JS
 //!   lives in `js-api/src/<area>/`.
 
+mod array_buffers;
 pub mod bundle;
 mod code_cache;
 pub mod executor;

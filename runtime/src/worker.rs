@@ -131,7 +131,12 @@ pub(crate) fn snapshot_options(
     startup_snapshot: Some(SNAPSHOT),
     extensions: crate::extensions::all(),
     module_loader,
-    create_params: heap_bytes.map(|max| v8::CreateParams::default().heap_limits(0, max)),
+    // ArrayBuffer contents, outside the heap, get a budget of the same size.
+    create_params: heap_bytes.map(|max| {
+      v8::CreateParams::default()
+        .heap_limits(0, max)
+        .array_buffer_allocator(crate::array_buffers::allocator(max))
+    }),
     ..Default::default()
   }
 }
