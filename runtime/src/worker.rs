@@ -181,6 +181,14 @@ pub(crate) fn take_bootstrap(
   })
 }
 
+/// Memory the isolate holds outside V8's heap: ArrayBuffer contents and
+/// WebAssembly memories. V8 keeps the count; adjusting it by zero reads it.
+fn external_memory(runtime: &mut deno_core::JsRuntime) -> i64 {
+  runtime
+    .v8_isolate()
+    .adjust_amount_of_external_allocated_memory(0)
+}
+
 /// The function the snapshot left in global `name`.
 fn global_function<'s>(
   scope: &mut v8::PinScope<'s, '_>,
@@ -205,12 +213,20 @@ struct Watch {
   out_of_memory: Arc<AtomicBool>,
   /// What each request in flight has used of `cpu_budget`.
   ledger: CpuLedger,
+  /// The most memory outside the V8 heap (ArrayBuffer contents, WebAssembly
+  /// memories) the isolate may hold: its heap limit again.
+  external_limit: i64,
 }
 
 impl Watch {
   /// Runs `f` as one watched stretch of JS, charges its CPU time to the
   /// requests in flight, and reports a limit it broke: the watchdog stops
-  /// the stretch once the request with the least budget left has used it.
+  /// the stretch once the request with the least budget left has used it.  /// `MemoryLimit` if the isolate holds more than its limit outside the
+  /// heap (WebAssembly memories are not bounded while they are made).
+  fn memory_exceeded(&self, external: i64) -> Option<Termination> {
+    (external > self.external_limit).then_some(Termination::MemoryLimit)
+  }
+
   fn stretch<R>(&self, f: impl FnOnce() -> R) -> (R, Option<Termination>) {
     let budget = self.cpu_budget.saturating_sub(self.ledger.most_used());
     let started = thread_cpu_time();
@@ -312,15 +328,21 @@ impl WorkerIsolate {
     }
     let (cell, dispatch, context) = (&mut self.cell, &self.dispatch, &self.context);
     let deadlines = &mut self.wall.deadlines;
+    let mut external = 0;
     let turn = || {
       cell.with(|runtime| {
         if !batch.is_empty() {
           dispatch_batch(runtime, context, dispatch, batch, deadlines)?;
         }
-        runtime.poll_event_loop(cx, PollEventLoopOptions::default())
+        let polled = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
+        external = external_memory(runtime);
+        polled
       })
     };
-    let outcome = self.watch.stretch(turn);
+    let outcome = match self.watch.stretch(turn) {
+      (polled, None) => (polled, self.watch.memory_exceeded(external)),
+      broken => broken,
+    };
     self.wall.enforce(&mut self.op_state.borrow_mut(), cx);
     match outcome {
       (_, Some(broken)) => Poll::Ready(Stopped::Terminated(broken)),
@@ -482,6 +504,7 @@ pub(crate) async fn start_worker(
     cpu_budget: limits.cpu_per_request,
     out_of_memory,
     ledger,
+    external_limit: i64::try_from(limits.heap_bytes).unwrap_or(i64::MAX),
   };
 
   let main = version.bundle.main().clone();
@@ -499,6 +522,9 @@ pub(crate) async fn start_worker(
     .run(evaluated)
     .await
     .map_err(WorkerError::Terminated)??;
+  if let Some(broken) = watch.memory_exceeded(cell.with(external_memory)) {
+    return Err(WorkerError::Terminated(broken));
+  }
 
   let env_json =
     serde_json::to_string(&version.env.vars).map_err(|e| WorkerError::Script(e.to_string()))?;

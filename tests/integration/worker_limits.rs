@@ -229,3 +229,36 @@ async fn past_the_in_flight_and_queue_bounds_requests_get_503() {
     overload["served"].as_u64().expect("served") as usize
   );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webassembly_memory_counts_against_the_memory_limit() {
+  let (_dir, server, _) = start().await;
+  let client = http1();
+  let mut most = 0;
+  let mut stopped = 0;
+  for _ in 0..12 {
+    let response = client
+      .get(server.url("/wasm-hoard/"))
+      .send()
+      .await
+      .expect("request");
+    if response.status() == 503 {
+      stopped += 1;
+      continue;
+    }
+    let held: u64 = response
+      .text()
+      .await
+      .expect("body")
+      .parse()
+      .expect("MiB held");
+    most = most.max(held);
+  }
+  // 48 MiB allowed: the isolate goes once a request takes it past that, and
+  // its successor starts from nothing.
+  assert!(most <= 64, "a worker held {most} MiB of wasm memory");
+  assert!(
+    crate::util::count_in_logs("isolate terminated: memory-limit") > 0 || stopped > 0,
+    "the limit was enforced"
+  );
+}
