@@ -193,3 +193,36 @@ async fn shutdown_closes_open_websockets_with_1001() {
     .expect("the server stops once the socket has closed")
     .expect("the server task");
 }
+
+#[tokio::test]
+async fn a_peer_that_does_not_read_fills_the_send_buffer_not_the_host() {
+  let server = worker_allowing(&[]).await;
+  let url = format!("ws://{}/echo", server.addr);
+  let (mut socket, _) = tokio_tungstenite::connect_async(&url)
+    .await
+    .expect("the upgrade succeeds");
+  // Asks for 40 MiB and then reads nothing.
+  socket.send(Message::text("flood")).await.expect("send");
+  let client = http1();
+  let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+  let report = loop {
+    let report = get_text(&client, &server.url("/flood")).await;
+    if report != "not flooded" {
+      break report;
+    }
+    assert!(
+      tokio::time::Instant::now() < deadline,
+      "the flood never ran"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  };
+  assert!(report.starts_with("TypeError after "), "{report}");
+  assert!(report.contains("send buffer is full"), "{report}");
+  let sent: u32 = report["TypeError after ".len()..]
+    .split(' ')
+    .next()
+    .and_then(|n| n.parse().ok())
+    .expect("a count");
+  assert!(sent <= 16, "{sent} MiB were queued");
+  drop(socket);
+}

@@ -5,6 +5,7 @@
 // through the host (runtime/src/ext/websocket).
 import { core, primordials } from "ext:core/mod.js";
 import {
+  op_websocket_buffered,
   op_websocket_close,
   op_websocket_connect,
   op_websocket_next,
@@ -201,8 +202,9 @@ class WebSocket extends event.EventTarget {
     return "";
   }
 
+  /** Bytes sent and not yet written to the peer. */
   get bufferedAmount() {
-    return 0;
+    return this.#rid === null ? 0 : op_websocket_buffered(this.#rid);
   }
 
   get binaryType() {

@@ -12,6 +12,10 @@ pub enum WebSocketError {
   #[class(type)]
   #[error("this WebSocket is not the unused client end of a WebSocketPair")]
   PeerUsed,
+  /// Too many bytes wait for a peer that does not read.
+  #[class(type)]
+  #[error("the WebSocket's send buffer is full ({0} MiB wait for the peer to read)")]
+  BufferFull(usize),
   /// The URL is not one a WebSocket can connect to.
   #[class(syntax)]
   #[error("invalid WebSocket URL: {0}")]

@@ -3,6 +3,8 @@
 //! between those channels and a real WebSocket connection.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -36,6 +38,10 @@ pub enum WsMessage {
   },
 }
 
+/// Bytes of messages a worker may have waiting for a peer that does not
+/// read; past it, `send` fails rather than hold host memory without bound.
+pub const MAX_QUEUED_BYTES: usize = 16 << 20;
+
 /// The host's end of a worker's WebSocket: what the worker sends, and where
 /// what the peer sends goes.
 #[derive(Debug)]
@@ -44,26 +50,87 @@ pub struct WebSocketLink {
   pub from_worker: mpsc::UnboundedReceiver<WsMessage>,
   /// Messages from the peer, for the worker.
   pub to_worker: mpsc::Sender<WsMessage>,
+  /// Bytes sent by the worker and not yet written to the peer.
+  pub queued: Arc<AtomicUsize>,
+}
+
+/// Why a message could not be queued for the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+  /// The connection has ended.
+  Closed,
+  /// [`MAX_QUEUED_BYTES`] are already waiting for the peer.
+  Full,
+}
+
+/// The worker's side of the messages it sends, with their bytes counted
+/// until the peer has them.
+#[derive(Debug)]
+pub struct Outgoing {
+  tx: mpsc::UnboundedSender<WsMessage>,
+  queued: Arc<AtomicUsize>,
+}
+
+impl Outgoing {
+  /// Queues `message` for the peer.
+  pub fn send(&self, message: WsMessage) -> Result<(), SendError> {
+    let size = message.size();
+    let reserved = self
+      .queued
+      .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+        queued
+          .checked_add(size)
+          .filter(|total| *total <= MAX_QUEUED_BYTES)
+      });
+    if reserved.is_err() {
+      return Err(SendError::Full);
+    }
+    self.tx.send(message).map_err(|_| SendError::Closed)
+  }
+
+  /// Bytes waiting for the peer.
+  pub fn buffered(&self) -> usize {
+    self.queued.load(Ordering::Acquire)
+  }
+}
+
+impl WsMessage {
+  /// The bytes this message takes in a send buffer.
+  fn size(&self) -> usize {
+    match self {
+      WsMessage::Text(text) => text.len(),
+      WsMessage::Binary(bytes) => bytes.len(),
+      WsMessage::Close { reason, .. } => reason.len(),
+    }
+  }
 }
 
 /// The worker's end: the other halves of a [`WebSocketLink`]'s channels.
 #[derive(Debug)]
 pub struct WorkerEnd {
   /// Messages to send to the peer.
-  pub outgoing: mpsc::UnboundedSender<WsMessage>,
+  pub outgoing: Outgoing,
   /// Messages the peer sent.
   pub incoming: mpsc::Receiver<WsMessage>,
 }
 
 /// A connected worker end and host end.
 pub fn link() -> (WorkerEnd, WebSocketLink) {
-  let (outgoing, from_worker) = mpsc::unbounded_channel();
+  let (tx, from_worker) = mpsc::unbounded_channel();
   let (to_worker, incoming) = mpsc::channel(INCOMING_QUEUE);
+  let queued = Arc::new(AtomicUsize::new(0));
   (
-    WorkerEnd { outgoing, incoming },
+    WorkerEnd {
+      outgoing: Outgoing {
+        tx,
+        queued: queued.clone(),
+      },
+      incoming,
+    },
     WebSocketLink {
       from_worker,
       to_worker,
+      queued,
     },
   )
 }
@@ -93,6 +160,7 @@ pub async fn pump<S>(
   let WebSocketLink {
     mut from_worker,
     to_worker,
+    queued,
   } = link;
   let (mut sink, mut stream) = socket.split();
   let mut worker_open = true;
@@ -114,6 +182,7 @@ pub async fn pump<S>(
         }
       }
       out = from_worker.recv(), if worker_open => {
+        let size = out.as_ref().map_or(0, WsMessage::size);
         let message = match out {
           Some(WsMessage::Text(text)) => Message::text(text),
           Some(WsMessage::Binary(bytes)) => Message::binary(bytes),
@@ -127,7 +196,9 @@ pub async fn pump<S>(
             Message::Close(close_frame(Some(1001), String::new()))
           }
         };
-        if sink.send(message).await.is_err() {
+        let sent = sink.send(message).await;
+        queued.fetch_sub(size, Ordering::AcqRel);
+        if sent.is_err() {
           break;
         }
       }

@@ -22,6 +22,7 @@ deno_core::extension!(
     ops::op_websocket_pair,
     ops::op_websocket_send_text,
     ops::op_websocket_send_binary,
+    ops::op_websocket_buffered,
     ops::op_websocket_close,
     ops::op_websocket_next,
     ops::op_websocket_connect,

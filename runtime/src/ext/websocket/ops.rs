@@ -16,13 +16,16 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::error::WebSocketError;
-use super::link::{ABNORMAL_CLOSURE, WebSocketLink, WorkerEnd, WsMessage, link, pump};
+use super::link::{
+  ABNORMAL_CLOSURE, MAX_QUEUED_BYTES, Outgoing, SendError, WebSocketLink, WorkerEnd, WsMessage,
+  link, pump,
+};
 use crate::ext::fetch::client::{ResolvedRefusal, resolve_checked};
 use crate::ext::fetch::{OutboundConfig, OutboundPolicy, outbound_config};
 
 /// The worker's end of a WebSocket, for the `WebSocket` object holding it.
 struct SocketResource {
-  outgoing: mpsc::UnboundedSender<WsMessage>,
+  outgoing: Outgoing,
   incoming: AsyncRefCell<mpsc::Receiver<WsMessage>>,
 }
 
@@ -89,12 +92,7 @@ pub fn op_websocket_send_text(
   #[smi] rid: ResourceId,
   #[string] text: String,
 ) -> Result<bool, WebSocketError> {
-  Ok(
-    socket(state, rid)?
-      .outgoing
-      .send(WsMessage::Text(text))
-      .is_ok(),
-  )
+  queue(state, rid, WsMessage::Text(text))
 }
 
 /// Sends a binary message; false once the socket is closed.
@@ -104,8 +102,24 @@ pub fn op_websocket_send_binary(
   #[smi] rid: ResourceId,
   #[buffer] data: JsBuffer,
 ) -> Result<bool, WebSocketError> {
-  let message = WsMessage::Binary(data.to_vec().into());
-  Ok(socket(state, rid)?.outgoing.send(message).is_ok())
+  queue(state, rid, WsMessage::Binary(data.to_vec().into()))
+}
+
+/// Queues `message` for the peer: false once the socket is closed, an
+/// error once too much waits for a peer that does not read.
+fn queue(state: &OpState, rid: ResourceId, message: WsMessage) -> Result<bool, WebSocketError> {
+  match socket(state, rid)?.outgoing.send(message) {
+    Ok(()) => Ok(true),
+    Err(SendError::Closed) => Ok(false),
+    Err(SendError::Full) => Err(WebSocketError::BufferFull(MAX_QUEUED_BYTES >> 20)),
+  }
+}
+
+/// Bytes sent and not yet written to the peer (`bufferedAmount`).
+#[op2(fast)]
+#[number]
+pub fn op_websocket_buffered(state: &mut OpState, #[smi] rid: ResourceId) -> u64 {
+  socket(state, rid).map_or(0, |s| s.outgoing.buffered() as u64)
 }
 
 /// Starts the closing handshake.
