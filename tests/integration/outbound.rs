@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use outpost_runtime::{OutboundPolicy, WorkerLimits};
+use outpost_runtime::{ExecutorOptions, OutboundPolicy, WorkerLimits};
 use serde_json::Value;
 
 use crate::origin::Origin;
@@ -342,4 +342,19 @@ async fn html_rewriter_rewrites_a_page_as_it_streams() {
     tail,
     "<p>second half</p><footer>1 link(s) rewritten</footer></body></html>"
   );
+}
+
+#[tokio::test]
+async fn the_nodes_allow_list_opens_every_worker() {
+  let origin = Origin::start().await;
+  let root = tempfile::tempdir().expect("temp dir");
+  let worker = std::fs::read_to_string(fixture_entry("outbound")).expect("fixture");
+  std::fs::create_dir(root.path().join("plain")).expect("worker folder");
+  std::fs::write(root.path().join("plain").join("worker.js"), &worker).expect("worker.js");
+  let node = OutboundPolicy::parse(&["localhost"]).expect("valid");
+  let server = TestServer::folder_opening(root.path(), ExecutorOptions::default(), node).await;
+  let answer = ask(&server, "/plain/get", &origin.by_name("/hello"), "").await;
+  assert_eq!(answer["body"], "hello from origin", "{answer}");
+  let refused = ask(&server, "/plain/get", &origin.by_address("/hello"), "").await;
+  assert!(error_of(&refused).contains("loopback"), "{refused}");
 }

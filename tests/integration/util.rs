@@ -190,11 +190,22 @@ impl TestServer {
 
   /// As [`TestServer::folder`], with executors set up as `options` says.
   pub async fn folder_with(root: &Path, options: ExecutorOptions) -> Self {
+    Self::folder_opening(root, options, outpost_runtime::OutboundPolicy::default()).await
+  }
+
+  /// As [`TestServer::folder_with`], with `outbound` opened to every
+  /// worker's `fetch()` (`outpost edge --allow-outbound`).
+  pub async fn folder_opening(
+    root: &Path,
+    options: ExecutorOptions,
+    outbound: outpost_runtime::OutboundPolicy,
+  ) -> Self {
     capture_logs();
     let dispatcher = Arc::new(Dispatcher::start_with(2, &options).expect("executor threads start"));
     let routes = Routes::default();
     let root = root.canonicalize().expect("canonical root");
-    let mut folder = LocalFolder::new(root, dispatcher.clone(), routes.clone());
+    let mut folder =
+      LocalFolder::new(root, dispatcher.clone(), routes.clone()).with_outbound(outbound);
     folder.load().await.expect("the folder is readable");
     let watch = Box::new(move |until: Until| {
       Box::pin(async move { folder.watch(until).await.expect("watching starts") }) as Watching
