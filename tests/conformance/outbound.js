@@ -41,3 +41,30 @@ o("link-local (cloud metadata) is refused", () =>
   rejectsWith(fetch("http://169.254.169.254/"), "TypeError", "link-local"));
 o("IPv6 loopback is refused", () => rejectsWith(fetch("http://[::1]:8080/"), "TypeError", "loopback"));
 o("IPv4 in decimal form is refused", () => rejectsWith(fetch("http://2130706433/"), "TypeError", "loopback"));
+
+// The request's scope (which subrequests count against) follows the work a
+// handler starts, however it is scheduled.
+const fetchesFrom = (schedule) =>
+  new Promise((resolve) => schedule(() => fetch("data:,x").then(() => resolve(true), (err) => resolve(err.message))));
+o("fetch from a microtask the handler queued", () => fetchesFrom((run) => queueMicrotask(run)));
+o("fetch from a timer the handler set", () => fetchesFrom((run) => setTimeout(run, 1)));
+o("fetch from a MessagePort message", () =>
+  fetchesFrom((run) => {
+    const { port1, port2 } = new MessageChannel();
+    port2.onmessage = () => {
+      run();
+      port2.close();
+    };
+    port1.postMessage("go");
+  }));
+o("fetch from a ReadableStream's pull", async () => {
+  let outcome;
+  const stream = new ReadableStream({
+    async pull(controller) {
+      outcome = await fetch("data:,x").then(() => true, (err) => err.message);
+      controller.close();
+    },
+  });
+  await new Response(stream).text();
+  return outcome;
+});
