@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use deno_core::error::{CoreError, JsError};
-use deno_core::{OpState, PollEventLoopOptions, ResourceId, RuntimeOptions, ToV8, v8};
+use deno_core::{OpState, PollEventLoopOptions, ResourceId, RuntimeOptions, v8};
 use deno_error::JsErrorBox;
 use tokio::sync::mpsc;
 
@@ -25,7 +25,7 @@ use crate::ext::serve::{
   CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
 };
 use crate::isolate::IsolateCell;
-use crate::limits::{CpuWatchdog, Termination, WorkerLimits, thread_cpu_time};
+use crate::limits::{CpuWatchdog, Termination, WorkerLimits};
 use crate::pool::{BlankIsolate, IsolatePool};
 
 static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/OUTPOST_SNAPSHOT.bin"));
@@ -219,17 +219,18 @@ struct Watch {
 }
 
 impl Watch {
-  /// Runs `f` as one watched stretch of JS, charges its CPU time to the
-  /// requests in flight, and reports a limit it broke: the watchdog stops
-  /// the stretch once the request with the least budget left has used it.  /// `MemoryLimit` if the isolate holds more than its limit outside the
+  /// `MemoryLimit` if the isolate holds more than its limit outside the
   /// heap (WebAssembly memories are not bounded while they are made).
   fn memory_exceeded(&self, external: i64) -> Option<Termination> {
     (external > self.external_limit).then_some(Termination::MemoryLimit)
   }
 
+  /// Runs `f` as one watched stretch of JS, charges its CPU time to the
+  /// requests in flight, and reports a limit it broke: the watchdog stops
+  /// the stretch once the request with the least budget left has used it.
   fn stretch<R>(&self, f: impl FnOnce() -> R) -> (R, Option<Termination>) {
     let budget = self.cpu_budget.saturating_sub(self.ledger.most_used());
-    let started = thread_cpu_time();
+    let started = self.watchdog.cpu_clock();
     let started_at = Instant::now();
     let cpu_exceeded =
       self
@@ -239,12 +240,15 @@ impl Watch {
     self.watchdog.end();
     let wall = started_at.elapsed();
     // A short stretch is charged its wall time, which bounds its CPU time
-    // from above: that saves a second read of the thread's CPU clock (a
-    // system call) per request on a busy node.
+    // from above; a long one, the thread's CPU clock since it began. A
+    // stretch starts for nearly every request on a node spread over many
+    // workers, and each read of that clock is a system call, so the start
+    // is an estimate (`CpuWatchdog::cpu_clock`) and the end is read only
+    // when needed.
     let used = if wall < SHORT_STRETCH {
       wall
     } else {
-      thread_cpu_time().saturating_sub(started)
+      self.watchdog.read_cpu_clock().saturating_sub(started)
     };
     let most_used = self
       .ledger
@@ -433,12 +437,12 @@ fn dispatch_batch(
   let context = v8::Local::new(scope, context);
   let scope = &mut v8::ContextScope::new(scope, context);
   v8::tc_scope!(let scope, scope);
-  let heads = heads
-    .to_v8(scope)
+  let args = heads
+    .into_args(scope)
     .map_err(|err| CoreError::from(JsErrorBox::from_err(err)))?;
   let dispatch = v8::Local::new(scope, dispatch);
   let this = v8::undefined(scope).into();
-  if dispatch.call(scope, this, &[heads]).is_none()
+  if dispatch.call(scope, this, &args).is_none()
     && !scope.is_execution_terminating()
     && let Some(exception) = scope.exception()
   {

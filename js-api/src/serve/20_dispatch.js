@@ -45,8 +45,8 @@ const { ReadableStream, ReadableStreamPrototype } = streams;
 
 const EMPTY = new Uint8Array(0);
 /**
- * Entries per request in a batch from the host: `rid, method, url, hasBody,
- * headerText` (`RequestBatch` in runtime/src/ext/serve/ops.rs).
+ * Values per request from the host: `rid, method, url, hasBody, headerText`
+ * (`RequestBatch` in runtime/src/ext/serve/ops.rs).
  */
 const HEAD_FIELDS = 5;
 /** Methods the host sends as an index (`KNOWN_METHODS` in ops.rs). */
@@ -158,15 +158,13 @@ function splitHeaderText(text) {
   return list;
 }
 
-/** The Request for the request at `at` in a batch from the host. */
-function toRequest(heads, at) {
-  const rid = heads[at];
-  const method = heads[at + 1];
-  const body = heads[at + 3] ? new InnerBody(requestBodyStream(rid)) : null;
+/** The Request for a request head from the host. */
+function toRequest(rid, method, url, hasBody, headerText) {
+  const body = hasBody ? new InnerBody(requestBodyStream(rid)) : null;
   const inner = new ServedInnerRequest(
     typeof method === "number" ? METHODS[method] : method,
-    heads[at + 2],
-    heads[at + 4],
+    url,
+    headerText,
     body,
   );
   return fromInnerRequest(inner, "immutable");
@@ -290,15 +288,14 @@ function serviceWorkerHandler(request, ctx) {
 }
 
 /**
- * Runs the handler for the request at `at` in a batch. A handler that
- * returns a Response (not a promise) is answered in the same turn, with no
- * promise in between.
+ * Runs the handler for one request. A handler that returns a Response (not
+ * a promise) is answered in the same turn, with no promise in between.
  */
-function handleOne(heads, at, handle, describeError) {
-  const rid = heads[at];
+function handleOne(handle, describeError, rid, method, url, hasBody, headerText) {
   let result;
   try {
-    result = handle(toRequest(heads, at), new ExecutionContext(describeError));
+    const request = toRequest(rid, method, url, hasBody, headerText);
+    result = handle(request, new ExecutionContext(describeError));
   } catch (err) {
     op_serve_fail(rid, describeError(err));
     return;
@@ -315,27 +312,43 @@ function handleOne(heads, at, handle, describeError) {
  * context that follows everything the handler starts (promises, timers,
  * waitUntil work, the response body's stream); subrequests count against it.
  */
-function handleInScope(heads, at, handle, describeError) {
+function handleInScope(handle, describeError, rid, method, url, hasBody, headerText) {
   const outer = core.getAsyncContext();
   core.setAsyncContext(new RequestScope());
   try {
-    handleOne(heads, at, handle, describeError);
+    handleOne(handle, describeError, rid, method, url, hasBody, headerText);
   } finally {
     core.setAsyncContext(outer);
   }
 }
 
 /**
- * The function the host calls with each batch of requests for this isolate:
- * a flat array, HEAD_FIELDS entries per request (`rid, method, url,
- * hasBody, headerList`; see `RequestBatch` in runtime/src/ext/serve/ops.rs).
+ * The function the host calls with the requests that have arrived for this
+ * isolate: one request's HEAD_FIELDS values as arguments, or several
+ * requests' values in one flat array (see `RequestBatch::into_args` in
+ * runtime/src/ext/serve/ops.rs).
  * @param {null | ((request: Request, ctx: ExecutionContext) => Response | Promise<Response>)} handle
  *   the module form's handler, or null for the service-worker form
  */
 function serveRequests(handle, describeError) {
   const dispatch = handle ?? serviceWorkerHandler;
-  return (heads) => {
-    for (let at = 0; at < heads.length; at += HEAD_FIELDS) handleInScope(heads, at, dispatch, describeError);
+  return (first, method, url, hasBody, headerText) => {
+    if (typeof first === "number") {
+      handleInScope(dispatch, describeError, first, method, url, hasBody, headerText);
+      return;
+    }
+    const heads = first;
+    for (let at = 0; at < heads.length; at += HEAD_FIELDS) {
+      handleInScope(
+        dispatch,
+        describeError,
+        heads[at],
+        heads[at + 1],
+        heads[at + 2],
+        heads[at + 3],
+        heads[at + 4],
+      );
+    }
   };
 }
 
@@ -347,7 +360,7 @@ function serveRequests(handle, describeError) {
  */
 function warmUp() {
   const heads = [0, 2, "http://warm.up/path?query=1", false, "accept\n*/*\ncontent-type\ntext/plain"];
-  const request = toRequest(heads, 0);
+  const request = toRequest(heads[0], heads[1], heads[2], heads[3], heads[4]);
   const seen = [request.method, request.url, request.headers.get("accept"), new URL(request.url).pathname];
   new ExecutionContext((err) => String(err));
   const responses = [
@@ -360,7 +373,9 @@ function warmUp() {
   for (let i = 0; i < responses.length; i++) responseParts(responses[i]);
   // The dispatch path as well, for a request id the host never issued: the
   // respond op refuses it and the failure path runs, so both are compiled.
-  serveRequests((req) => new Response(req.url), String)(heads);
+  const serve = serveRequests((req) => new Response(req.url), String);
+  serve(heads);
+  serve(heads[0], heads[1], heads[2], heads[3], heads[4]);
 }
 
 export { serveRequests, warmUp };

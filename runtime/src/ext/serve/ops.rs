@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use deno_core::convert::ByteString;
 use deno_core::{
-  AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId, ToJsBuffer, ToV8, op2, v8,
+  AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId, ToJsBuffer, op2, v8,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::mpsc;
@@ -44,9 +44,9 @@ pub struct RequestHead {
   has_body: bool,
 }
 
-/// The requests one call of JS's dispatch function receives, as one flat
-/// array, [`RequestBatch::FIELDS`] entries per request: `rid, method, url,
-/// hasBody, headerText`.
+/// The requests one call of JS's dispatch function receives:
+/// [`RequestBatch::FIELDS`] values per request, `rid, method, url, hasBody,
+/// headerText`; see [`RequestBatch::into_args`].
 ///
 /// - `method` is an index into [`KNOWN_METHODS`] (`METHODS` in
 ///   `20_dispatch.js`), or the method's name if it is not one of them.
@@ -54,14 +54,52 @@ pub struct RequestHead {
 ///   names nor values can hold a newline); JS splits it only if the handler
 ///   reads the headers.
 ///
-/// Primitives in one array, because building V8 objects and arrays through
-/// its API costs more than anything else in handing a request over, and an
-/// object with named properties made from Rust is in dictionary mode too.
+/// Primitives only, because building V8 objects and arrays through its API
+/// costs more than anything else in handing a request over, and an object
+/// with named properties made from Rust is in dictionary mode too.
 pub struct RequestBatch(Vec<RequestHead>);
 
 impl RequestBatch {
-  /// How many array entries one request takes.
+  /// How many values one request takes.
   const FIELDS: usize = 5;
+
+  /// The arguments for JS's dispatch function: a lone request's values as
+  /// arguments of their own, or several requests' values in one flat array.
+  /// On a node serving many workers most batches hold one request, and
+  /// there an array is a V8 allocation in memory the isolate has not
+  /// touched for a while.
+  pub fn into_args<'a>(
+    self,
+    scope: &mut v8::PinScope<'a, '_>,
+  ) -> Result<Vec<v8::Local<'a, v8::Value>>, ServeError> {
+    let mut fields = Vec::with_capacity(self.0.len() * Self::FIELDS);
+    let mut text = Vec::new();
+    let lone = self.0.len() == 1;
+    for head in self.0 {
+      fields.push(v8::Integer::new_from_unsigned(scope, head.rid).into());
+      let method = match KNOWN_METHODS.iter().position(|known| *known == head.method) {
+        Some(index) => v8::Integer::new(scope, index as i32).into(),
+        None => byte_string(scope, head.method.as_str().as_bytes())?,
+      };
+      fields.push(method);
+      // URLs are nearly always ASCII, which V8 takes without decoding.
+      let url = if head.url.is_ascii() {
+        byte_string(scope, head.url.as_bytes())?
+      } else {
+        v8::String::new(scope, &head.url)
+          .ok_or(ServeError::HeadTooLarge)?
+          .into()
+      };
+      fields.push(url);
+      fields.push(v8::Boolean::new(scope, head.has_body).into());
+      header_text(&head.headers, &mut text);
+      fields.push(byte_string(scope, &text)?);
+    }
+    if lone {
+      return Ok(fields);
+    }
+    Ok(vec![v8::Array::new_with_elements(scope, &fields).into()])
+  }
 }
 
 /// Methods JS receives as an index into this list; the order must match
@@ -98,32 +136,6 @@ fn header_text(headers: &HeaderMap, text: &mut Vec<u8>) {
     text.extend_from_slice(name.as_str().as_bytes());
     text.push(b'\n');
     text.extend_from_slice(value.as_bytes());
-  }
-}
-
-impl<'a> ToV8<'a> for RequestBatch {
-  type Error = ServeError;
-
-  fn to_v8<'i>(
-    self,
-    scope: &mut v8::PinScope<'a, 'i>,
-  ) -> Result<v8::Local<'a, v8::Value>, ServeError> {
-    let mut fields = Vec::with_capacity(self.0.len() * Self::FIELDS);
-    let mut text = Vec::new();
-    for head in self.0 {
-      fields.push(v8::Integer::new_from_unsigned(scope, head.rid).into());
-      let method = match KNOWN_METHODS.iter().position(|known| *known == head.method) {
-        Some(index) => v8::Integer::new(scope, index as i32).into(),
-        None => byte_string(scope, head.method.as_str().as_bytes())?,
-      };
-      fields.push(method);
-      let url = v8::String::new(scope, &head.url).ok_or(ServeError::HeadTooLarge)?;
-      fields.push(url.into());
-      fields.push(v8::Boolean::new(scope, head.has_body).into());
-      header_text(&head.headers, &mut text);
-      fields.push(byte_string(scope, &text)?);
-    }
-    Ok(v8::Array::new_with_elements(scope, &fields).into())
   }
 }
 
