@@ -8,6 +8,8 @@ Usage (after `cargo build --release -p outpost`):
                                [--rounds 3] [--warmup 30]
                                [--binary target/release/outpost]
                                [--node-arg=--v8-flags=...]
+                               [--compare OTHER_BINARY]
+                               [--compare-arg=--v8-flags=...]
 
 It generates N small workers (each answers its own name) into a temporary
 folder and serves them with `outpost edge --local`. A warm-up of spread
@@ -20,9 +22,16 @@ in alternation, round after round (machine noise hits both alike):
   single   wrk sends every request to one worker
 
 and prints the medians of requests/s, server CPU per request (user+sys of
-the whole process, from /proc) and wrk's p99, plus the RSS after every worker
+the whole process, from /proc, and of that the executor threads' share,
+which is where isolates run) and wrk's p99, plus the RSS after every worker
 has answered once (so all N are resident; workers start on their first
 request). Needs wrk.
+
+With --compare (or only --compare-arg), a second node serves the same
+workers alongside: the two are measured in alternation, which is the only
+way to compare builds or flags on a shared, noisy machine. The executor
+CPU per request is the steadiest figure between two identical nodes
+(within about 1 %); the rest moves with the machine.
 """
 import argparse
 import os
@@ -54,10 +63,22 @@ def free_port():
 
 
 def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    """User+sys CPU of the whole process, and of its executor threads."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = executors = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread exited meanwhile
+        used = (int(fields[11]) + int(fields[12])) / ticks
+        total += used
+        if comm.startswith("outpost-exec"):
+            executors += used
+    return total, executors
 
 
 def minor_faults(pid):
@@ -98,18 +119,54 @@ def parse_wrk(out):
     return rps, total, float(p99.group(1)) * scale, int(errors.group(1)) if errors else 0
 
 
-def run_wrk(pid, port, seconds, conns, script):
-    before = cpu_seconds(pid)
-    faults_before = minor_faults(pid)
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script,
-         f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    used = cpu_seconds(pid) - before
-    faults = minor_faults(pid) - faults_before
-    rps, total, p99, errors = parse_wrk(out)
-    return rps, used / total * 1e6, p99, errors, faults / total
+class Node:
+    """One `outpost edge --local` process serving the generated workers."""
+
+    def __init__(self, label, binary, extra_args, root):
+        self.label = label
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [binary, "edge", "--local", root, "--port", str(self.port), "--log", "warn",
+             *extra_args],
+        )
+        self.results = {"spread": [], "single": []}
+
+    def load(self, seconds, conns, script):
+        """Runs wrk; returns rps, CPU us/request (all, executors), p99 ms,
+        errors and minor faults per request."""
+        pid = self.process.pid
+        before, faults_before = cpu_seconds(pid), minor_faults(pid)
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script,
+             f"http://127.0.0.1:{self.port}/"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        after, faults = cpu_seconds(pid), minor_faults(pid) - faults_before
+        rps, total, p99, errors = parse_wrk(out)
+        cpu_us = (after[0] - before[0]) / total * 1e6
+        exec_us = (after[1] - before[1]) / total * 1e6
+        return rps, cpu_us, exec_us, p99, errors, faults / total
+
+    def answer_once(self, workers):
+        """Has every worker answer once, so all are resident; prints RSS."""
+        wait_ready(self.port)
+        idle_rss = rss_mib(self.process.pid)
+        started = time.time()
+        for i in range(workers):
+            body = get(f"http://127.0.0.1:{self.port}/w{i}/")
+            if body != f"w{i}":
+                sys.exit(f"{self.label}: w{i} answered {body!r}")
+        print(f"{self.label}: {workers} workers each answered once in "
+              f"{time.time() - started:.1f} s")
+        time.sleep(2)
+        full_rss = rss_mib(self.process.pid)
+        per_worker = (full_rss - idle_rss) / max(workers - 1, 1)
+        print(f"{self.label}: RSS with 1 worker resident: {idle_rss:.0f} MiB; with {workers}: "
+              f"{full_rss:.0f} MiB; about {per_worker:.2f} MiB per resident worker")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 def main():
@@ -123,6 +180,10 @@ def main():
     ap.add_argument("--binary", default="target/release/outpost")
     ap.add_argument("--node-arg", action="append", default=[],
                     help="an extra argument for `outpost edge` (repeatable)")
+    ap.add_argument("--compare", default=None,
+                    help="a second binary, served and measured alongside")
+    ap.add_argument("--compare-arg", action="append", default=[],
+                    help="an extra argument for the second node (repeatable)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,61 +192,65 @@ def main():
             os.makedirs(os.path.join(root, f"w{i}"))
             with open(os.path.join(root, f"w{i}", "worker.js"), "w") as f:
                 f.write(WORKER.format(name=f"w{i}"))
-        spread = os.path.join(tmp, "spread.lua")
-        with open(spread, "w") as f:
-            f.write(ROUND_ROBIN_LUA.format(workers=args.workers))
-        single = os.path.join(tmp, "single.lua")
-        with open(single, "w") as f:
-            f.write(ROUND_ROBIN_LUA.format(workers=1))
+        scripts = {}
+        for label, n in (("spread", args.workers), ("single", 1)):
+            scripts[label] = os.path.join(tmp, f"{label}.lua")
+            with open(scripts[label], "w") as f:
+                f.write(ROUND_ROBIN_LUA.format(workers=n))
 
-        port = free_port()
-        node = subprocess.Popen(
-            [args.binary, "edge", "--local", root, "--port", str(port), "--log", "warn",
-             *args.node_arg],
-        )
+        nodes = [Node("A", args.binary, args.node_arg, root)]
+        if args.compare or args.compare_arg:
+            nodes.append(Node("B", args.compare or args.binary, args.compare_arg, root))
         try:
-            wait_ready(port)
-            idle_rss = rss_mib(node.pid)
-            started = time.time()
-            for i in range(args.workers):
-                body = get(f"http://127.0.0.1:{port}/w{i}/")
-                if body != f"w{i}":
-                    sys.exit(f"w{i} answered {body!r}")
-            print(f"{args.workers} workers each answered once in {time.time() - started:.1f} s")
-            time.sleep(2)
-            full_rss = rss_mib(node.pid)
-            per_worker = (full_rss - idle_rss) / max(args.workers - 1, 1)
-            print(f"RSS with 1 worker resident: {idle_rss:.0f} MiB; with {args.workers}: "
-                  f"{full_rss:.0f} MiB; about {per_worker:.2f} MiB per resident worker")
+            for node in nodes:
+                node.answer_once(args.workers)
+            # Warm-up in slices, alternating nodes, so both see the same machine.
+            remaining = args.warmup
+            while remaining > 0:
+                chunk = min(10, remaining)
+                for node in nodes:
+                    rps, cpu_us, exec_us, p99, errors, _ = node.load(
+                        chunk, args.conns, scripts["spread"])
+                    print(f"{node.label}: warm-up spread {chunk} s: rps={rps:.0f} "
+                          f"cpu/req={cpu_us:.2f}us (executors {exec_us:.2f}) p99={p99:.2f}ms "
+                          f"errors={errors}; RSS {rss_mib(node.process.pid):.0f} MiB")
+                remaining -= chunk
 
-            if args.warmup > 0:
-                rps, cpu_us, p99, errors, faults = run_wrk(
-                    node.pid, port, args.warmup, args.conns, spread)
-                print(f"warm-up spread {args.warmup} s: rps={rps:.0f} cpu/req={cpu_us:.2f}us "
-                      f"p99={p99:.2f}ms errors={errors}; RSS {rss_mib(node.pid):.0f} MiB")
-
-            results = {"spread": [], "single": []}
             for r in range(args.rounds):
-                for label, script in (("spread", spread), ("single", single)):
-                    rps, cpu_us, p99, errors, faults = run_wrk(node.pid, port, args.seconds, args.conns, script)
-                    results[label].append((rps, cpu_us, p99))
-                    print(f"round {r + 1} {label:<6} rps={rps:>9.0f} cpu/req={cpu_us:>7.2f}us "
-                          f"p99={p99:.2f}ms faults/req={faults:.2f} errors={errors}")
+                order = nodes if r % 2 == 0 else nodes[::-1]
+                for label in ("spread", "single"):
+                    for node in order:
+                        rps, cpu_us, exec_us, p99, errors, faults = node.load(
+                            args.seconds, args.conns, scripts[label])
+                        node.results[label].append((rps, cpu_us, exec_us, p99))
+                        print(f"round {r + 1} {node.label} {label:<6} rps={rps:>9.0f} "
+                              f"cpu/req={cpu_us:>7.2f}us executors={exec_us:>6.2f}us "
+                              f"p99={p99:.2f}ms faults/req={faults:.2f} errors={errors}")
+
             print(f"\nworkers={args.workers} warmup={args.warmup} rounds={args.rounds} "
                   f"seconds={args.seconds} conns={args.conns}")
-            print(f"{'load':<8}{'rps':>9}{'cpu_us/req':>12}{'p99_ms':>9}")
-            med = {}
-            for label, runs in results.items():
-                med[label] = [statistics.median(x) for x in zip(*runs)]
-                print(f"{label:<8}{med[label][0]:>9.0f}{med[label][1]:>12.2f}{med[label][2]:>9.2f}")
-            print(f"ratio spread/single: rps x{med['spread'][0] / med['single'][0]:.2f}, "
-                  f"cpu/req x{med['spread'][1] / med['single'][1]:.2f} (lower is better)")
-            print(f"RSS at the end of the load: {rss_mib(node.pid):.0f} MiB")
+            for node in nodes:
+                if len(nodes) > 1:
+                    extra = args.node_arg if node.label == "A" else args.compare_arg
+                    binary = args.binary if node.label == "A" else (args.compare or args.binary)
+                    print(f"\nnode {node.label}: {binary} {' '.join(extra)}")
+                print(f"{'load':<8}{'rps':>9}{'cpu_us/req':>12}{'executors':>11}{'other':>8}"
+                      f"{'p99_ms':>9}")
+                med = {}
+                for label, runs in node.results.items():
+                    med[label] = [statistics.median(x) for x in zip(*runs)]
+                    rps, cpu_us, exec_us, p99 = med[label]
+                    print(f"{label:<8}{rps:>9.0f}{cpu_us:>12.2f}{exec_us:>11.2f}"
+                          f"{cpu_us - exec_us:>8.2f}{p99:>9.2f}")
+                print(f"ratio spread/single: rps x{med['spread'][0] / med['single'][0]:.2f}, "
+                      f"cpu/req x{med['spread'][1] / med['single'][1]:.2f} (lower is better)")
+                print(f"RSS at the end of the load: {rss_mib(node.process.pid):.0f} MiB")
             time.sleep(10)
-            print(f"RSS 10 s later: {rss_mib(node.pid):.0f} MiB")
+            for node in nodes:
+                print(f"{node.label}: RSS 10 s later: {rss_mib(node.process.pid):.0f} MiB")
         finally:
-            node.terminate()
-            node.wait(timeout=30)
+            for node in nodes:
+                node.stop()
 
 
 if __name__ == "__main__":
