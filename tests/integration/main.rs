@@ -7,6 +7,7 @@ mod cli;
 mod code_cache;
 mod concurrency;
 mod conformance;
+mod cpu_clock;
 mod cpu_ledger;
 mod edge_folder;
 mod errors;
