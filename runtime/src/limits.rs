@@ -202,13 +202,41 @@ impl ThreadCpuClock {
   }
 }
 
+/// An isolate as the watchdog sees it, made once per isolate so that
+/// starting a stretch allocates nothing.
+pub struct WatchedIsolate {
+  isolate: v8::IsolateHandle,
+  /// Raised by the isolate's near-heap-limit callback.
+  out_of_memory: Arc<AtomicBool>,
+  /// Set when the watchdog stopped the current stretch for its CPU time.
+  cpu_exceeded: AtomicBool,
+}
+
+impl WatchedIsolate {
+  /// `isolate`, to be stopped also once `out_of_memory` is raised.
+  pub fn new(isolate: v8::IsolateHandle, out_of_memory: Arc<AtomicBool>) -> Self {
+    Self {
+      isolate,
+      out_of_memory,
+      cpu_exceeded: AtomicBool::new(false),
+    }
+  }
+
+  /// Whether the watchdog stopped the stretch begun last for its CPU time.
+  pub fn cpu_exceeded(&self) -> bool {
+    self.cpu_exceeded.load(Ordering::Acquire)
+  }
+
+  /// Whether the isolate has reached its heap limit.
+  pub fn out_of_memory(&self) -> bool {
+    self.out_of_memory.load(Ordering::Acquire)
+  }
+}
+
 /// The stretch of JS the executor is running now.
 struct Running {
-  isolate: v8::IsolateHandle,
+  watched: Arc<WatchedIsolate>,
   cpu_budget: Duration,
-  out_of_memory: Arc<AtomicBool>,
-  /// Set when the watchdog stopped the stretch for its CPU time.
-  cpu_exceeded: Arc<AtomicBool>,
 }
 
 /// What the executor publishes for the watchdog.
@@ -290,21 +318,14 @@ impl CpuWatchdog {
     *self.requests.borrow()
   }
 
-  /// Marks the start of a stretch of JS in `isolate` with `budget` of CPU;
-  /// it is also stopped once `out_of_memory` is raised. The returned flag
-  /// is set if the watchdog stopped it for its CPU time.
-  pub fn begin(
-    &self,
-    isolate: v8::IsolateHandle,
-    budget: Duration,
-    out_of_memory: Arc<AtomicBool>,
-  ) -> Arc<AtomicBool> {
-    let cpu_exceeded = Arc::new(AtomicBool::new(false));
+  /// Marks the start of a stretch of JS in `watched` with `budget` of CPU;
+  /// it is also stopped once the isolate is out of memory. Afterwards,
+  /// [`WatchedIsolate::cpu_exceeded`] says whether its CPU time stopped it.
+  pub fn begin(&self, watched: &Arc<WatchedIsolate>, budget: Duration) {
+    watched.cpu_exceeded.store(false, Ordering::Release);
     let running = Running {
-      isolate,
+      watched: watched.clone(),
       cpu_budget: budget,
-      out_of_memory,
-      cpu_exceeded: cpu_exceeded.clone(),
     };
     *self
       .shared
@@ -312,7 +333,6 @@ impl CpuWatchdog {
       .lock()
       .unwrap_or_else(|e| e.into_inner()) = Some(running);
     self.shared.stretch.fetch_add(1, Ordering::Release);
-    cpu_exceeded
   }
 
   /// Marks the end of the stretch begun last.
@@ -367,11 +387,12 @@ fn watch(clock: ThreadCpuClock, shared: &Shared) {
     }
     // The stretch may have begun up to a tick before it was first seen.
     let over_budget = now.saturating_sub(since) + TICK >= running.cpu_budget;
-    if running.out_of_memory.load(Ordering::Acquire) {
-      running.isolate.terminate_execution();
+    let watched = &running.watched;
+    if watched.out_of_memory() {
+      watched.isolate.terminate_execution();
     } else if over_budget {
-      running.cpu_exceeded.store(true, Ordering::Release);
-      running.isolate.terminate_execution();
+      watched.cpu_exceeded.store(true, Ordering::Release);
+      watched.isolate.terminate_execution();
     }
   }
 }

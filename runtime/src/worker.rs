@@ -25,7 +25,7 @@ use crate::ext::serve::{
   CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
 };
 use crate::isolate::IsolateCell;
-use crate::limits::{CpuWatchdog, Termination, WorkerLimits};
+use crate::limits::{CpuWatchdog, Termination, WatchedIsolate, WorkerLimits};
 use crate::pool::{BlankIsolate, IsolatePool};
 
 static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/OUTPOST_SNAPSHOT.bin"));
@@ -208,9 +208,8 @@ const SHORT_STRETCH: Duration = Duration::from_micros(500);
 /// watchdog, and the flag its near-heap-limit callback raises.
 struct Watch {
   watchdog: Rc<CpuWatchdog>,
-  isolate: v8::IsolateHandle,
+  watched: Arc<WatchedIsolate>,
   cpu_budget: Duration,
-  out_of_memory: Arc<AtomicBool>,
   /// What each request in flight has used of `cpu_budget`.
   ledger: CpuLedger,
   /// The most memory outside the V8 heap (ArrayBuffer contents, WebAssembly
@@ -232,10 +231,7 @@ impl Watch {
     let budget = self.cpu_budget.saturating_sub(self.ledger.most_used());
     let started = self.watchdog.cpu_clock();
     let started_at = Instant::now();
-    let cpu_exceeded =
-      self
-        .watchdog
-        .begin(self.isolate.clone(), budget, self.out_of_memory.clone());
+    self.watchdog.begin(&self.watched, budget);
     let result = f();
     self.watchdog.end();
     let wall = started_at.elapsed();
@@ -253,9 +249,9 @@ impl Watch {
     let most_used = self
       .ledger
       .charge(used, |cpu| self.watchdog.record_request(cpu));
-    let broken = if cpu_exceeded.load(Ordering::Acquire) || most_used > self.cpu_budget {
+    let broken = if self.watched.cpu_exceeded() || most_used > self.cpu_budget {
       Some(Termination::CpuLimit)
-    } else if self.out_of_memory.load(Ordering::Acquire) {
+    } else if self.watched.out_of_memory() {
       Some(Termination::MemoryLimit)
     } else {
       None
@@ -504,9 +500,8 @@ pub(crate) async fn start_worker(
   });
   let watch = Watch {
     watchdog,
-    isolate,
+    watched: Arc::new(WatchedIsolate::new(isolate, out_of_memory)),
     cpu_budget: limits.cpu_per_request,
-    out_of_memory,
     ledger,
     external_limit: i64::try_from(limits.heap_bytes).unwrap_or(i64::MAX),
   };
