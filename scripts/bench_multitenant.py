@@ -10,6 +10,7 @@ Usage (after `cargo build --release -p outpost`):
                                [--node-arg=--v8-flags=...]
                                [--compare OTHER_BINARY]
                                [--compare-arg=--v8-flags=...]
+                               [--pages]
 
 It generates N small workers (each answers its own name) into a temporary
 folder and serves them with `outpost edge --local`. A warm-up of spread
@@ -26,6 +27,13 @@ the whole process, from /proc, and of that the executor threads' share,
 which is where isolates run) and wrk's p99, plus the RSS after every worker
 has answered once (so all N are resident; workers start on their first
 request). Needs wrk.
+
+With --pages it also counts the 4 KiB pages of the node's memory that 50
+requests touch, spread over 50 workers or all to one (Linux `clear_refs`
+and the Referenced field of /proc/<pid>/smaps; needs root), by kind of
+mapping: V8's heap pages are its 256 KiB mappings, JIT code the
+executable ones. A spread request pays for each page its isolate touches
+again, since a thousand requests to other isolates have passed since.
 
 With --compare (or only --compare-arg), a second node serves the same
 workers alongside: the two are measured in alternation, which is the only
@@ -92,6 +100,49 @@ def rss_mib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def referenced_pages(pid):
+    """4 KiB pages referenced since the last clear, by kind of mapping."""
+    pages = {"v8 heap": 0, "jit code": 0, "other anonymous": 0, "files": 0}
+    kind = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$", line)
+            if head:
+                size = int(head.group(2), 16) - int(head.group(1), 16)
+                if head.group(4).startswith("/"):
+                    kind = "files"
+                elif "x" in head.group(3):
+                    kind = "jit code"
+                elif size == 256 * 1024:
+                    kind = "v8 heap"
+                else:
+                    kind = "other anonymous"
+            elif line.startswith("Referenced:"):
+                pages[kind] += int(line.split()[1]) // 4
+    return pages
+
+
+def pages_per_request(node, workers, requests=50):
+    """Pages touched per request, spread over `requests` workers or all to
+    one, median of three tries."""
+    base = f"http://127.0.0.1:{node.port}"
+    loads = {
+        "spread": [f"{base}/w{(i * 7) % workers}/" for i in range(requests)],
+        "single": [f"{base}/w0/"] * requests,
+    }
+    for label, urls in loads.items():
+        tries = []
+        for _ in range(3):
+            with open(f"/proc/{node.process.pid}/clear_refs", "w") as f:
+                f.write("1")
+            for url in urls:
+                get(url)
+            tries.append(referenced_pages(node.process.pid))
+        kinds = {k: statistics.median(t[k] for t in tries) / requests for k in tries[0]}
+        print(f"{node.label}: pages touched per request, {label}: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in kinds.items()))
 
 
 def get(url):
@@ -180,6 +231,8 @@ def main():
     ap.add_argument("--binary", default="target/release/outpost")
     ap.add_argument("--node-arg", action="append", default=[],
                     help="an extra argument for `outpost edge` (repeatable)")
+    ap.add_argument("--pages", action="store_true",
+                    help="also count the memory pages a request touches (root only)")
     ap.add_argument("--compare", default=None,
                     help="a second binary, served and measured alongside")
     ap.add_argument("--compare-arg", action="append", default=[],
@@ -245,6 +298,9 @@ def main():
                 print(f"ratio spread/single: rps x{med['spread'][0] / med['single'][0]:.2f}, "
                       f"cpu/req x{med['spread'][1] / med['single'][1]:.2f} (lower is better)")
                 print(f"RSS at the end of the load: {rss_mib(node.process.pid):.0f} MiB")
+            if args.pages:
+                for node in nodes:
+                    pages_per_request(node, args.workers)
             time.sleep(10)
             for node in nodes:
                 print(f"{node.label}: RSS 10 s later: {rss_mib(node.process.pid):.0f} MiB")
