@@ -33,6 +33,8 @@ enum Command {
   Dev(commands::dev::DevArgs),
   /// Run an edge node serving many workers.
   Edge(commands::edge::EdgeArgs),
+  /// Run the control plane, or manage its tokens.
+  Control(commands::control::ControlArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
   let result = match cli.command {
     Command::Dev(args) => commands::dev::run(args),
     Command::Edge(args) => commands::edge::run(args),
+    Command::Control(args) => commands::control::run(args),
   };
   match result {
     Ok(()) => std::process::ExitCode::SUCCESS,

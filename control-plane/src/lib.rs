@@ -1,1 +1,30 @@
-//! The control plane arrives with its own issue.
+//! Outpost's control plane: stores uploaded workers as immutable versions,
+//! deploys them, and distributes them to edge nodes.
+//!
+//! # Layout
+//! - [`app`]: [`ControlPlane`], the store and the change feed every part
+//!   shares; the first start's admin token.
+//! - [`api`]: the HTTP API under `/v1`, with its scopes and JSON errors.
+//! - [`server`]: the API's HTTP server, `run(listener, app, shutdown)`.
+//! - [`store`]: the storage trait and its SQLite implementation; every
+//!   change edges see bumps the epoch.
+//! - [`tokens`]: API tokens, stored hashed.
+
+pub mod api;
+pub mod app;
+pub mod server;
+pub mod store;
+pub mod tokens;
+
+pub use app::ControlPlane;
+
+/// Why the control plane could not start or carry out a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+  /// The store failed.
+  #[error(transparent)]
+  Store(#[from] store::StoreError),
+  /// No randomness for a token.
+  #[error(transparent)]
+  Random(#[from] tokens::RandomError),
+}

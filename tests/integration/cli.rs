@@ -2,31 +2,10 @@
 //! graceful exit on SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{fixture_entry, get_text, http1};
-
-/// The `outpost` binary of this build. `make test` builds it before the
-/// tests; run `cargo build -p outpost` first when calling cargo directly.
-fn outpost() -> Command {
-  let target = std::env::var_os("CARGO_TARGET_DIR")
-    .map(PathBuf::from)
-    .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-  let profile = if cfg!(debug_assertions) {
-    "debug"
-  } else {
-    "release"
-  };
-  let binary = target.join(profile).join("outpost");
-  assert!(
-    binary.exists(),
-    "{} is missing: build it first with `cargo build -p outpost` (`make test` does)",
-    binary.display()
-  );
-  Command::new(binary)
-}
+use crate::util::{fixture_entry, get_text, http1, outpost};
 
 #[test]
 fn help_lists_the_commands_and_their_options() {

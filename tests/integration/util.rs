@@ -318,3 +318,23 @@ pub fn http1() -> reqwest::Client {
     .build()
     .expect("client builds")
 }
+
+/// The `outpost` binary of this build. `make test` builds it before the
+/// tests; run `cargo build -p outpost` first when calling cargo directly.
+pub fn outpost() -> std::process::Command {
+  let target = std::env::var_os("CARGO_TARGET_DIR")
+    .map(PathBuf::from)
+    .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+  let profile = if cfg!(debug_assertions) {
+    "debug"
+  } else {
+    "release"
+  };
+  let binary = target.join(profile).join("outpost");
+  assert!(
+    binary.exists(),
+    "{} is missing: build it first with `cargo build -p outpost` (`make test` does)",
+    binary.display()
+  );
+  std::process::Command::new(binary)
+}

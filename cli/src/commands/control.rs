@@ -1,0 +1,133 @@
+//! `outpost control`: the control plane, and its local admin commands.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use outpost_control::store::{Scope, SqliteStore, Store};
+use outpost_control::{ControlPlane, app, server, tokens};
+
+use super::node::shutdown_signal;
+
+/// The database file in the data folder.
+const SQLITE_FILE: &str = "control.db";
+
+/// Arguments of `outpost control`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ControlArgs {
+  #[command(subcommand)]
+  command: Option<ControlCommand>,
+
+  #[command(flatten)]
+  serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum ControlCommand {
+  /// Manage API tokens.
+  Token {
+    #[command(subcommand)]
+    command: TokenCommand,
+  },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+  /// Create a token and print it (only it) on stdout. Works while the
+  /// control plane runs.
+  Create(TokenCreateArgs),
+}
+
+#[derive(Args)]
+struct TokenCreateArgs {
+  /// The control plane's data folder.
+  #[arg(long, value_name = "DIR")]
+  data: PathBuf,
+
+  /// What the token may do: admin, deploy, kv-write, read-only or
+  /// edge-join (enrols one edge node, once).
+  #[arg(long, value_parser = parse_scope)]
+  scope: Scope,
+
+  /// A note on what the token is for.
+  #[arg(long, default_value = "")]
+  label: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+  /// The data folder: the SQLite database and the control plane's keys.
+  #[arg(long, value_name = "DIR", required = false)]
+  data: Option<PathBuf>,
+
+  /// Address of the HTTP API.
+  #[arg(long, default_value = "127.0.0.1:8787")]
+  listen: SocketAddr,
+}
+
+fn parse_scope(name: &str) -> Result<Scope, String> {
+  Scope::parse(name).ok_or_else(|| {
+    let names: Vec<_> = Scope::ALL.iter().map(|s| s.name()).collect();
+    format!("one of {}", names.join(", "))
+  })
+}
+
+/// Runs `outpost control` (until Ctrl-C or SIGTERM) or one of its commands.
+pub fn run(args: ControlArgs) -> anyhow::Result<()> {
+  let runtime = tokio::runtime::Runtime::new().context("starting Tokio")?;
+  match args.command {
+    Some(ControlCommand::Token {
+      command: TokenCommand::Create(create),
+    }) => runtime.block_on(create_token(create)),
+    None => runtime.block_on(serve(args.serve)),
+  }
+}
+
+fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
+  std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+  let path = data.join(SQLITE_FILE);
+  let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+  Ok(Arc::new(store))
+}
+
+async fn create_token(args: TokenCreateArgs) -> anyhow::Result<()> {
+  if !args.data.join(SQLITE_FILE).is_file() {
+    bail!(
+      "{} holds no control plane database; start `outpost control --data {}` first",
+      args.data.display(),
+      args.data.display()
+    );
+  }
+  let store = open_store(&args.data)?;
+  let token = tokens::generate()?;
+  store
+    .create_token(tokens::hash(&token), args.scope, args.label)
+    .await?;
+  println!("{token}");
+  Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+  let Some(data) = args.data else {
+    bail!("--data <DIR> is required: the folder for the control plane's database and keys");
+  };
+  let store = open_store(&data)?;
+  if let Some(token) = app::bootstrap_admin_token(&*store).await? {
+    println!("outpost control: first start; the admin token, shown only this once:");
+    println!("{token}");
+  }
+  let control = ControlPlane::new(store).await?;
+  let listener = tokio::net::TcpListener::bind(args.listen)
+    .await
+    .with_context(|| format!("listening on {}", args.listen))?;
+  println!(
+    "outpost control: API at http://{}/v1, data in {}",
+    listener.local_addr()?,
+    data.display()
+  );
+  server::run(listener, control, shutdown_signal()).await;
+  Ok(())
+}

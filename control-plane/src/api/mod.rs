@@ -1,0 +1,329 @@
+//! The HTTP API, JSON under `/v1`, every call but `/v1/health` with a
+//! bearer token of a scope that allows it.
+//!
+//! | call | scope |
+//! |---|---|
+//! | `POST /v1/workers/{worker}/versions` (body: a bundle) | deploy |
+//! | `GET /v1/workers/{worker}/versions` | read-only |
+//! | `POST /v1/workers/{worker}/deployments` (`{"version": 3}` or `{"versions": [{"version", "percent"}, ...]}`) | deploy |
+//! | `GET /v1/workers/{worker}/deployments` | read-only |
+//! | `POST /v1/workers/{worker}/rollback` | deploy |
+//! | `GET /v1/routes`, `PUT /v1/routes` (`{"pattern", "worker"}`), `DELETE /v1/routes` (`{"pattern"}`) | read-only, deploy |
+//! | `POST /v1/tokens` (`{"scope", "label"}`) | admin |
+//! | `GET /v1/edges` | read-only |
+//! | `GET /v1/state` (what edges serve now) | read-only |
+
+mod error;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use outpost_protocol::bundle::MAX_BUNDLE_BYTES;
+use outpost_protocol::{Bundle, RoutePattern};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub use error::ApiError;
+
+use crate::app::ControlPlane;
+use crate::store::{Scope, Share};
+use crate::tokens;
+
+/// The largest body any call takes: a bundle, and room for its JSON.
+const MAX_BODY_BYTES: usize = MAX_BUNDLE_BYTES + 64 * 1024;
+/// The largest body of a call that is not an upload.
+const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
+
+type ApiResult = Result<(StatusCode, serde_json::Value), ApiError>;
+
+/// Answers one API request.
+pub async fn handle(app: Arc<ControlPlane>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+  let (status, body) = match route(&app, request).await {
+    Ok(answer) => answer,
+    Err(err) => (err.status, err.body()),
+  };
+  let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
+  let mut response = Response::new(Full::new(Bytes::from(bytes)));
+  *response.status_mut() = status;
+  response.headers_mut().insert(
+    header::CONTENT_TYPE,
+    header::HeaderValue::from_static("application/json"),
+  );
+  response
+}
+
+async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
+  let path = request.uri().path().to_owned();
+  let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+  let method = request.method().clone();
+  let Some((&"v1", segments)) = segments.split_first() else {
+    return Err(ApiError::not_found(format!(
+      "no API at {path}; the API is under /v1"
+    )));
+  };
+  if let (&Method::GET, ["health"]) = (&method, segments) {
+    return Ok((StatusCode::OK, serde_json::json!({ "ok": true })));
+  }
+  let scope = authenticate(app, &request).await?;
+  let store = app.store();
+  match (&method, segments) {
+    (&Method::POST, ["workers", worker, "versions"]) => {
+      let worker = worker_name(worker)?;
+      require(scope, Scope::Deploy)?;
+      let bytes = read_body(request, MAX_BODY_BYTES).await?;
+      let bundle = Bundle::from_json(&bytes)?;
+      let uploaded = store
+        .put_version(worker, bundle.hash(), bundle.canonical_bytes())
+        .await?;
+      let status = if uploaded.created {
+        StatusCode::CREATED
+      } else {
+        StatusCode::OK
+      };
+      Ok((status, serde_json::to_value(uploaded).unwrap_or_default()))
+    }
+    (&Method::GET, ["workers", worker, "versions"]) => {
+      let versions = store.versions(worker_name(worker)?).await?;
+      Ok((StatusCode::OK, serde_json::json!({ "versions": versions })))
+    }
+    (&Method::POST, ["workers", worker, "deployments"]) => {
+      let worker = worker_name(worker)?;
+      require(scope, Scope::Deploy)?;
+      let shares = read_json::<DeployRequest>(request).await?.shares()?;
+      let deployment = store.deploy(worker, shares).await?;
+      app.changed(deployment.epoch);
+      Ok((
+        StatusCode::CREATED,
+        serde_json::json!({ "deployment": deployment }),
+      ))
+    }
+    (&Method::GET, ["workers", worker, "deployments"]) => {
+      let deployments = store.deployments(worker_name(worker)?).await?;
+      Ok((
+        StatusCode::OK,
+        serde_json::json!({ "deployments": deployments }),
+      ))
+    }
+    (&Method::POST, ["workers", worker, "rollback"]) => {
+      let worker = worker_name(worker)?;
+      require(scope, Scope::Deploy)?;
+      let deployment = store.rollback(worker).await?;
+      app.changed(deployment.epoch);
+      Ok((
+        StatusCode::CREATED,
+        serde_json::json!({ "deployment": deployment }),
+      ))
+    }
+    (&Method::GET, ["routes"]) => {
+      let state = store.state().await?;
+      Ok((
+        StatusCode::OK,
+        serde_json::json!({ "routes": state.routes }),
+      ))
+    }
+    (&Method::PUT, ["routes"]) => {
+      require(scope, Scope::Deploy)?;
+      let RouteRequest { pattern, worker } = read_json(request).await?;
+      let pattern =
+        RoutePattern::parse(&pattern).map_err(|e| ApiError::bad_request(e.to_string()))?;
+      let worker = worker.ok_or_else(|| ApiError::bad_request("a route needs a \"worker\""))?;
+      let worker = worker_name(&worker)?;
+      if store.versions(worker.clone()).await?.is_empty() {
+        return Err(ApiError::not_found(format!(
+          "no worker {worker:?}: upload a version first"
+        )));
+      }
+      let epoch = store.put_route(pattern.clone(), worker.clone()).await?;
+      app.changed(epoch);
+      Ok((
+        StatusCode::OK,
+        serde_json::json!({ "route": { "pattern": pattern, "worker": worker }, "epoch": epoch }),
+      ))
+    }
+    (&Method::DELETE, ["routes"]) => {
+      require(scope, Scope::Deploy)?;
+      let RouteRequest { pattern, .. } = read_json(request).await?;
+      let pattern =
+        RoutePattern::parse(&pattern).map_err(|e| ApiError::bad_request(e.to_string()))?;
+      let epoch = store.delete_route(pattern).await?;
+      app.changed(epoch);
+      Ok((StatusCode::OK, serde_json::json!({ "epoch": epoch })))
+    }
+    (&Method::POST, ["tokens"]) => {
+      require(scope, Scope::Admin)?;
+      let TokenRequest {
+        scope: wanted,
+        label,
+      } = read_json(request).await?;
+      let wanted = Scope::parse(&wanted).ok_or_else(|| {
+        let names: Vec<_> = Scope::ALL.iter().map(|s| s.name()).collect();
+        ApiError::bad_request(format!(
+          "unknown scope {wanted:?}; one of {}",
+          names.join(", ")
+        ))
+      })?;
+      let token = tokens::generate()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+      let record = store
+        .create_token(tokens::hash(&token), wanted, label.unwrap_or_default())
+        .await?;
+      Ok((
+        StatusCode::CREATED,
+        serde_json::json!({ "token": token, "id": record.id, "scope": wanted }),
+      ))
+    }
+    (&Method::GET, ["edges"]) => {
+      let edges = store.edges().await?;
+      Ok((StatusCode::OK, serde_json::json!({ "edges": edges })))
+    }
+    (&Method::GET, ["state"]) => {
+      let state = store.state().await?;
+      Ok((
+        StatusCode::OK,
+        serde_json::to_value(state).unwrap_or_default(),
+      ))
+    }
+    _ => Err(ApiError::new(
+      StatusCode::NOT_FOUND,
+      "not_found",
+      format!("no API call {method} {path}"),
+    )),
+  }
+}
+
+/// The scope of the request's bearer token.
+async fn authenticate<B>(app: &ControlPlane, request: &Request<B>) -> Result<Scope, ApiError> {
+  let unauthorized =
+    |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+  let header = request
+    .headers()
+    .get(header::AUTHORIZATION)
+    .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+  let token = header
+    .to_str()
+    .ok()
+    .and_then(|value| value.strip_prefix("Bearer "))
+    .map(str::trim)
+    .ok_or_else(|| unauthorized("the Authorization header must be Bearer <token>"))?;
+  let record = app
+    .store()
+    .find_token(tokens::hash(token))
+    .await?
+    .ok_or_else(|| unauthorized("unknown token"))?;
+  Ok(record.scope)
+}
+
+fn require(held: Scope, needed: Scope) -> Result<(), ApiError> {
+  if held.allows(needed) {
+    Ok(())
+  } else {
+    Err(ApiError::new(
+      StatusCode::FORBIDDEN,
+      "forbidden",
+      format!(
+        "this needs a token with the {} scope; this one has {}",
+        needed.name(),
+        held.name()
+      ),
+    ))
+  }
+}
+
+/// Checks a worker name: 1 to 63 lowercase letters, digits and `-`,
+/// starting with a letter or digit (it becomes part of host names).
+pub fn worker_name(name: &str) -> Result<String, ApiError> {
+  let valid = !name.is_empty()
+    && name.len() <= 63
+    && name
+      .bytes()
+      .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    && !name.starts_with('-');
+  if valid {
+    Ok(name.to_owned())
+  } else {
+    Err(ApiError::bad_request(format!(
+      "bad worker name {name:?}: use 1 to 63 lowercase letters, digits and -, not starting with -"
+    )))
+  }
+}
+
+async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+  let too_large = || {
+    ApiError::new(
+      StatusCode::PAYLOAD_TOO_LARGE,
+      "too_large",
+      format!("the body is over the {limit}-byte limit"),
+    )
+  };
+  let declared = request
+    .headers()
+    .get(header::CONTENT_LENGTH)
+    .and_then(|value| value.to_str().ok())
+    .and_then(|value| value.parse::<u64>().ok());
+  if declared.is_some_and(|length| length > limit as u64) {
+    return Err(too_large());
+  }
+  match Limited::new(request.into_body(), limit).collect().await {
+    Ok(collected) => Ok(collected.to_bytes()),
+    Err(err)
+      if err
+        .downcast_ref::<http_body_util::LengthLimitError>()
+        .is_some() =>
+    {
+      Err(too_large())
+    }
+    Err(err) => Err(ApiError::bad_request(format!(
+      "could not read the body: {err}"
+    ))),
+  }
+}
+
+async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, ApiError> {
+  let bytes = read_body(request, MAX_SMALL_BODY_BYTES).await?;
+  serde_json::from_slice(&bytes).map_err(|err| {
+    ApiError::new(
+      StatusCode::BAD_REQUEST,
+      "malformed",
+      format!("malformed JSON body: {err}"),
+    )
+  })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployRequest {
+  version: Option<u64>,
+  versions: Option<Vec<Share>>,
+}
+
+impl DeployRequest {
+  fn shares(self) -> Result<Vec<Share>, ApiError> {
+    match (self.version, self.versions) {
+      (Some(version), None) => Ok(vec![Share {
+        version,
+        percent: 100,
+      }]),
+      (None, Some(shares)) => Ok(shares),
+      _ => Err(ApiError::bad_request(
+        "give either \"version\": N or \"versions\": [{\"version\": N, \"percent\": P}, ...]",
+      )),
+    }
+  }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteRequest {
+  pattern: String,
+  worker: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+  scope: String,
+  label: Option<String>,
+}

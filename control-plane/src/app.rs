@@ -1,0 +1,70 @@
+//! [`ControlPlane`]: the state every part of the control plane shares.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::store::{Scope, Store, StoreResult};
+use crate::tokens;
+
+/// The store and the change feed.
+pub struct ControlPlane {
+  store: Arc<dyn Store>,
+  /// The newest epoch this process knows of; sync connections watch it.
+  epoch: watch::Sender<u64>,
+}
+
+impl ControlPlane {
+  /// A control plane on `store`, its change feed starting at the store's
+  /// current epoch.
+  pub async fn new(store: Arc<dyn Store>) -> StoreResult<Arc<Self>> {
+    let epoch = store.state().await?.epoch;
+    Ok(Arc::new(Self {
+      store,
+      epoch: watch::Sender::new(epoch),
+    }))
+  }
+
+  /// The store.
+  pub fn store(&self) -> &dyn Store {
+    &*self.store
+  }
+
+  /// Tells the change feed that the store has reached `epoch`.
+  pub fn changed(&self, epoch: u64) {
+    self.epoch.send_if_modified(|current| {
+      let newer = epoch > *current;
+      if newer {
+        *current = epoch;
+      }
+      newer
+    });
+  }
+
+  /// Follows the epoch, for the sync server.
+  pub fn watch_epoch(&self) -> watch::Receiver<u64> {
+    self.epoch.subscribe()
+  }
+}
+
+/// On a store with no admin token yet, creates one and returns it, to be
+/// shown once; `None` on every later start. Two processes starting on one
+/// database at once create one token between them.
+pub async fn bootstrap_admin_token(store: &dyn Store) -> Result<Option<String>, crate::Error> {
+  let claim = tokens::random_text(16)?;
+  let holder = store
+    .init_setting("bootstrap".into(), claim.clone())
+    .await?;
+  if holder != claim {
+    return Ok(None);
+  }
+  let token = tokens::generate()?;
+  store
+    .create_token(
+      tokens::hash(&token),
+      Scope::Admin,
+      "created on first start".into(),
+    )
+    .await?;
+  Ok(Some(token))
+}

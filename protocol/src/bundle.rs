@@ -1,0 +1,238 @@
+//! A worker version as the control plane stores it and edge nodes run it.
+//!
+//! A bundle is plain data: module sources keyed by their path relative to
+//! the worker's root, the main module's path, vars and limits. Its identity
+//! is the sha256 of its canonical JSON encoding ([`Bundle::canonical_bytes`]):
+//! field order is fixed and every map is sorted, so the same content always
+//! hashes the same, whoever encoded it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The most bytes one bundle's canonical encoding may take.
+pub const MAX_BUNDLE_BYTES: usize = 25 * 1024 * 1024;
+/// The most modules one bundle may hold.
+pub const MAX_MODULES: usize = 1000;
+/// The most vars one bundle may hold.
+pub const MAX_VARS: usize = 256;
+/// Module file extensions an edge node can load.
+const MODULE_EXTENSIONS: [&str; 6] = [".js", ".mjs", ".ts", ".mts", ".jsx", ".tsx"];
+
+/// Why a bundle was refused. Nothing of a refused bundle is stored.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BundleError {
+  /// Not the JSON shape of a bundle.
+  #[error("malformed bundle: {0}")]
+  Malformed(String),
+  /// Larger than [`MAX_BUNDLE_BYTES`], or too many modules or vars.
+  #[error("bundle too large: {0}")]
+  TooLarge(String),
+  /// A module path that could escape the worker's root or is not a module.
+  #[error("bad module path {path:?}: {why}")]
+  BadPath {
+    /// The path as given.
+    path: String,
+    /// What is wrong with it.
+    why: &'static str,
+  },
+  /// The main module is not among the modules.
+  #[error("main module {0:?} is not in the bundle")]
+  MissingMain(String),
+  /// A var name that is not a JS identifier-like name.
+  #[error("bad var name {0:?}: use letters, digits and _ only, not starting with a digit")]
+  BadVar(String),
+  /// The content does not hash to the hash it was asked for under.
+  #[error("bundle hash mismatch: expected {expected}, got {actual}")]
+  HashMismatch {
+    /// The hash asked for.
+    expected: String,
+    /// The hash of what arrived.
+    actual: String,
+  },
+}
+
+/// The `[limits]` of a worker, as in `outpost.toml`: each unset field takes
+/// the node's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+  /// CPU time per request, in milliseconds.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub cpu_ms: Option<u64>,
+  /// Heap limit, in MiB.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub memory_mb: Option<usize>,
+  /// Wall-clock time per request, in milliseconds.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub wall_ms: Option<u64>,
+  /// Requests in flight at once in the isolate.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub max_inflight: Option<usize>,
+  /// Requests that may wait for a slot before the rest get 503.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub max_queued: Option<usize>,
+  /// `fetch()` calls per request.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub subrequests: Option<u32>,
+  /// How long one `fetch()` may wait for its response head, in milliseconds.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub subrequest_timeout_ms: Option<u64>,
+}
+
+/// One worker version: everything an edge node needs to run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+  /// The main module's path, one of `modules`' keys.
+  pub main: String,
+  /// Module sources by path relative to the worker's root (`src/index.ts`).
+  pub modules: BTreeMap<String, String>,
+  /// Plain vars for `env`.
+  #[serde(default)]
+  pub vars: BTreeMap<String, String>,
+  /// Overrides of the default limits.
+  #[serde(default)]
+  pub limits: Limits,
+  /// Allows `eval` and `new Function` (off by default).
+  #[serde(default)]
+  pub allow_eval: bool,
+  /// What outbound `fetch()` may reach besides public addresses.
+  #[serde(default)]
+  pub outbound_allow: Vec<String>,
+}
+
+impl Bundle {
+  /// Parses and validates an uploaded bundle.
+  pub fn from_json(bytes: &[u8]) -> Result<Self, BundleError> {
+    if bytes.len() > MAX_BUNDLE_BYTES {
+      return Err(BundleError::TooLarge(format!(
+        "{} bytes, the limit is {MAX_BUNDLE_BYTES}",
+        bytes.len()
+      )));
+    }
+    let bundle: Bundle =
+      serde_json::from_slice(bytes).map_err(|e| BundleError::Malformed(e.to_string()))?;
+    bundle.validate()?;
+    Ok(bundle)
+  }
+
+  /// Checks the module paths, the main module, the vars and the size.
+  pub fn validate(&self) -> Result<(), BundleError> {
+    if self.modules.is_empty() {
+      return Err(BundleError::Malformed(
+        "a bundle needs at least one module".into(),
+      ));
+    }
+    if self.modules.len() > MAX_MODULES {
+      return Err(BundleError::TooLarge(format!(
+        "{} modules, the limit is {MAX_MODULES}",
+        self.modules.len()
+      )));
+    }
+    if self.vars.len() > MAX_VARS {
+      return Err(BundleError::TooLarge(format!(
+        "{} vars, the limit is {MAX_VARS}",
+        self.vars.len()
+      )));
+    }
+    for path in self.modules.keys() {
+      check_module_path(path)?;
+    }
+    if !self.modules.contains_key(&self.main) {
+      return Err(BundleError::MissingMain(self.main.clone()));
+    }
+    if let Some(name) = self.vars.keys().find(|name| !is_var_name(name)) {
+      return Err(BundleError::BadVar(name.clone()));
+    }
+    let size = self.canonical_bytes().len();
+    if size > MAX_BUNDLE_BYTES {
+      return Err(BundleError::TooLarge(format!(
+        "{size} bytes, the limit is {MAX_BUNDLE_BYTES}"
+      )));
+    }
+    Ok(())
+  }
+
+  /// The canonical encoding, the one that is hashed and stored.
+  pub fn canonical_bytes(&self) -> Vec<u8> {
+    // Struct fields serialize in declaration order and BTreeMaps sorted, so
+    // this is deterministic. Serializing plain data cannot fail.
+    serde_json::to_vec(self).unwrap_or_default()
+  }
+
+  /// The bundle's identity: the lowercase hex sha256 of its canonical
+  /// encoding.
+  pub fn hash(&self) -> String {
+    sha256_hex(&self.canonical_bytes())
+  }
+
+  /// Parses a bundle fetched by `expected` hash, refusing it unless its
+  /// bytes hash to exactly that.
+  pub fn from_stored(bytes: &[u8], expected: &str) -> Result<Self, BundleError> {
+    let actual = sha256_hex(bytes);
+    if actual != expected {
+      return Err(BundleError::HashMismatch {
+        expected: expected.to_owned(),
+        actual,
+      });
+    }
+    Self::from_json(bytes)
+  }
+}
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+  let digest = Sha256::digest(bytes);
+  let mut hex = String::with_capacity(64);
+  for byte in digest {
+    hex.push_str(&format!("{byte:02x}"));
+  }
+  hex
+}
+
+/// Whether `hash` looks like a [`sha256_hex`] output, so it is safe as a
+/// file name.
+pub fn is_sha256_hex(hash: &str) -> bool {
+  hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A relative path of plain segments with a module extension: nothing that
+/// could name a file outside the worker's root once joined to it.
+fn check_module_path(path: &str) -> Result<(), BundleError> {
+  let bad = |why| {
+    Err(BundleError::BadPath {
+      path: path.to_owned(),
+      why,
+    })
+  };
+  if path.is_empty() || path.len() > 512 {
+    return bad("must be 1 to 512 bytes");
+  }
+  if path.starts_with('/') || path.contains('\\') || path.contains(':') {
+    return bad("must be relative, with / separators");
+  }
+  for segment in path.split('/') {
+    if segment.is_empty() || segment == "." || segment == ".." {
+      return bad("must not have empty, . or .. segments");
+    }
+    if segment.starts_with('.') {
+      return bad("must not have hidden segments");
+    }
+    if segment.chars().any(char::is_control) {
+      return bad("must not hold control characters");
+    }
+  }
+  if !MODULE_EXTENSIONS.iter().any(|ext| path.ends_with(ext)) {
+    return bad("must end in .js, .mjs, .ts, .mts, .jsx or .tsx");
+  }
+  Ok(())
+}
+
+fn is_var_name(name: &str) -> bool {
+  let mut chars = name.chars();
+  matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    && name.len() <= 128
+}

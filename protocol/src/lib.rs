@@ -1,0 +1,17 @@
+//! What Outpost's control plane and edge nodes exchange, so that neither
+//! crate depends on the other.
+//!
+//! # Layout
+//! - [`bundle`]: a worker version as uploaded and distributed: its modules,
+//!   main module, vars and limits; validation and the content hash.
+//! - [`route`]: route patterns (`api.example.com/*`, `*.example.com/v1/*`),
+//!   matching and specificity.
+//! - [`sync`]: the messages of the control plane's sync connection and
+//!   their framing.
+
+pub mod bundle;
+pub mod route;
+pub mod sync;
+
+pub use bundle::{Bundle, BundleError, Limits};
+pub use route::{RouteError, RoutePattern};

@@ -1,0 +1,175 @@
+//! The sync connection between an edge node and the control plane.
+//!
+//! One QUIC connection per node, mutual TLS. The node opens a control
+//! stream and sends [`EdgeMessage::Hello`] with the epoch it has; the
+//! control plane answers with the [`State`] at its current epoch if that is
+//! newer, and again after every change. The node fetches each bundle it
+//! lacks on a stream of its own ([`BundleRequest`], answered by the bundle's
+//! bytes or a [`BundleReply`] error), checks it against its hash, applies
+//! the state and sends [`EdgeMessage::Ack`].
+//!
+//! Every message is a frame: a 4-byte big-endian length, then JSON (or the
+//! raw bundle bytes).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::bundle::MAX_BUNDLE_BYTES;
+use crate::route::RoutePattern;
+
+/// The largest frame either side accepts.
+pub const MAX_FRAME_BYTES: usize = MAX_BUNDLE_BYTES + 1024;
+/// The server name the control plane's sync certificate is issued for.
+pub const SYNC_SERVER_NAME: &str = "outpost-control";
+/// The ALPN protocol of the sync connection.
+pub const SYNC_ALPN: &[u8] = b"outpost-sync/1";
+
+/// One version serving a share of a worker's requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployedVersion {
+  /// The version's number within its worker (v1, v2, ...).
+  pub number: u64,
+  /// The bundle's hash.
+  pub hash: String,
+  /// Its share of the requests, 1 to 100; a deployment's shares sum to 100.
+  pub percent: u8,
+}
+
+/// A worker's active deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerDeployment {
+  /// The worker's name.
+  pub worker: String,
+  /// The versions serving it, one or two.
+  pub versions: Vec<DeployedVersion>,
+}
+
+/// A route to a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+  /// Which requests.
+  pub pattern: RoutePattern,
+  /// The worker that serves them.
+  pub worker: String,
+}
+
+/// Everything an edge node serves, as of one epoch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+  /// Counts changes to deployments and routes; never goes back.
+  pub epoch: u64,
+  /// Every worker with an active deployment.
+  pub workers: Vec<WorkerDeployment>,
+  /// Every route.
+  pub routes: Vec<Route>,
+}
+
+/// From the edge node on its control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EdgeMessage {
+  /// The first frame: the epoch the node serves (0 for none).
+  Hello {
+    /// The node's epoch.
+    epoch: u64,
+  },
+  /// The node now serves `epoch`.
+  Ack {
+    /// The epoch applied.
+    epoch: u64,
+  },
+}
+
+/// From the control plane on a node's control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControlMessage {
+  /// The state at the control plane's current epoch.
+  State(State),
+}
+
+/// The first frame of a bundle stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRequest {
+  /// The hash of the bundle wanted.
+  pub hash: String,
+}
+
+/// The control plane's answer on a bundle stream, before the bundle's bytes
+/// (if found).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BundleReply {
+  /// The bundle's bytes follow as one raw frame.
+  Found,
+  /// No bundle has that hash.
+  NotFound,
+}
+
+/// A frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+  /// The stream failed.
+  #[error("sync stream: {0}")]
+  Io(#[from] std::io::Error),
+  /// A frame longer than [`MAX_FRAME_BYTES`].
+  #[error("sync frame of {0} bytes is over the limit")]
+  TooLarge(usize),
+  /// A frame that is not the JSON expected.
+  #[error("malformed sync frame: {0}")]
+  Malformed(#[from] serde_json::Error),
+}
+
+/// Writes `message` as one JSON frame.
+pub async fn write_frame<W, T>(writer: &mut W, message: &T) -> Result<(), FrameError>
+where
+  W: AsyncWrite + Unpin,
+  T: Serialize,
+{
+  write_raw(writer, &serde_json::to_vec(message)?).await
+}
+
+/// Writes `bytes` as one raw frame.
+pub async fn write_raw<W: AsyncWrite + Unpin>(
+  writer: &mut W,
+  bytes: &[u8],
+) -> Result<(), FrameError> {
+  if bytes.len() > MAX_FRAME_BYTES {
+    return Err(FrameError::TooLarge(bytes.len()));
+  }
+  // Checked just above: the length fits in 32 bits.
+  let length = u32::try_from(bytes.len()).map_err(|_| FrameError::TooLarge(bytes.len()))?;
+  writer.write_all(&length.to_be_bytes()).await?;
+  writer.write_all(bytes).await?;
+  Ok(())
+}
+
+/// Reads one JSON frame; `None` if the stream ended cleanly before it.
+pub async fn read_frame<R, T>(reader: &mut R) -> Result<Option<T>, FrameError>
+where
+  R: AsyncRead + Unpin,
+  T: DeserializeOwned,
+{
+  match read_raw(reader).await? {
+    Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+    None => Ok(None),
+  }
+}
+
+/// Reads one raw frame; `None` if the stream ended cleanly before it.
+pub async fn read_raw<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Vec<u8>>, FrameError> {
+  let mut length = [0u8; 4];
+  match reader.read_exact(&mut length).await {
+    Ok(_) => {}
+    Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+    Err(err) => return Err(err.into()),
+  }
+  let length = u32::from_be_bytes(length) as usize;
+  if length > MAX_FRAME_BYTES {
+    return Err(FrameError::TooLarge(length));
+  }
+  let mut bytes = vec![0; length];
+  reader.read_exact(&mut bytes).await?;
+  Ok(Some(bytes))
+}
