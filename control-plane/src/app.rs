@@ -4,23 +4,34 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::store::{Scope, Store, StoreResult};
+use crate::certs::Authority;
+use crate::store::{Scope, Store};
 use crate::tokens;
 
-/// The store and the change feed.
+/// The store, the certificate authority and the change feed.
 pub struct ControlPlane {
   store: Arc<dyn Store>,
+  authority: Authority,
+  /// Where edges reach the sync endpoint, told to them at enrolment.
+  sync_address: String,
   /// The newest epoch this process knows of; sync connections watch it.
   epoch: watch::Sender<u64>,
 }
 
 impl ControlPlane {
-  /// A control plane on `store`, its change feed starting at the store's
-  /// current epoch.
-  pub async fn new(store: Arc<dyn Store>) -> StoreResult<Arc<Self>> {
+  /// A control plane on `store` with `authority` (see
+  /// [`Authority::load_or_create`]), whose sync endpoint edges reach at
+  /// `sync_address`; its change feed starts at the store's current epoch.
+  pub async fn new(
+    store: Arc<dyn Store>,
+    authority: Authority,
+    sync_address: String,
+  ) -> Result<Arc<Self>, crate::Error> {
     let epoch = store.state().await?.epoch;
     Ok(Arc::new(Self {
       store,
+      authority,
+      sync_address,
       epoch: watch::Sender::new(epoch),
     }))
   }
@@ -28,6 +39,16 @@ impl ControlPlane {
   /// The store.
   pub fn store(&self) -> &dyn Store {
     &*self.store
+  }
+
+  /// The certificate authority.
+  pub fn authority(&self) -> &Authority {
+    &self.authority
+  }
+
+  /// Where edges reach the sync endpoint.
+  pub fn sync_address(&self) -> &str {
+    &self.sync_address
   }
 
   /// Tells the change feed that the store has reached `epoch`.

@@ -5,15 +5,20 @@
 //! - [`app`]: [`ControlPlane`], the store and the change feed every part
 //!   shares; the first start's admin token.
 //! - [`api`]: the HTTP API under `/v1`, with its scopes and JSON errors.
+//! - [`certs`]: the certificate authority behind the sync connection's
+//!   mutual TLS.
 //! - [`server`]: the API's HTTP server, `run(listener, app, shutdown)`.
+//! - [`sync_server`]: the QUIC endpoint edges hold their one connection to.
 //! - [`store`]: the storage trait and its SQLite implementation; every
 //!   change edges see bumps the epoch.
 //! - [`tokens`]: API tokens, stored hashed.
 
 pub mod api;
 pub mod app;
+pub mod certs;
 pub mod server;
 pub mod store;
+pub mod sync_server;
 pub mod tokens;
 
 pub use app::ControlPlane;
@@ -27,4 +32,10 @@ pub enum Error {
   /// No randomness for a token.
   #[error(transparent)]
   Random(#[from] tokens::RandomError),
+  /// The certificate authority or the TLS set-up failed.
+  #[error(transparent)]
+  Cert(#[from] certs::CertError),
+  /// The sync endpoint could not be opened.
+  #[error("sync endpoint: {0}")]
+  Sync(#[from] std::io::Error),
 }

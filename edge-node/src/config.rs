@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use outpost_protocol::Limits;
 use outpost_runtime::{OutboundPolicy, PolicyError, WorkerLimits};
 use serde::Deserialize;
 
@@ -69,7 +70,7 @@ struct WorkerConfig {
   vars: BTreeMap<String, String>,
   /// Overrides of the default limits.
   #[serde(default)]
-  limits: LimitsConfig,
+  limits: Limits,
   /// Allows `eval` and `new Function` (off by default).
   #[serde(default)]
   allow_eval: bool,
@@ -88,58 +89,42 @@ struct OutboundConfig {
   allow: Vec<String>,
 }
 
-/// `[limits]` in `outpost.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsConfig {
-  /// CPU time per request, in milliseconds.
-  cpu_ms: Option<u64>,
-  /// Heap limit, in MiB.
-  memory_mb: Option<usize>,
-  /// Wall-clock time per request, in milliseconds.
-  wall_ms: Option<u64>,
-  /// Requests in flight at once in the isolate.
-  max_inflight: Option<usize>,
-  /// Requests that may wait for a slot before the rest get 503.
-  max_queued: Option<usize>,
-  /// `fetch()` calls per request.
-  subrequests: Option<u32>,
-  /// How long one `fetch()` may wait for its response head, in milliseconds.
-  subrequest_timeout_ms: Option<u64>,
-}
-
 impl WorkerConfig {
   /// The worker's limits; `node` is what the node's own allow-list opens
   /// to every worker.
   fn limits(&self, node: &OutboundPolicy) -> Result<WorkerLimits, PolicyError> {
-    let defaults = WorkerLimits::default();
-    let outbound = OutboundPolicy::parse(&self.outbound.allow)?.merged(node);
-    Ok(WorkerLimits {
-      cpu_per_request: self
-        .limits
-        .cpu_ms
-        .map_or(defaults.cpu_per_request, Duration::from_millis),
-      heap_bytes: self
-        .limits
-        .memory_mb
-        .map_or(defaults.heap_bytes, |mb| mb.saturating_mul(1 << 20)),
-      wall_per_request: self
-        .limits
-        .wall_ms
-        .map_or(defaults.wall_per_request, Duration::from_millis),
-      allow_code_generation: self.allow_eval,
-      max_inflight: self
-        .limits
-        .max_inflight
-        .unwrap_or(defaults.max_inflight)
-        .max(1),
-      max_queued: self.limits.max_queued.unwrap_or(defaults.max_queued),
-      max_subrequests: self.limits.subrequests.unwrap_or(defaults.max_subrequests),
-      subrequest_timeout: self
-        .limits
-        .subrequest_timeout_ms
-        .map_or(defaults.subrequest_timeout, Duration::from_millis),
-      outbound: Arc::new(outbound),
-    })
+    worker_limits(&self.limits, self.allow_eval, &self.outbound.allow, node)
   }
+}
+
+/// A worker's limits from its `[limits]`, `allow_eval` and `[outbound]
+/// allow` (in `outpost.toml` or a deployed bundle), defaults filling what
+/// they leave out; `node` is what the node opens to every worker.
+pub fn worker_limits(
+  limits: &Limits,
+  allow_eval: bool,
+  allow: &[String],
+  node: &OutboundPolicy,
+) -> Result<WorkerLimits, PolicyError> {
+  let defaults = WorkerLimits::default();
+  let outbound = OutboundPolicy::parse(allow)?.merged(node);
+  Ok(WorkerLimits {
+    cpu_per_request: limits
+      .cpu_ms
+      .map_or(defaults.cpu_per_request, Duration::from_millis),
+    heap_bytes: limits
+      .memory_mb
+      .map_or(defaults.heap_bytes, |mb| mb.saturating_mul(1 << 20)),
+    wall_per_request: limits
+      .wall_ms
+      .map_or(defaults.wall_per_request, Duration::from_millis),
+    allow_code_generation: allow_eval,
+    max_inflight: limits.max_inflight.unwrap_or(defaults.max_inflight).max(1),
+    max_queued: limits.max_queued.unwrap_or(defaults.max_queued),
+    max_subrequests: limits.subrequests.unwrap_or(defaults.max_subrequests),
+    subrequest_timeout: limits
+      .subrequest_timeout_ms
+      .map_or(defaults.subrequest_timeout, Duration::from_millis),
+    outbound: Arc::new(outbound),
+  })
 }

@@ -5,6 +5,8 @@
 //! - [`server`]: the hyper server (HTTP/1.1 and h2c), `run(listener, …,
 //!   shutdown)`, limits and graceful shutdown.
 //! - [`config`]: a worker's `outpost.toml`.
+//! - [`control`]: a node fed by the control plane: enrolment, the QUIC
+//!   sync connection, bundles and state kept on disk.
 //! - `convert`: hyper requests to [`outpost_runtime::WorkerRequest`] and
 //!   worker responses back, streaming both ways.
 //! - [`routes`]: the live routing table, from host and path to a worker.
@@ -18,6 +20,7 @@
 //! - `websocket`: WebSocket upgrades pumped into a worker's WebSocketPair.
 
 pub mod config;
+pub mod control;
 mod convert;
 pub mod dispatch;
 pub mod local;

@@ -3,11 +3,19 @@
 //! [`Routes`] is the node's live routing table. It does not care where its
 //! entries come from: `outpost dev` installs one catch-all worker, a local
 //! folder of workers installs one entry per folder, and the control plane
-//! will install deployments. Each source builds a [`RouteTable`] and swaps
-//! it in whole, so a request always sees one consistent table.
+//! installs deployments. Each source builds a [`RouteTable`] and swaps it
+//! in whole, so a request always sees one consistent table.
+//!
+//! What the table yields is the name a worker runs under on its executor:
+//! the worker's own name, or for a deployed worker `<name>@<version>`,
+//! picked by the deployment's split.
 
-use std::collections::BTreeSet;
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, RwLock};
+
+use outpost_protocol::RoutePattern;
 
 /// One consistent set of routes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,14 +24,19 @@ pub struct RouteTable {
   named: BTreeSet<String>,
   /// The worker for requests no name matches, if any.
   fallback: Option<String>,
+  /// Route patterns to workers, most specific first; tried before names.
+  patterns: Vec<(RoutePattern, String)>,
+  /// For deployed workers, their versions' executor names, each with the
+  /// running total of the split's percentages (the last is 100).
+  versions: BTreeMap<String, Vec<(u32, String)>>,
 }
 
 impl RouteTable {
   /// A table that sends every request to `worker`.
   pub fn catch_all(worker: impl Into<String>) -> Self {
     Self {
-      named: BTreeSet::new(),
       fallback: Some(worker.into()),
+      ..Self::default()
     }
   }
 
@@ -31,23 +44,77 @@ impl RouteTable {
   pub fn named(workers: impl IntoIterator<Item = String>) -> Self {
     Self {
       named: workers.into_iter().collect(),
-      fallback: None,
+      ..Self::default()
     }
   }
 
-  /// Every worker the table can route to.
+  /// A table for deployed workers: `routes` map patterns to workers, and
+  /// `versions` give each worker's versions as `(percent, executor name)`.
+  /// Deployed workers are also reachable by name, as in a local folder.
+  pub fn deployed(
+    routes: impl IntoIterator<Item = (RoutePattern, String)>,
+    versions: BTreeMap<String, Vec<(u8, String)>>,
+  ) -> Self {
+    let mut patterns: Vec<_> = routes.into_iter().collect();
+    patterns.sort_by(|a, b| RoutePattern::most_specific_first(&a.0, &b.0));
+    let versions = versions
+      .into_iter()
+      .map(|(worker, split)| {
+        let mut total = 0;
+        let split = split
+          .into_iter()
+          .map(|(percent, name)| {
+            total += u32::from(percent);
+            (total, name)
+          })
+          .collect();
+        (worker, split)
+      })
+      .collect::<BTreeMap<_, _>>();
+    Self {
+      named: versions.keys().cloned().collect(),
+      fallback: None,
+      patterns,
+      versions,
+    }
+  }
+
+  /// Every worker the table can route to, by executor name.
   pub fn workers(&self) -> impl Iterator<Item = &str> {
+    let deployed = self
+      .versions
+      .values()
+      .flatten()
+      .map(|(_, name)| name.as_str());
     self
       .named
       .iter()
+      .filter(|name| !self.versions.contains_key(*name))
       .map(String::as_str)
       .chain(self.fallback.as_deref())
+      .chain(deployed)
   }
 
-  /// The worker for a request to `host` (with or without a port) and
-  /// `path`: a `<name>.localhost` Host first, then a `/<name>/` path
-  /// prefix, then the fallback.
+  /// The executor name of the worker for a request to `host` (with or
+  /// without a port) and `path`: the most specific route pattern first,
+  /// then a `<name>.localhost` Host, then a `/<name>/` path prefix, then
+  /// the fallback. A deployed worker's version is picked by its split.
   pub fn route(&self, host: &str, path: &str) -> Option<&str> {
+    let worker = match self
+      .patterns
+      .iter()
+      .find(|(pattern, _)| pattern.matches(host, path))
+    {
+      Some((_, worker)) => Some(worker.as_str()),
+      None => self.by_name(host, path),
+    }?;
+    match self.versions.get(worker) {
+      Some(split) => pick(split),
+      None => Some(worker),
+    }
+  }
+
+  fn by_name(&self, host: &str, path: &str) -> Option<&str> {
     let hostname = host.rsplit_once(':').map_or(host, |(name, port)| {
       if port.bytes().all(|b| b.is_ascii_digit()) {
         name
@@ -68,6 +135,33 @@ impl RouteTable {
       .map(String::as_str)
       .or(self.fallback.as_deref())
   }
+}
+
+/// The version a request goes to: the first whose running total passes a
+/// random draw in 0..100.
+fn pick(split: &[(u32, String)]) -> Option<&str> {
+  let draw = (random_u64() % 100) as u32;
+  split
+    .iter()
+    .find(|(total, _)| draw < *total)
+    .or(split.last())
+    .map(|(_, name)| name.as_str())
+}
+
+/// A fast per-thread pseudo-random number (xorshift64*), seeded from the
+/// standard library's random hasher keys. Good enough to split traffic.
+fn random_u64() -> u64 {
+  thread_local! {
+    static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(std::thread::current().id()) | 1);
+  }
+  STATE.with(|state| {
+    let mut x = state.get();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    state.set(x);
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+  })
 }
 
 /// The node's live routing table, shared by every connection.

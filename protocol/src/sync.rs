@@ -1,12 +1,13 @@
 //! The sync connection between an edge node and the control plane.
 //!
-//! One QUIC connection per node, mutual TLS. The node opens a control
-//! stream and sends [`EdgeMessage::Hello`] with the epoch it has; the
-//! control plane answers with the [`State`] at its current epoch if that is
-//! newer, and again after every change. The node fetches each bundle it
-//! lacks on a stream of its own ([`BundleRequest`], answered by the bundle's
-//! bytes or a [`BundleReply`] error), checks it against its hash, applies
-//! the state and sends [`EdgeMessage::Ack`].
+//! One QUIC connection per node, mutual TLS. The node opens every stream
+//! and names its purpose in the first frame ([`StreamOpen`]):
+//! - one control stream, opened with the epoch the node has: the control
+//!   plane sends the [`State`] at its current epoch if that is newer, and
+//!   again after every change; the node answers each with
+//!   [`EdgeMessage::Ack`] once it serves it;
+//! - a stream per bundle the node lacks, answered with [`BundleReply`] and
+//!   then the bundle's bytes, which the node checks against the hash.
 //!
 //! Every message is a frame: a 4-byte big-endian length, then JSON (or the
 //! raw bundle bytes).
@@ -65,15 +66,26 @@ pub struct State {
   pub routes: Vec<Route>,
 }
 
-/// From the edge node on its control stream.
+/// The first frame of every stream, from the edge node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum EdgeMessage {
-  /// The first frame: the epoch the node serves (0 for none).
-  Hello {
+pub enum StreamOpen {
+  /// The control stream; the node serves `epoch` (0 for nothing yet).
+  Control {
     /// The node's epoch.
     epoch: u64,
   },
+  /// A bundle stream.
+  Bundle {
+    /// The hash of the bundle wanted.
+    hash: String,
+  },
+}
+
+/// From the edge node on its control stream, after [`StreamOpen::Control`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EdgeMessage {
   /// The node now serves `epoch`.
   Ack {
     /// The epoch applied.
@@ -87,13 +99,6 @@ pub enum EdgeMessage {
 pub enum ControlMessage {
   /// The state at the control plane's current epoch.
   State(State),
-}
-
-/// The first frame of a bundle stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BundleRequest {
-  /// The hash of the bundle wanted.
-  pub hash: String,
 }
 
 /// The control plane's answer on a bundle stream, before the bundle's bytes

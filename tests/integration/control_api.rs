@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::Arc;
 
+use outpost_control::certs::Authority;
 use outpost_control::store::{SqliteStore, Store};
 use outpost_control::{ControlPlane, app, server};
 use reqwest::Method;
@@ -49,7 +50,10 @@ impl Control {
         .is_none(),
       "only the first start makes one"
     );
-    let control = ControlPlane::new(store).await.expect("control plane");
+    let authority = Authority::load_or_create(&*store).await.expect("CA");
+    let control = ControlPlane::new(store, authority, "127.0.0.1:1".into())
+      .await
+      .expect("control plane");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
       .await
       .expect("bind");
@@ -501,7 +505,6 @@ async fn outpost_control_prints_its_admin_token_once_and_makes_more() {
     .last()
     .and_then(|line| line.split_whitespace().find(|w| w.starts_with("http://")))
     .expect("the API address")
-    .trim_end_matches(',')
     .to_owned();
 
   // While it runs, another process makes a token; stdout is only the token.

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use outpost_control::certs::Authority;
 use outpost_control::store::{Scope, SqliteStore, Store};
-use outpost_control::{ControlPlane, app, server, tokens};
+use outpost_control::{ControlPlane, app, server, sync_server, tokens};
 
 use super::node::shutdown_signal;
 
@@ -66,6 +67,15 @@ struct ServeArgs {
   /// Address of the HTTP API.
   #[arg(long, default_value = "127.0.0.1:8787")]
   listen: SocketAddr,
+
+  /// UDP address of the QUIC sync endpoint edge nodes connect to.
+  #[arg(long, default_value = "127.0.0.1:8788")]
+  sync_listen: SocketAddr,
+
+  /// The sync address edges are told to connect to at enrolment, when it
+  /// differs from --sync-listen (a public name or address, say).
+  #[arg(long, value_name = "HOST:PORT")]
+  sync_advertise: Option<String>,
 }
 
 fn parse_scope(name: &str) -> Result<Scope, String> {
@@ -119,15 +129,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("outpost control: first start; the admin token, shown only this once:");
     println!("{token}");
   }
-  let control = ControlPlane::new(store).await?;
+  let authority = Authority::load_or_create(&*store).await?;
+  let endpoint = sync_server::bind(&authority, args.sync_listen)
+    .with_context(|| format!("opening the sync endpoint on {}", args.sync_listen))?;
+  let sync_address = match args.sync_advertise {
+    Some(address) => address,
+    None => endpoint.local_addr()?.to_string(),
+  };
+  let control = ControlPlane::new(store, authority, sync_address.clone()).await?;
   let listener = tokio::net::TcpListener::bind(args.listen)
     .await
     .with_context(|| format!("listening on {}", args.listen))?;
   println!(
-    "outpost control: API at http://{}/v1, data in {}",
+    "outpost control: API at http://{}/v1 sync at {sync_address} data in {}",
     listener.local_addr()?,
     data.display()
   );
+  let (stop, stopped) = tokio::sync::watch::channel(false);
+  let sync = tokio::spawn(sync_server::run(endpoint, control.clone(), async move {
+    let mut stopped = stopped;
+    let _ = stopped.changed().await;
+  }));
   server::run(listener, control, shutdown_signal()).await;
+  let _ = stop.send(true);
+  let _ = sync.await;
   Ok(())
 }

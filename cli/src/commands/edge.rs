@@ -1,10 +1,14 @@
-//! `outpost edge`: an edge node serving many workers.
+//! `outpost edge`: an edge node serving many workers, from a local folder
+//! or from the control plane.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use outpost_edge::Routes;
+use outpost_edge::control::{ControlledNode, NodeIdentity};
 use outpost_edge::local_folder::LocalFolder;
 
 use super::node::{ServeArgs, shutdown_signal};
@@ -16,8 +20,36 @@ pub struct EdgeArgs {
   /// worker (entry worker.js or worker.ts, or `main` in its outpost.toml),
   /// reached with Host <name>.localhost or a path starting with /<name>/.
   /// The folder is watched for added, changed and removed workers.
+  #[arg(
+    long,
+    value_name = "DIR",
+    conflicts_with = "control",
+    required_unless_present = "control"
+  )]
+  local: Option<PathBuf>,
+
+  /// Serve what the control plane at this URL (its HTTP API) deploys.
+  /// Needs --data, and --join the first time.
+  #[arg(long, value_name = "URL", requires = "data")]
+  control: Option<String>,
+
+  /// A one-time edge-join token, to enrol this node on its first start.
+  #[arg(
+    long,
+    value_name = "TOKEN",
+    env = "OUTPOST_JOIN_TOKEN",
+    hide_env_values = true
+  )]
+  join: Option<String>,
+
+  /// Where a controlled node keeps its identity, bundles and routing
+  /// table, so that it serves at once after a restart.
   #[arg(long, value_name = "DIR")]
-  local: PathBuf,
+  data: Option<PathBuf>,
+
+  /// The name this node enrols under (default: the host name).
+  #[arg(long)]
+  name: Option<String>,
 
   /// Port to listen on (0 picks a free one).
   #[arg(long, default_value_t = 8080)]
@@ -31,62 +63,103 @@ pub struct EdgeArgs {
   serve: ServeArgs,
 }
 
+/// A task that keeps the routing table in step with its source until the
+/// future it is given resolves.
+type Follower =
+  Box<dyn FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> tokio::task::JoinHandle<()>>;
+
 /// Runs `outpost edge` until Ctrl-C or SIGTERM.
 pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
-  if !args.local.is_dir() {
-    bail!("{} is not a folder", args.local.display());
-  }
-  let root = std::fs::canonicalize(&args.local)
-    .with_context(|| format!("resolving {}", args.local.display()))?;
   let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
     let routes = Routes::default();
-    let mut folder = LocalFolder::new(root.clone(), dispatcher.clone(), routes.clone())
-      .with_outbound(args.serve.outbound_policy()?);
-    folder
-      .load()
-      .await
-      .with_context(|| format!("reading {}", root.display()))?;
+    let outbound = args.serve.outbound_policy()?;
+    let (source, follow): (String, Follower) = match (&args.local, &args.control) {
+      (Some(local), _) => {
+        if !local.is_dir() {
+          bail!("{} is not a folder", local.display());
+        }
+        let root = std::fs::canonicalize(local).with_context(|| format!("resolving {}", local.display()))?;
+        let mut folder = LocalFolder::new(root.clone(), dispatcher.clone(), routes.clone()).with_outbound(outbound);
+        folder.load().await.with_context(|| format!("reading {}", root.display()))?;
+        let source = format!("{} worker(s) from {}", folder.served().len(), root.display());
+        let follow: Follower = Box::new(move |stopped| {
+          tokio::spawn(async move {
+            if let Err(err) = folder.watch(stopped).await {
+              tracing::error!("watching the folder stopped: {err}");
+            }
+          })
+        });
+        (source, follow)
+      }
+      (None, Some(control)) => {
+        let Some(data) = args.data.clone() else {
+          bail!("--control needs --data <DIR>");
+        };
+        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+        let identity = match NodeIdentity::load(&data)? {
+          Some(identity) => identity,
+          None => {
+            let Some(join) = &args.join else {
+              bail!("this node has not enrolled yet: pass --join <TOKEN> (an edge-join token from `outpost control token create --scope edge-join`)");
+            };
+            let name = args.name.clone().unwrap_or_else(default_node_name);
+            let identity = NodeIdentity::enrol(control, join, &name, &data).await?;
+            println!("outpost edge: enrolled as {} ({name})", identity.id);
+            identity
+          }
+        };
+        let mut node = ControlledNode::new(data.clone(), dispatcher.clone(), routes.clone(), outbound);
+        let restored = node.restore().await.context("serving the saved state")?;
+        let source = format!(
+          "{restored} worker(s) from {} (epoch {}), following the control plane at {}",
+          data.display(),
+          node.epoch(),
+          identity.sync_address
+        );
+        let follow: Follower = Box::new(move |stopped| tokio::spawn(node.follow(identity, stopped)));
+        (source, follow)
+      }
+      (None, None) => bail!("pass --local <DIR> or --control <URL>"),
+    };
 
     let listener = args.serve.bind(args.port).await?;
     let addr = listener.local_addr()?;
-    let served = folder.served();
-    println!(
-      "outpost edge: serving {} worker(s) from {} at http://{addr}/",
-      served.len(),
-      root.display()
-    );
+    println!("outpost edge: serving {source} at http://{addr}/");
 
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+      let _ = stop.changed().await;
+    };
     if let Some(port) = args.admin_port {
       let admin = args.serve.bind(port).await?;
-      println!(
-        "outpost edge: metrics at http://{}/metrics",
-        admin.local_addr()?
-      );
-      let mut stop = stop_rx.clone();
-      let stopped = async move {
-        let _ = stop.changed().await;
-      };
-      tokio::spawn(outpost_edge::metrics::serve(
-        admin,
-        dispatcher.clone(),
-        stopped,
-      ));
+      println!("outpost edge: metrics at http://{}/metrics", admin.local_addr()?);
+      tokio::spawn(outpost_edge::metrics::serve(admin, dispatcher.clone(), stopped(stop_rx.clone())));
     }
-    let watch = tokio::spawn(async move {
-      let stopped = async move {
-        let _ = stop_rx.changed().await;
-      };
-      if let Err(err) = folder.watch(stopped).await {
-        tracing::error!("watching the folder stopped: {err}");
-      }
-    });
+    let following = follow(Box::pin(stopped(stop_rx)));
     let config = args.serve.server_config();
     outpost_edge::run(listener, routes, dispatcher, config, shutdown_signal()).await;
     let _ = stop_tx.send(true);
-    let _ = watch.await;
+    let _ = following.await;
     Ok(())
   })
+}
+
+/// The machine's host name, made a valid node name, or `edge`.
+fn default_node_name() -> String {
+  let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+  let name: String = host
+    .trim()
+    .to_ascii_lowercase()
+    .chars()
+    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+    .take(63)
+    .collect();
+  let name = name.trim_matches('-').to_owned();
+  if name.is_empty() {
+    "edge".to_owned()
+  } else {
+    name
+  }
 }

@@ -10,6 +10,7 @@
 //! | `POST /v1/workers/{worker}/rollback` | deploy |
 //! | `GET /v1/routes`, `PUT /v1/routes` (`{"pattern", "worker"}`), `DELETE /v1/routes` (`{"pattern"}`) | read-only, deploy |
 //! | `POST /v1/tokens` (`{"scope", "label"}`) | admin |
+//! | `POST /v1/edges/enroll` (`{"name", "csr"}`: a PEM certificate request) | edge-join, once |
 //! | `GET /v1/edges` | read-only |
 //! | `GET /v1/state` (what edges serve now) | read-only |
 
@@ -67,7 +68,7 @@ async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
   if let (&Method::GET, ["health"]) = (&method, segments) {
     return Ok((StatusCode::OK, serde_json::json!({ "ok": true })));
   }
-  let scope = authenticate(app, &request).await?;
+  let (scope, token_hash) = authenticate(app, &request).await?;
   let store = app.store();
   match (&method, segments) {
     (&Method::POST, ["workers", worker, "versions"]) => {
@@ -175,6 +176,47 @@ async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
         serde_json::json!({ "token": token, "id": record.id, "scope": wanted }),
       ))
     }
+    (&Method::POST, ["edges", "enroll"]) => {
+      if scope != Scope::EdgeJoin {
+        return Err(ApiError::new(
+          StatusCode::FORBIDDEN,
+          "forbidden",
+          "enrolment needs an edge-join token",
+        ));
+      }
+      let EnrollRequest { name, csr } = read_json(request).await?;
+      let name = worker_name(&name).map_err(|_| {
+        ApiError::bad_request(format!(
+          "bad edge name {name:?}: use 1 to 63 lowercase letters, digits and -"
+        ))
+      })?;
+      let id = format!("edge-{}", hex_id()?);
+      let certificate = app.authority().sign_edge(&csr, &id).map_err(|err| {
+        ApiError::new(
+          StatusCode::BAD_REQUEST,
+          "bad_csr",
+          format!("the certificate request was refused: {err}"),
+        )
+      })?;
+      if !store.use_join_token(token_hash).await? {
+        return Err(ApiError::new(
+          StatusCode::UNAUTHORIZED,
+          "unauthorized",
+          "this join token has been used already",
+        ));
+      }
+      let edge = store.add_edge(id.clone(), name).await?;
+      tracing::info!(node = %edge.id, name = %edge.name, "edge enrolled");
+      Ok((
+        StatusCode::CREATED,
+        serde_json::json!({
+          "id": id,
+          "certificate": certificate,
+          "ca": app.authority().ca_pem(),
+          "sync_address": app.sync_address(),
+        }),
+      ))
+    }
     (&Method::GET, ["edges"]) => {
       let edges = store.edges().await?;
       Ok((StatusCode::OK, serde_json::json!({ "edges": edges })))
@@ -194,8 +236,11 @@ async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
   }
 }
 
-/// The scope of the request's bearer token.
-async fn authenticate<B>(app: &ControlPlane, request: &Request<B>) -> Result<Scope, ApiError> {
+/// The scope of the request's bearer token, and the token's hash.
+async fn authenticate<B>(
+  app: &ControlPlane,
+  request: &Request<B>,
+) -> Result<(Scope, String), ApiError> {
   let unauthorized =
     |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
   let header = request
@@ -208,12 +253,13 @@ async fn authenticate<B>(app: &ControlPlane, request: &Request<B>) -> Result<Sco
     .and_then(|value| value.strip_prefix("Bearer "))
     .map(str::trim)
     .ok_or_else(|| unauthorized("the Authorization header must be Bearer <token>"))?;
+  let hash = tokens::hash(token);
   let record = app
     .store()
-    .find_token(tokens::hash(token))
+    .find_token(hash.clone())
     .await?
     .ok_or_else(|| unauthorized("unknown token"))?;
-  Ok(record.scope)
+  Ok((record.scope, hash))
 }
 
 fn require(held: Scope, needed: Scope) -> Result<(), ApiError> {
@@ -319,6 +365,26 @@ impl DeployRequest {
 struct RouteRequest {
   pattern: String,
   worker: Option<String>,
+}
+
+/// 8 random bytes as hex, for edge ids.
+fn hex_id() -> Result<String, ApiError> {
+  let mut bytes = [0u8; 8];
+  getrandom::fill(&mut bytes).map_err(|err| {
+    ApiError::new(
+      StatusCode::INTERNAL_SERVER_ERROR,
+      "internal",
+      err.to_string(),
+    )
+  })?;
+  Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollRequest {
+  name: String,
+  csr: String,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,520 @@
+//! An edge node fed by the control plane (`outpost edge --control`):
+//! enrolment, the sync connection, and the bundles and routing table kept
+//! on disk so the node serves at once after a restart, control plane or
+//! not.
+//!
+//! Disk layout under the data folder:
+//! - `node.json`: the node's identity (id, certificate, key, CA), 0600;
+//! - `bundles/<sha256>/`: `bundle.json` (its canonical bytes), `modules/`
+//!   (the module files the worker loads) and `code-cache/`;
+//! - `state.json`: the last [`State`] applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use outpost_protocol::Bundle;
+use outpost_protocol::bundle::is_sha256_hex;
+use outpost_protocol::sync::{
+  BundleReply, ControlMessage, EdgeMessage, SYNC_ALPN, SYNC_SERVER_NAME, State, StreamOpen,
+  read_frame, read_raw, write_frame,
+};
+use outpost_runtime::{OutboundPolicy, WorkerBundle, WorkerEnv, WorkerVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+
+use crate::config::worker_limits;
+use crate::dispatch::Dispatcher;
+use crate::routes::{RouteTable, Routes};
+
+/// The longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The first wait after a connection fails.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Why enrolment, the sync connection or applying a state failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+  /// Reading or writing the data folder failed.
+  #[error("{path}: {source}")]
+  Disk {
+    /// The file or folder.
+    path: PathBuf,
+    /// The I/O error.
+    source: std::io::Error,
+  },
+  /// The control plane refused or could not be reached.
+  #[error("enrolment: {0}")]
+  Enrol(String),
+  /// A certificate or key could not be made or read.
+  #[error("certificates: {0}")]
+  Cert(String),
+  /// The QUIC connection failed.
+  #[error("sync connection: {0}")]
+  Connection(String),
+  /// A message on the sync connection failed.
+  #[error(transparent)]
+  Frame(#[from] outpost_protocol::sync::FrameError),
+  /// A bundle was missing, damaged or did not match its hash.
+  #[error("bundle {hash}: {why}")]
+  Bundle {
+    /// The bundle's hash.
+    hash: String,
+    /// What is wrong.
+    why: String,
+  },
+  /// A worker version could not be started.
+  #[error("worker {worker}: {why}")]
+  Worker {
+    /// The executor name of the version.
+    worker: String,
+    /// What failed.
+    why: String,
+  },
+}
+
+fn disk(path: &Path) -> impl FnOnce(std::io::Error) -> ControlError + '_ {
+  move |source| ControlError::Disk {
+    path: path.to_owned(),
+    source,
+  }
+}
+
+/// Who this node is to the control plane, from enrolment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeIdentity {
+  /// The node's id, the subject of its certificate.
+  pub id: String,
+  /// Where the sync endpoint is.
+  pub sync_address: String,
+  /// The node's client certificate, PEM.
+  pub certificate: String,
+  /// The node's private key, PEM.
+  pub key: String,
+  /// The control plane's CA certificate, PEM.
+  pub ca: String,
+}
+
+impl NodeIdentity {
+  fn path(data: &Path) -> PathBuf {
+    data.join("node.json")
+  }
+
+  /// The identity saved in `data`, if the node has enrolled.
+  pub fn load(data: &Path) -> Result<Option<Self>, ControlError> {
+    let path = Self::path(data);
+    match std::fs::read(&path) {
+      Ok(bytes) => serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|err| disk(&path)(std::io::Error::other(err))),
+      Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+      Err(err) => Err(disk(&path)(err)),
+    }
+  }
+
+  /// Enrols with the control plane whose API is at `control_url`, using the
+  /// one-time `join_token`, and saves the identity in `data`.
+  pub async fn enrol(
+    control_url: &str,
+    join_token: &str,
+    name: &str,
+    data: &Path,
+  ) -> Result<Self, ControlError> {
+    let cert = |err: rcgen::Error| ControlError::Cert(err.to_string());
+    let key = rcgen::KeyPair::generate().map_err(cert)?;
+    let csr = rcgen::CertificateParams::new(vec![name.to_owned()])
+      .and_then(|params| params.serialize_request(&key))
+      .and_then(|csr| csr.pem())
+      .map_err(cert)?;
+    let base = control_url.trim_end_matches('/').trim_end_matches("/v1");
+    let response = reqwest::Client::new()
+      .post(format!("{base}/v1/edges/enroll"))
+      .bearer_auth(join_token)
+      .body(serde_json::json!({ "name": name, "csr": csr }).to_string())
+      .timeout(Duration::from_secs(30))
+      .send()
+      .await
+      .map_err(|err| ControlError::Enrol(format!("{base}: {err}")))?;
+    let status = response.status();
+    let body: serde_json::Value = serde_json::from_slice(
+      &response
+        .bytes()
+        .await
+        .map_err(|e| ControlError::Enrol(e.to_string()))?,
+    )
+    .map_err(|err| ControlError::Enrol(format!("{base} answered {status} without JSON: {err}")))?;
+    if !status.is_success() {
+      let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or("no reason given");
+      return Err(ControlError::Enrol(format!(
+        "{base} refused ({status}): {message}"
+      )));
+    }
+    let field = |name: &str| {
+      body[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ControlError::Enrol(format!("the answer has no {name:?}")))
+    };
+    let identity = Self {
+      id: field("id")?,
+      sync_address: field("sync_address")?,
+      certificate: field("certificate")?,
+      key: key.serialize_pem(),
+      ca: field("ca")?,
+    };
+    identity.save(data)?;
+    Ok(identity)
+  }
+
+  fn save(&self, data: &Path) -> Result<(), ControlError> {
+    let path = Self::path(data);
+    let bytes =
+      serde_json::to_vec_pretty(self).map_err(|e| disk(&path)(std::io::Error::other(e)))?;
+    write_private(&path, &bytes).map_err(disk(&path))
+  }
+
+  /// The QUIC client configuration: this node's certificate, and the
+  /// control plane's CA as the only root.
+  fn client_config(&self) -> Result<quinn::ClientConfig, ControlError> {
+    let tls = |err: String| ControlError::Cert(err);
+    let ca = CertificateDer::from_pem_slice(self.ca.as_bytes()).map_err(|e| tls(e.to_string()))?;
+    let cert = CertificateDer::from_pem_slice(self.certificate.as_bytes())
+      .map_err(|e| tls(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(self.key.as_bytes()).map_err(|e| tls(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).map_err(|e| tls(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+      .with_protocol_versions(&[&rustls::version::TLS13])
+      .map_err(|e| tls(e.to_string()))?
+      .with_root_certificates(roots)
+      .with_client_auth_cert(vec![cert], key)
+      .map_err(|e| tls(e.to_string()))?;
+    config.alpn_protocols = vec![SYNC_ALPN.to_vec()];
+    let quic =
+      quinn::crypto::rustls::QuicClientConfig::try_from(config).map_err(|e| tls(e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(quic));
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_millis(1500)));
+    transport.max_idle_timeout(Some(
+      Duration::from_secs(8)
+        .try_into()
+        .map_err(|e: quinn::VarIntBoundsExceeded| tls(e.to_string()))?,
+    ));
+    client.transport_config(Arc::new(transport));
+    Ok(client)
+  }
+}
+
+/// Writes `bytes` to `path` readable by the owner only, atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+  let temporary = path.with_extension("tmp");
+  {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()?;
+  }
+  std::fs::rename(&temporary, path)
+}
+
+/// Serves what the control plane deploys, from disk first.
+pub struct ControlledNode {
+  data: PathBuf,
+  dispatcher: Arc<Dispatcher>,
+  routes: Routes,
+  outbound: OutboundPolicy,
+  /// Executor names of the versions installed now.
+  installed: BTreeSet<String>,
+  /// The epoch being served.
+  epoch: u64,
+}
+
+impl ControlledNode {
+  /// A node keeping its bundles and state in `data`, serving through
+  /// `dispatcher` and `routes`; `outbound` is what the node opens to every
+  /// worker's `fetch()`.
+  pub fn new(
+    data: PathBuf,
+    dispatcher: Arc<Dispatcher>,
+    routes: Routes,
+    outbound: OutboundPolicy,
+  ) -> Self {
+    Self {
+      data,
+      dispatcher,
+      routes,
+      outbound,
+      installed: BTreeSet::new(),
+      epoch: 0,
+    }
+  }
+
+  /// The epoch being served (0 before the first state).
+  pub fn epoch(&self) -> u64 {
+    self.epoch
+  }
+
+  /// Serves the state saved by the last run, if there is one: no control
+  /// plane needed. Returns the number of workers served.
+  pub async fn restore(&mut self) -> Result<usize, ControlError> {
+    let path = self.data.join("state.json");
+    let bytes = match std::fs::read(&path) {
+      Ok(bytes) => bytes,
+      Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+      Err(err) => return Err(disk(&path)(err)),
+    };
+    let state: State =
+      serde_json::from_slice(&bytes).map_err(|e| disk(&path)(std::io::Error::other(e)))?;
+    self.apply(&state).await?;
+    Ok(state.workers.len())
+  }
+
+  /// Installs every version `state` deploys (their bundles must be on
+  /// disk), swaps in its routes, retires versions no longer deployed, and
+  /// saves it. On error nothing changes.
+  async fn apply(&mut self, state: &State) -> Result<(), ControlError> {
+    let mut versions: BTreeMap<String, Vec<(u8, String)>> = BTreeMap::new();
+    let mut wanted = BTreeSet::new();
+    for deployment in &state.workers {
+      for version in &deployment.versions {
+        let name = format!("{}@{}", deployment.worker, version.number);
+        if !self.installed.contains(&name) {
+          self.install(&name, &version.hash).await?;
+        }
+        versions
+          .entry(deployment.worker.clone())
+          .or_default()
+          .push((version.percent, name.clone()));
+        wanted.insert(name);
+      }
+    }
+    let routes = state
+      .routes
+      .iter()
+      .map(|route| (route.pattern.clone(), route.worker.clone()));
+    // Routes first, so no request goes to a version about to be retired.
+    self.routes.replace(RouteTable::deployed(routes, versions));
+    for gone in self.installed.difference(&wanted) {
+      let _ = self.dispatcher.executor_for(gone).remove(gone).await;
+    }
+    self.installed = wanted;
+    self.epoch = state.epoch;
+    let path = self.data.join("state.json");
+    let bytes = serde_json::to_vec(state).map_err(|e| disk(&path)(std::io::Error::other(e)))?;
+    write_private(&path, &bytes).map_err(disk(&path))?;
+    Ok(())
+  }
+
+  fn bundle_dir(&self, hash: &str) -> PathBuf {
+    self.data.join("bundles").join(hash)
+  }
+
+  /// Stages the version in bundle `hash` as `name`, started on its first
+  /// request.
+  async fn install(&self, name: &str, hash: &str) -> Result<(), ControlError> {
+    let dir = self.bundle_dir(hash);
+    let path = dir.join("bundle.json");
+    let bytes = std::fs::read(&path).map_err(disk(&path))?;
+    let bundle = Bundle::from_stored(&bytes, hash).map_err(|err| ControlError::Bundle {
+      hash: hash.to_owned(),
+      why: err.to_string(),
+    })?;
+    let failed = |why: String| ControlError::Worker {
+      worker: name.to_owned(),
+      why,
+    };
+    let limits = worker_limits(
+      &bundle.limits,
+      bundle.allow_eval,
+      &bundle.outbound_allow,
+      &self.outbound,
+    )
+    .map_err(|e| failed(e.to_string()))?;
+    let modules = WorkerBundle::load(&dir.join("modules").join(&bundle.main))
+      .map_err(|e| failed(e.to_string()))?
+      .with_code_cache_dir(dir.join("code-cache"));
+    let version = WorkerVersion {
+      bundle: Arc::new(modules),
+      env: Arc::new(WorkerEnv { vars: bundle.vars }),
+      limits,
+    };
+    self
+      .dispatcher
+      .executor_for(name)
+      .stage(name, version)
+      .await
+      .map_err(|e| failed(e.to_string()))
+  }
+
+  /// Writes a fetched bundle to disk: checked against its hash, its modules
+  /// written out, the folder renamed into place whole.
+  fn store_bundle(&self, hash: &str, bytes: &[u8]) -> Result<(), ControlError> {
+    let bundle = Bundle::from_stored(bytes, hash).map_err(|err| ControlError::Bundle {
+      hash: hash.to_owned(),
+      why: err.to_string(),
+    })?;
+    let done = self.bundle_dir(hash);
+    let building = self.data.join("bundles").join(format!(".{hash}.partial"));
+    let _ = std::fs::remove_dir_all(&building);
+    for (path, source) in &bundle.modules {
+      // Bundle::from_stored checked every path is relative and plain.
+      let file = building.join("modules").join(path);
+      if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent).map_err(disk(parent))?;
+      }
+      std::fs::write(&file, source).map_err(disk(&file))?;
+    }
+    let file = building.join("bundle.json");
+    std::fs::write(&file, bytes).map_err(disk(&file))?;
+    std::fs::rename(&building, &done).map_err(disk(&done))
+  }
+
+  /// Follows the control plane until `shutdown` resolves: connects (again
+  /// after any failure, with backoff and jitter), fetches the bundles each
+  /// new state needs, applies it and acks it.
+  pub async fn follow(
+    mut self,
+    identity: NodeIdentity,
+    shutdown: impl std::future::Future<Output = ()>,
+  ) {
+    tokio::pin!(shutdown);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+      let session = self.session(&identity);
+      let result = tokio::select! {
+        () = &mut shutdown => return,
+        result = session => result,
+      };
+      match result {
+        Ok(()) => backoff = FIRST_BACKOFF,
+        Err(err) => tracing::warn!(
+          epoch = self.epoch,
+          "control plane: {err}; serving epoch {} meanwhile",
+          self.epoch
+        ),
+      }
+      let wait = jitter(backoff);
+      backoff = (backoff * 2).min(MAX_BACKOFF);
+      tokio::select! {
+        () = &mut shutdown => return,
+        () = tokio::time::sleep(wait) => {}
+      }
+    }
+  }
+
+  /// One connection, until it fails.
+  async fn session(&mut self, identity: &NodeIdentity) -> Result<(), ControlError> {
+    let connection_error = |err: String| ControlError::Connection(err);
+    let address = tokio::net::lookup_host(&identity.sync_address)
+      .await
+      .map_err(|e| connection_error(format!("{}: {e}", identity.sync_address)))?
+      .next()
+      .ok_or_else(|| connection_error(format!("{} resolves to nothing", identity.sync_address)))?;
+    let bind: std::net::SocketAddr = if address.is_ipv6() {
+      "[::]:0"
+    } else {
+      "0.0.0.0:0"
+    }
+    .parse()
+    .map_err(|e: std::net::AddrParseError| connection_error(e.to_string()))?;
+    let mut endpoint =
+      quinn::Endpoint::client(bind).map_err(|e| connection_error(e.to_string()))?;
+    endpoint.set_default_client_config(identity.client_config()?);
+    let connection = endpoint
+      .connect(address, SYNC_SERVER_NAME)
+      .map_err(|e| connection_error(e.to_string()))?
+      .await
+      .map_err(|e| connection_error(e.to_string()))?;
+    tracing::info!(node = %identity.id, control = %address, epoch = self.epoch, "connected to the control plane");
+    let (mut send, mut recv) = connection
+      .open_bi()
+      .await
+      .map_err(|e| connection_error(e.to_string()))?;
+    write_frame(&mut send, &StreamOpen::Control { epoch: self.epoch }).await?;
+    while let Some(ControlMessage::State(state)) =
+      read_frame::<_, ControlMessage>(&mut recv).await?
+    {
+      if state.epoch <= self.epoch {
+        continue;
+      }
+      let hashes: Vec<String> = state
+        .workers
+        .iter()
+        .flat_map(|worker| &worker.versions)
+        .map(|version| version.hash.clone())
+        .collect();
+      for hash in hashes {
+        if !self.bundle_dir(&hash).is_dir() {
+          self.fetch_bundle(&connection, &hash).await?;
+        }
+      }
+      self.apply(&state).await?;
+      tracing::info!(
+        epoch = state.epoch,
+        workers = state.workers.len(),
+        routes = state.routes.len(),
+        "serving"
+      );
+      write_frame(&mut send, &EdgeMessage::Ack { epoch: state.epoch }).await?;
+    }
+    Err(connection_error(
+      "the control plane closed the sync stream".into(),
+    ))
+  }
+
+  async fn fetch_bundle(
+    &self,
+    connection: &quinn::Connection,
+    hash: &str,
+  ) -> Result<(), ControlError> {
+    if !is_sha256_hex(hash) {
+      return Err(ControlError::Bundle {
+        hash: hash.to_owned(),
+        why: "not a sha256 hash".into(),
+      });
+    }
+    let (mut send, mut recv) = connection
+      .open_bi()
+      .await
+      .map_err(|e| ControlError::Connection(e.to_string()))?;
+    write_frame(
+      &mut send,
+      &StreamOpen::Bundle {
+        hash: hash.to_owned(),
+      },
+    )
+    .await?;
+    let _ = send.finish();
+    let missing = |why: &str| ControlError::Bundle {
+      hash: hash.to_owned(),
+      why: why.to_owned(),
+    };
+    match read_frame::<_, BundleReply>(&mut recv).await? {
+      Some(BundleReply::Found) => {}
+      Some(BundleReply::NotFound) => return Err(missing("the control plane has no such bundle")),
+      None => return Err(missing("the stream ended before the answer")),
+    }
+    let bytes = read_raw(&mut recv)
+      .await?
+      .ok_or_else(|| missing("the stream ended before the bytes"))?;
+    let dir = self.data.join("bundles");
+    std::fs::create_dir_all(&dir).map_err(disk(&dir))?;
+    self.store_bundle(hash, &bytes)
+  }
+}
+
+/// `wait` scaled by a random factor in [0.5, 1.0), so nodes that lost the
+/// control plane together do not all come back at once.
+fn jitter(wait: Duration) -> Duration {
+  use std::hash::BuildHasher;
+  let draw = std::hash::RandomState::new().hash_one(std::time::Instant::now()) % 1000;
+  wait.mul_f64(0.5 + draw as f64 / 2000.0)
+}
