@@ -110,7 +110,7 @@ impl Authority {
     let key =
       PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| CertError::Tls(e.to_string()))?;
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     roots
       .add(self.cert_der.clone())

@@ -187,7 +187,7 @@ impl NodeIdentity {
     let key = PrivateKeyDer::from_pem_slice(self.key.as_bytes()).map_err(|e| tls(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).map_err(|e| tls(e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
       .with_protocol_versions(&[&rustls::version::TLS13])
       .map_err(|e| tls(e.to_string()))?
@@ -201,7 +201,7 @@ impl NodeIdentity {
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(Duration::from_millis(1500)));
     transport.max_idle_timeout(Some(
-      Duration::from_secs(8)
+      Duration::from_secs(5)
         .try_into()
         .map_err(|e: quinn::VarIntBoundsExceeded| tls(e.to_string()))?,
     ));

@@ -10,6 +10,7 @@ mod conformance;
 mod control_api;
 mod cpu_clock;
 mod cpu_ledger;
+mod distribution;
 mod edge_folder;
 mod errors;
 mod eviction;

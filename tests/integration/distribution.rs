@@ -1,0 +1,406 @@
+//! The control plane and edge nodes as real processes on loopback: a
+//! deployment reaching every edge over QUIC, rollbacks and splits, edges
+//! serving on while the control plane is down, and what they refuse.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::util::outpost;
+
+/// A child process killed (SIGKILL) when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+  fn drop(&mut self) {
+    let _ = self.0.kill();
+    let _ = self.0.wait();
+  }
+}
+
+/// Starts `outpost <args>` and reads stdout up to the line containing
+/// `ready`; returns the process and the lines read.
+fn start(args: &[&str], ready: &str) -> (Process, Vec<String>) {
+  let mut child = outpost()
+    .args(args)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("outpost starts");
+  let stdout = child.stdout.take().expect("stdout");
+  let process = Process(child);
+  let mut lines = Vec::new();
+  for line in BufReader::new(stdout).lines() {
+    let line = line.expect("text");
+    let done = line.contains(ready);
+    lines.push(line);
+    if done {
+      return (process, lines);
+    }
+  }
+  panic!("outpost {args:?} ended before {ready:?}: {lines:?}");
+}
+
+/// A port free now on 127.0.0.1, for a process that must come back on the
+/// same one.
+fn free_port() -> u16 {
+  let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+  udp.local_addr().expect("address").port()
+}
+
+struct Control {
+  _process: Process,
+  api: String,
+  admin: String,
+}
+
+impl Control {
+  /// `outpost control` on `data`, with the API on `api_port` and sync on
+  /// `sync_port` (0: any); `admin` is the token of an earlier start.
+  fn start(data: &Path, api_port: u16, sync_port: u16, admin: Option<&str>) -> Self {
+    let (process, lines) = start(
+      &[
+        "control",
+        "--data",
+        data.to_str().expect("utf-8 path"),
+        "--listen",
+        &format!("127.0.0.1:{api_port}"),
+        "--sync-listen",
+        &format!("127.0.0.1:{sync_port}"),
+      ],
+      "API at",
+    );
+    let admin = admin
+      .map(str::to_owned)
+      .or_else(|| lines.iter().find(|l| l.starts_with("opt_")).cloned())
+      .expect("an admin token");
+    let api = lines
+      .last()
+      .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+      .expect("the API address")
+      .to_owned();
+    Self {
+      _process: process,
+      api,
+      admin,
+    }
+  }
+
+  fn token(data: &Path, scope: &str) -> String {
+    let made = outpost()
+      .args(["control", "token", "create", "--scope", scope, "--data"])
+      .arg(data)
+      .output()
+      .expect("token create runs");
+    assert!(
+      made.status.success(),
+      "{}",
+      String::from_utf8_lossy(&made.stderr)
+    );
+    String::from_utf8(made.stdout)
+      .expect("utf-8")
+      .trim()
+      .to_owned()
+  }
+
+  async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+      .request(method, format!("{}{path}", self.api))
+      .bearer_auth(&self.admin);
+    if let Some(body) = body {
+      request = request.body(body.to_string());
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+  }
+
+  /// Uploads a worker answering `text` and returns its version number.
+  async fn upload(&self, worker: &str, text: &str) -> u64 {
+    let bundle = json!({
+      "main": "worker.js",
+      "modules": { "worker.js": format!("export default {{ fetch() {{ return new Response({text:?}); }} }};") },
+    });
+    let (status, body) = self
+      .call(
+        reqwest::Method::POST,
+        &format!("/workers/{worker}/versions"),
+        Some(bundle),
+      )
+      .await;
+    assert!(status == 201 || status == 200, "{body}");
+    body["version"]["number"].as_u64().expect("number")
+  }
+
+  /// Makes a deployment (or rollback) and returns its epoch.
+  async fn deploy(&self, worker: &str, body: Option<Value>) -> u64 {
+    let path = match body {
+      Some(_) => format!("/workers/{worker}/deployments"),
+      None => format!("/workers/{worker}/rollback"),
+    };
+    let (status, answer) = self.call(reqwest::Method::POST, &path, body).await;
+    assert_eq!(status, 201, "{answer}");
+    answer["deployment"]["epoch"].as_u64().expect("epoch")
+  }
+
+  async fn edge_epochs(&self) -> Vec<u64> {
+    let (_, body) = self.call(reqwest::Method::GET, "/edges", None).await;
+    body["edges"]
+      .as_array()
+      .expect("edges")
+      .iter()
+      .filter_map(|e| e["epoch"].as_u64())
+      .collect()
+  }
+}
+
+/// `outpost edge --control` on `data`; returns the process and its URL.
+fn start_edge(control_api: &str, join: Option<&str>, data: &Path) -> (Process, String) {
+  let mut args = vec![
+    "edge",
+    "--control",
+    control_api,
+    "--data",
+    data.to_str().expect("utf-8 path"),
+    "--port",
+    "0",
+    "--threads",
+    "1",
+  ];
+  if let Some(join) = join {
+    args.extend(["--join", join]);
+  }
+  let (process, lines) = start(&args, "at http://");
+  let url = lines
+    .last()
+    .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+    .expect("the edge's address")
+    .trim_end_matches('/')
+    .to_owned();
+  (process, url)
+}
+
+async fn body_of(url: &str) -> Option<String> {
+  let response = reqwest::get(url).await.ok()?;
+  if !response.status().is_success() {
+    return None;
+  }
+  response.text().await.ok()
+}
+
+/// Waits until `url` answers `want`.
+async fn wait_for(url: &str, want: &str) {
+  let deadline = Instant::now() + Duration::from_secs(20);
+  loop {
+    let got = body_of(url).await;
+    if got.as_deref() == Some(want) {
+      return;
+    }
+    assert!(
+      Instant::now() < deadline,
+      "{url} answers {got:?}, not {want:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  }
+}
+
+#[tokio::test]
+async fn deployments_rollbacks_and_splits_reach_every_edge() {
+  let data = tempfile::tempdir().expect("temp dir");
+  let control = Control::start(&data.path().join("control"), 0, 0, None);
+  let mut edges = Vec::new();
+  for n in 0..3 {
+    let join = Control::token(&data.path().join("control"), "edge-join");
+    edges.push(start_edge(
+      &control.api,
+      Some(&join),
+      &data.path().join(format!("edge{n}")),
+    ));
+  }
+  assert_eq!(control.upload("shop", "v1").await, 1);
+  assert_eq!(control.upload("shop", "v2").await, 2);
+  let (status, body) = control
+    .call(
+      reqwest::Method::PUT,
+      "/routes",
+      Some(json!({ "pattern": "*/shop/*", "worker": "shop" })),
+    )
+    .await;
+  assert_eq!(status, 200, "{body}");
+
+  let epoch = control.deploy("shop", Some(json!({ "version": 1 }))).await;
+  for (_, url) in &edges {
+    wait_for(&format!("{url}/shop/cart"), "v1").await;
+  }
+  let deadline = Instant::now() + Duration::from_secs(10);
+  while control.edge_epochs().await.iter().any(|&e| e < epoch) {
+    assert!(
+      Instant::now() < deadline,
+      "not every edge acked epoch {epoch}"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  }
+  assert_eq!(control.edge_epochs().await.len(), 3);
+
+  control.deploy("shop", Some(json!({ "version": 2 }))).await;
+  for (_, url) in &edges {
+    wait_for(&format!("{url}/shop/cart"), "v2").await;
+  }
+  control.deploy("shop", None).await;
+  for (_, url) in &edges {
+    wait_for(&format!("{url}/shop/cart"), "v1").await;
+  }
+
+  let split =
+    json!({ "versions": [{ "version": 2, "percent": 90 }, { "version": 1, "percent": 10 }] });
+  let epoch = control.deploy("shop", Some(split)).await;
+  let url = &edges[0].1;
+  let deadline = Instant::now() + Duration::from_secs(10);
+  while control.edge_epochs().await.iter().any(|&e| e < epoch) {
+    assert!(Instant::now() < deadline, "not every edge acked the split");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  }
+  let client = reqwest::Client::new();
+  let mut v2 = 0;
+  for _ in 0..1000 {
+    let text = client
+      .get(format!("{url}/shop/x"))
+      .send()
+      .await
+      .expect("answer")
+      .text()
+      .await
+      .expect("text");
+    match text.as_str() {
+      "v2" => v2 += 1,
+      "v1" => {}
+      other => panic!("unexpected answer {other:?}"),
+    }
+  }
+  assert!(
+    (850..=950).contains(&v2),
+    "{v2} of 1000 went to v2, expected about 900"
+  );
+}
+
+#[tokio::test]
+async fn edges_serve_on_while_the_control_plane_is_down() {
+  let data = tempfile::tempdir().expect("temp dir");
+  let control_data = data.path().join("control");
+  let (api_port, sync_port) = (free_port(), free_port());
+  let control = Control::start(&control_data, api_port, sync_port, None);
+  let admin = control.admin.clone();
+  let join = Control::token(&control_data, "edge-join");
+  let edge_data = data.path().join("edge");
+  let (edge, url) = start_edge(&control.api, Some(&join), &edge_data);
+  control.upload("site", "v1").await;
+  control.deploy("site", Some(json!({ "version": 1 }))).await;
+  wait_for(&format!("{url}/site/"), "v1").await;
+
+  drop(control); // SIGKILL
+  assert_eq!(
+    body_of(&format!("{url}/site/")).await.as_deref(),
+    Some("v1")
+  );
+
+  // Restarted while the control plane is down: it serves from disk at once.
+  drop(edge);
+  let api = format!("http://127.0.0.1:{api_port}/v1");
+  let (_edge, url) = start_edge(&api, None, &edge_data);
+  assert_eq!(
+    body_of(&format!("{url}/site/")).await.as_deref(),
+    Some("v1")
+  );
+
+  // The control plane comes back, and the edge catches up.
+  let control = Control::start(&control_data, api_port, sync_port, Some(&admin));
+  control.upload("site", "v2").await;
+  control.deploy("site", Some(json!({ "version": 2 }))).await;
+  wait_for(&format!("{url}/site/"), "v2").await;
+}
+
+#[tokio::test]
+async fn bad_join_tokens_and_tampered_bundles_are_refused() {
+  let data = tempfile::tempdir().expect("temp dir");
+  let control_data = data.path().join("control");
+  let control = Control::start(&control_data, 0, 0, None);
+
+  let enrol = |join: &str, dir: &str| {
+    outpost()
+      .args([
+        "edge",
+        "--control",
+        &control.api,
+        "--port",
+        "0",
+        "--join",
+        join,
+        "--data",
+      ])
+      .arg(data.path().join(dir))
+      .stdout(Stdio::null())
+      .output()
+      .expect("runs")
+  };
+  let refused = enrol("opt_made-up", "e-bad");
+  assert!(!refused.status.success());
+  assert!(
+    String::from_utf8_lossy(&refused.stderr).contains("unknown token"),
+    "{}",
+    String::from_utf8_lossy(&refused.stderr)
+  );
+  let reader = Control::token(&control_data, "read-only");
+  let refused = enrol(&reader, "e-reader");
+  assert!(String::from_utf8_lossy(&refused.stderr).contains("edge-join token"));
+  let join = Control::token(&control_data, "edge-join");
+  let (_edge, url) = start_edge(&control.api, Some(&join), &data.path().join("edge"));
+  let reused = enrol(&join, "e-again");
+  assert!(
+    String::from_utf8_lossy(&reused.stderr).contains("unknown token"),
+    "a join token works once"
+  );
+
+  control.upload("app", "good").await;
+  control.deploy("app", Some(json!({ "version": 1 }))).await;
+  wait_for(&format!("{url}/app/"), "good").await;
+
+  // Tamper with v2's stored bytes behind the control plane's back.
+  control.upload("app", "evil").await;
+  let (_, versions) = control
+    .call(reqwest::Method::GET, "/workers/app/versions", None)
+    .await;
+  let hash = versions["versions"][1]["hash"]
+    .as_str()
+    .expect("hash")
+    .to_owned();
+  let db = rusqlite::Connection::open(control_data.join("control.db")).expect("open the database");
+  db.busy_timeout(Duration::from_secs(5)).expect("timeout");
+  let stored: Vec<u8> = db
+    .query_row("SELECT bytes FROM bundles WHERE hash = ?1", [&hash], |r| {
+      r.get(0)
+    })
+    .expect("stored");
+  let tampered = String::from_utf8(stored)
+    .expect("utf-8")
+    .replace("evil", "EVIL");
+  db.execute(
+    "UPDATE bundles SET bytes = ?1 WHERE hash = ?2",
+    rusqlite::params![tampered.as_bytes(), hash],
+  )
+  .expect("tampered");
+  let epoch = control.deploy("app", Some(json!({ "version": 2 }))).await;
+  tokio::time::sleep(Duration::from_secs(2)).await;
+  assert_eq!(
+    body_of(&format!("{url}/app/")).await.as_deref(),
+    Some("good"),
+    "the edge refuses the bundle"
+  );
+  assert!(
+    control.edge_epochs().await.iter().all(|&e| e < epoch),
+    "and does not ack it"
+  );
+}
