@@ -35,6 +35,16 @@ enum Command {
   Edge(commands::edge::EdgeArgs),
   /// Run the control plane, or manage its tokens.
   Control(commands::control::ControlArgs),
+  /// Save the control plane's URL and a token for the commands below.
+  Login(commands::deploy::LoginArgs),
+  /// Upload a worker, make it the active version and wait for every edge.
+  Deploy(commands::deploy::DeployArgs),
+  /// List a worker's versions.
+  Versions(commands::deploy::WorkerArgs),
+  /// Redeploy what served before the active deployment.
+  Rollback(commands::deploy::WorkerArgs),
+  /// List, add and remove routes.
+  Routes(commands::deploy::RoutesArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +65,11 @@ fn main() -> std::process::ExitCode {
     Command::Dev(args) => commands::dev::run(args),
     Command::Edge(args) => commands::edge::run(args),
     Command::Control(args) => commands::control::run(args),
+    Command::Login(args) => commands::deploy::login(args),
+    Command::Deploy(args) => commands::deploy::deploy(args),
+    Command::Versions(args) => commands::deploy::versions(args),
+    Command::Rollback(args) => commands::deploy::rollback(args),
+    Command::Routes(args) => commands::deploy::routes(args),
   };
   match result {
     Ok(()) => std::process::ExitCode::SUCCESS,

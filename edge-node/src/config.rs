@@ -35,6 +35,53 @@ pub struct WorkerSettings {
   pub limits: WorkerLimits,
 }
 
+/// What `outpost deploy` takes from a project's `outpost.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectConfig {
+  /// `name`.
+  pub name: Option<String>,
+  /// `routes`.
+  pub routes: Vec<String>,
+  /// `main`, relative to the file's folder.
+  pub main: Option<PathBuf>,
+  /// `[vars]`.
+  pub vars: BTreeMap<String, String>,
+  /// `[limits]`.
+  pub limits: Limits,
+  /// `allow_eval`.
+  pub allow_eval: bool,
+  /// `[outbound] allow`.
+  pub outbound_allow: Vec<String>,
+}
+
+/// Reads `dir/outpost.toml` for `outpost deploy`; `None` if there is none.
+pub fn read_project_config(dir: &Path) -> Result<Option<ProjectConfig>, ConfigError> {
+  let path = dir.join(CONFIG_FILE);
+  let text = match std::fs::read_to_string(&path) {
+    Ok(text) => text,
+    Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    Err(err) => {
+      return Err(ConfigError {
+        path,
+        message: err.to_string(),
+      });
+    }
+  };
+  let config: WorkerConfig = toml::from_str(&text).map_err(|e| ConfigError {
+    path: path.clone(),
+    message: e.to_string(),
+  })?;
+  Ok(Some(ProjectConfig {
+    name: config.name,
+    routes: config.routes,
+    main: config.main,
+    vars: config.vars,
+    limits: config.limits,
+    allow_eval: config.allow_eval,
+    outbound_allow: config.outbound.allow,
+  }))
+}
+
 /// Reads `dir/outpost.toml` (none at all means every default); `node` is
 /// what the node opens to every worker's `fetch()`.
 pub fn read_worker_settings(
@@ -63,6 +110,11 @@ pub fn read_worker_settings(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WorkerConfig {
+  /// The worker's name on the control plane (`outpost deploy`).
+  name: Option<String>,
+  /// Route patterns `outpost deploy` sets for the worker.
+  #[serde(default)]
+  routes: Vec<String>,
   /// The entry module, relative to the worker's folder.
   main: Option<PathBuf>,
   /// Plain vars for `env`.

@@ -199,3 +199,23 @@ async fn dev_serves_a_worker_and_exits_cleanly_on_sigterm() {
   );
   tokio::time::sleep(Duration::from_millis(50)).await;
 }
+
+#[test]
+fn every_command_has_help() {
+  for command in [
+    &["dev"][..],
+    &["edge"],
+    &["control"],
+    &["control", "token", "create"],
+    &["login"],
+    &["deploy"],
+    &["versions"],
+    &["rollback"],
+    &["routes"],
+    &["routes", "add"],
+  ] {
+    let help = outpost().args(command).arg("--help").output().expect("run");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success() && text.contains("Usage: outpost"), "{command:?}: {text}");
+  }
+}

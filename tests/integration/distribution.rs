@@ -404,3 +404,136 @@ async fn bad_join_tokens_and_tampered_bundles_are_refused() {
     "and does not ack it"
   );
 }
+
+/// Runs `outpost <args>` in `dir` with credentials kept in `config`.
+fn cli(dir: &Path, config: &Path, args: &[&str]) -> std::process::Output {
+  outpost()
+    .args(args)
+    .current_dir(dir)
+    .env("OUTPOST_CONFIG_DIR", config)
+    .env_remove("OUTPOST_URL")
+    .env_remove("OUTPOST_TOKEN")
+    .output()
+    .expect("outpost runs")
+}
+
+fn stdout_of(output: &std::process::Output) -> String {
+  assert!(
+    output.status.success(),
+    "failed: {}{}",
+    String::from_utf8_lossy(&output.stdout),
+    String::from_utf8_lossy(&output.stderr)
+  );
+  String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn outpost_deploy_reports_every_edge_and_rolls_back() {
+  let data = tempfile::tempdir().expect("temp dir");
+  let control_data = data.path().join("control");
+  let control = Control::start(&control_data, 0, 0, None);
+  let mut edges = Vec::new();
+  for n in 0..3 {
+    let join = Control::token(&control_data, "edge-join");
+    edges.push(start_edge(
+      &control.api,
+      Some(&join),
+      &data.path().join(format!("edge{n}")),
+    ));
+  }
+  let project = data.path().join("project");
+  std::fs::create_dir_all(project.join("lib")).expect("project folder");
+  std::fs::write(
+    project.join("worker.ts"),
+    "import { greet } from './lib/greet.ts';\nexport default { fetch(_r: Request, env: { WHO: string }) { return new Response(greet(env.WHO)); } };\n",
+  )
+  .expect("entry");
+  std::fs::write(
+    project.join("lib/greet.ts"),
+    "export const greet = (who: string): string => `hello ${who}`;\n",
+  )
+  .expect("module");
+  let toml = |who: &str| {
+    format!(
+      "name = \"greeter\"\nmain = \"worker.ts\"\nroutes = [\"*/greet/*\"]\n[vars]\nWHO = \"{who}\"\n"
+    )
+  };
+  std::fs::write(project.join("outpost.toml"), toml("world")).expect("outpost.toml");
+  let config = data.path().join("config");
+
+  let refused = cli(&project, &config, &["deploy"]);
+  assert!(!refused.status.success());
+  assert!(
+    String::from_utf8_lossy(&refused.stderr).contains("outpost login"),
+    "no credentials yet"
+  );
+  stdout_of(&cli(
+    &project,
+    &config,
+    &["login", "--url", &control.api, "--token", &control.admin],
+  ));
+  #[cfg(unix)]
+  {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(config.join("credentials.json"))
+      .expect("saved")
+      .permissions()
+      .mode();
+    assert_eq!(mode & 0o777, 0o600, "credentials are private");
+  }
+
+  let out = stdout_of(&cli(&project, &config, &["deploy"]));
+  assert!(out.contains("uploaded greeter v1, 2 module(s)"), "{out}");
+  assert!(out.contains("3/3 edges serving v1"), "{out}");
+  for (_, url) in &edges {
+    assert_eq!(
+      body_of(&format!("{url}/greet/")).await.as_deref(),
+      Some("hello world")
+    );
+  }
+  std::fs::write(project.join("outpost.toml"), toml("moon")).expect("outpost.toml");
+  let out = stdout_of(&cli(&project, &config, &["deploy"]));
+  assert!(out.contains("3/3 edges serving v2"), "{out}");
+  for (_, url) in &edges {
+    assert_eq!(
+      body_of(&format!("{url}/greet/")).await.as_deref(),
+      Some("hello moon")
+    );
+  }
+  let out = stdout_of(&cli(&project, &config, &["versions"]));
+  assert!(
+    out
+      .lines()
+      .any(|l| l.starts_with("v2") && l.contains("100%")),
+    "{out}"
+  );
+  let out = stdout_of(&cli(&project, &config, &["rollback"]));
+  assert!(out.contains("3/3 edges serving v1"), "{out}");
+  for (_, url) in &edges {
+    assert_eq!(
+      body_of(&format!("{url}/greet/")).await.as_deref(),
+      Some("hello world")
+    );
+  }
+
+  // An edge that is down holds the deploy up, and it fails naming it.
+  drop(edges.pop());
+  std::fs::write(project.join("outpost.toml"), toml("sun")).expect("outpost.toml");
+  let late = cli(&project, &config, &["deploy", "--timeout", "2"]);
+  assert!(!late.status.success());
+  let stderr = String::from_utf8_lossy(&late.stderr);
+  assert!(
+    stderr.contains("2/3 edges serving v3") && stderr.contains("not yet after 2 s"),
+    "{stderr}"
+  );
+
+  // Flags and the environment name the control plane as well.
+  let out = outpost()
+    .args(["routes", "list"])
+    .env("OUTPOST_URL", &control.api)
+    .env("OUTPOST_TOKEN", &control.admin)
+    .env("OUTPOST_CONFIG_DIR", data.path().join("nowhere"))
+    .output()
+    .expect("runs");
+  assert_eq!(stdout_of(&out).trim(), "*/greet/* -> greeter");
+}

@@ -1,6 +1,8 @@
 //! One module per subcommand, and what the serving ones share.
 
+mod api;
 pub mod control;
+pub mod deploy;
 pub mod dev;
 pub mod edge;
 mod node;

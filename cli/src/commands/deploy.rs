@@ -1,0 +1,467 @@
+//! The developer's commands against the control plane: `login`, `deploy`,
+//! `versions`, `rollback` and `routes`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use outpost_edge::config::{ProjectConfig, read_project_config};
+use outpost_protocol::Bundle;
+use outpost_runtime::WorkerBundle;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::api::{Api, ApiArgs, save_credentials};
+
+/// Entry modules looked for when `outpost.toml` names none.
+const DEFAULT_ENTRIES: [&str; 2] = ["worker.js", "worker.ts"];
+
+/// Arguments of `outpost login`.
+#[derive(Args)]
+pub struct LoginArgs {
+  /// The control plane's API URL, e.g. http://control.example:8787.
+  #[arg(long)]
+  url: String,
+  /// An API token (from the control plane's first start or `outpost
+  /// control token create`).
+  #[arg(long, env = "OUTPOST_TOKEN", hide_env_values = true)]
+  token: String,
+}
+
+/// Arguments of `outpost deploy`.
+#[derive(Args)]
+pub struct DeployArgs {
+  /// The worker's entry module or folder (default: ./outpost.toml's `main`).
+  target: Option<PathBuf>,
+  /// The worker's name (default: `name` in outpost.toml).
+  #[arg(long)]
+  name: Option<String>,
+  /// A route pattern for the worker, e.g. api.example.com/* (repeatable;
+  /// adds to `routes` in outpost.toml).
+  #[arg(long = "route", value_name = "PATTERN")]
+  routes: Vec<String>,
+  /// How long to wait for every edge to serve the new version.
+  #[arg(long, default_value = "30", value_name = "SECONDS")]
+  timeout: u64,
+  #[command(flatten)]
+  api: ApiArgs,
+}
+
+/// Arguments of `outpost versions` and `outpost rollback`.
+#[derive(Args)]
+pub struct WorkerArgs {
+  /// The worker (default: `name` in ./outpost.toml).
+  #[arg(long)]
+  name: Option<String>,
+  /// How long `rollback` waits for every edge.
+  #[arg(long, default_value = "30", value_name = "SECONDS")]
+  timeout: u64,
+  #[command(flatten)]
+  api: ApiArgs,
+}
+
+/// Arguments of `outpost routes`.
+#[derive(Args)]
+pub struct RoutesArgs {
+  #[command(subcommand)]
+  command: RoutesCommand,
+  #[command(flatten)]
+  api: ApiArgs,
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+  /// List every route.
+  List,
+  /// Route a pattern (api.example.com/*, *.example.com/v1/*) to a worker.
+  Add {
+    /// The pattern.
+    pattern: String,
+    /// The worker (default: `name` in ./outpost.toml).
+    #[arg(long)]
+    name: Option<String>,
+  },
+  /// Remove a route.
+  Remove {
+    /// The pattern.
+    pattern: String,
+  },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+  tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .build()
+    .context("starting Tokio")
+}
+
+/// `outpost login`: checks the token against the control plane and saves it.
+pub fn login(args: LoginArgs) -> anyhow::Result<()> {
+  runtime()?.block_on(async {
+    let api = Api::at(&args.url, &args.token);
+    api.call(Method::GET, "/state", None).await?;
+    let path = save_credentials(api.base(), &args.token)?;
+    println!(
+      "logged in to {}; credentials in {}",
+      api.base(),
+      path.display()
+    );
+    Ok(())
+  })
+}
+
+/// The worker name from a flag or ./outpost.toml.
+fn worker_name(flag: Option<String>) -> anyhow::Result<String> {
+  if let Some(name) = flag {
+    return Ok(name);
+  }
+  let config = read_project_config(Path::new("."))?;
+  config
+    .and_then(|c| c.name)
+    .context("which worker? pass --name, or run where an outpost.toml has `name = ...`")
+}
+
+/// `outpost deploy`: uploads the worker, activates it, sets its routes and
+/// shows each edge node picking it up.
+pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+  let api = Api::new(&args.api)?;
+  let (name, bundle, routes) = build_bundle(args.target.as_deref(), args.name, args.routes)?;
+  runtime()?.block_on(async {
+    let uploaded = api
+      .call(
+        Method::POST,
+        &format!("/workers/{name}/versions"),
+        Some(serde_json::to_vec(&bundle)?),
+      )
+      .await?;
+    let number = uploaded["version"]["number"]
+      .as_u64()
+      .context("the upload answer has no version number")?;
+    let note = if uploaded["created"] == json!(false) {
+      " (unchanged)"
+    } else {
+      ""
+    };
+    println!(
+      "uploaded {name} v{number}{note}, {} module(s)",
+      bundle.modules.len()
+    );
+    let deployed = api
+      .call(
+        Method::POST,
+        &format!("/workers/{name}/deployments"),
+        Some(json!({ "version": number }).to_string().into_bytes()),
+      )
+      .await?;
+    let mut epoch = deployed["deployment"]["epoch"]
+      .as_u64()
+      .context("the deployment has no epoch")?;
+    for pattern in &routes {
+      let answer = api
+        .call(
+          Method::PUT,
+          "/routes",
+          Some(
+            json!({ "pattern": pattern, "worker": name })
+              .to_string()
+              .into_bytes(),
+          ),
+        )
+        .await?;
+      epoch = epoch.max(answer["epoch"].as_u64().unwrap_or(0));
+      println!(
+        "route {} -> {name}",
+        answer["route"]["pattern"].as_str().unwrap_or(pattern)
+      );
+    }
+    wait_for_edges(
+      &api,
+      epoch,
+      &format!("v{number}"),
+      Duration::from_secs(args.timeout),
+    )
+    .await
+  })
+}
+
+/// `outpost rollback`: redeploys what served before, and waits for edges.
+pub fn rollback(args: WorkerArgs) -> anyhow::Result<()> {
+  let api = Api::new(&args.api)?;
+  let name = worker_name(args.name)?;
+  runtime()?.block_on(async {
+    let answer = api
+      .call(Method::POST, &format!("/workers/{name}/rollback"), None)
+      .await?;
+    let deployment = &answer["deployment"];
+    let label = describe_shares(&deployment["shares"]);
+    println!("rolled {name} back to {label}");
+    let epoch = deployment["epoch"]
+      .as_u64()
+      .context("the deployment has no epoch")?;
+    wait_for_edges(&api, epoch, &label, Duration::from_secs(args.timeout)).await
+  })
+}
+
+/// `outpost versions`: the worker's versions, the active ones marked.
+pub fn versions(args: WorkerArgs) -> anyhow::Result<()> {
+  let api = Api::new(&args.api)?;
+  let name = worker_name(args.name)?;
+  runtime()?.block_on(async {
+    let versions = api
+      .call(Method::GET, &format!("/workers/{name}/versions"), None)
+      .await?;
+    let deployments = api
+      .call(Method::GET, &format!("/workers/{name}/deployments"), None)
+      .await?;
+    let active: BTreeMap<u64, u64> = deployments["deployments"][0]["shares"]
+      .as_array()
+      .map(|shares| {
+        shares
+          .iter()
+          .filter_map(|s| Some((s["version"].as_u64()?, s["percent"].as_u64()?)))
+          .collect()
+      })
+      .unwrap_or_default();
+    println!(
+      "{:<8} {:<10} {:<12} {:>10}  uploaded (unix)",
+      "version", "serving", "hash", "bytes"
+    );
+    for version in versions["versions"].as_array().into_iter().flatten() {
+      let number = version["number"].as_u64().unwrap_or(0);
+      let serving = active
+        .get(&number)
+        .map_or(String::new(), |p| format!("{p}%"));
+      let hash = version["hash"].as_str().unwrap_or("");
+      println!(
+        "v{:<7} {:<10} {:<12} {:>10}  {}",
+        number,
+        serving,
+        &hash[..hash.len().min(12)],
+        version["size"].as_u64().unwrap_or(0),
+        version["created_at"].as_i64().unwrap_or(0)
+      );
+    }
+    Ok(())
+  })
+}
+
+/// `outpost routes`.
+pub fn routes(args: RoutesArgs) -> anyhow::Result<()> {
+  let api = Api::new(&args.api)?;
+  runtime()?.block_on(async {
+    match args.command {
+      RoutesCommand::List => {
+        let answer = api.call(Method::GET, "/routes", None).await?;
+        for route in answer["routes"].as_array().into_iter().flatten() {
+          println!(
+            "{} -> {}",
+            route["pattern"].as_str().unwrap_or(""),
+            route["worker"].as_str().unwrap_or("")
+          );
+        }
+      }
+      RoutesCommand::Add { pattern, name } => {
+        let name = worker_name(name)?;
+        let answer = api
+          .call(
+            Method::PUT,
+            "/routes",
+            Some(
+              json!({ "pattern": pattern, "worker": name })
+                .to_string()
+                .into_bytes(),
+            ),
+          )
+          .await?;
+        println!(
+          "route {} -> {name}",
+          answer["route"]["pattern"].as_str().unwrap_or(&pattern)
+        );
+      }
+      RoutesCommand::Remove { pattern } => {
+        api
+          .call(
+            Method::DELETE,
+            "/routes",
+            Some(json!({ "pattern": pattern }).to_string().into_bytes()),
+          )
+          .await?;
+        println!("route {pattern} removed");
+      }
+    }
+    Ok(())
+  })
+}
+
+/// `v3`, or `v3 90% + v2 10%`.
+fn describe_shares(shares: &Value) -> String {
+  let shares: Vec<(u64, u64)> = shares
+    .as_array()
+    .into_iter()
+    .flatten()
+    .filter_map(|s| Some((s["version"].as_u64()?, s["percent"].as_u64()?)))
+    .collect();
+  match shares.as_slice() {
+    [(version, _)] => format!("v{version}"),
+    _ => shares
+      .iter()
+      .map(|(v, p)| format!("v{v} {p}%"))
+      .collect::<Vec<_>>()
+      .join(" + "),
+  }
+}
+
+/// Shows how many edges serve `epoch` until all do, or fails after
+/// `timeout` naming the ones that have not.
+async fn wait_for_edges(
+  api: &Api,
+  epoch: u64,
+  label: &str,
+  timeout: Duration,
+) -> anyhow::Result<()> {
+  let started = Instant::now();
+  let live = std::io::stdout().is_terminal();
+  loop {
+    let answer = api.call(Method::GET, "/edges", None).await?;
+    let edges = answer["edges"].as_array().cloned().unwrap_or_default();
+    if edges.is_empty() {
+      println!("no edge nodes are enrolled yet; they get {label} when they join");
+      return Ok(());
+    }
+    let behind: Vec<String> = edges
+      .iter()
+      .filter(|e| e["epoch"].as_u64().unwrap_or(0) < epoch)
+      .map(|e| {
+        format!(
+          "{} ({})",
+          e["name"].as_str().unwrap_or("?"),
+          e["id"].as_str().unwrap_or("?")
+        )
+      })
+      .collect();
+    let line = format!(
+      "{}/{} edges serving {label} in {} ms",
+      edges.len() - behind.len(),
+      edges.len(),
+      started.elapsed().as_millis()
+    );
+    if behind.is_empty() {
+      if live {
+        print!("\r\x1b[2K");
+      }
+      println!("{line}");
+      return Ok(());
+    }
+    if started.elapsed() > timeout {
+      if live {
+        println!();
+      }
+      bail!(
+        "{line}; not yet after {} s: {}",
+        timeout.as_secs(),
+        behind.join(", ")
+      );
+    }
+    if live {
+      print!("\r\x1b[2K{line}");
+      let _ = std::io::stdout().flush();
+    }
+    tokio::time::sleep(Duration::from_millis(25)).await;
+  }
+}
+
+/// The worker's name, bundle and routes from the target (an entry module,
+/// a folder, or ./outpost.toml) and the flags.
+fn build_bundle(
+  target: Option<&Path>,
+  name: Option<String>,
+  mut routes: Vec<String>,
+) -> anyhow::Result<(String, Bundle, Vec<String>)> {
+  let (root, entry, config) = match target {
+    None => {
+      let config = read_project_config(Path::new("."))?.context(
+        "no entry given and no ./outpost.toml: pass the worker's entry module or folder",
+      )?;
+      (PathBuf::from("."), None, config)
+    }
+    Some(dir) if dir.is_dir() => (
+      dir.to_owned(),
+      None,
+      read_project_config(dir)?.unwrap_or_default(),
+    ),
+    Some(file) if file.is_file() => {
+      let root = file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+      let config = read_project_config(&root)?.unwrap_or_default();
+      (root, Some(file.to_owned()), config)
+    }
+    Some(missing) => bail!("{} is neither a file nor a folder", missing.display()),
+  };
+  let root =
+    std::fs::canonicalize(&root).with_context(|| format!("resolving {}", root.display()))?;
+  let entry = match entry.or_else(|| config.main.as_ref().map(|main| root.join(main))) {
+    Some(entry) => entry,
+    None => DEFAULT_ENTRIES
+      .iter()
+      .map(|e| root.join(e))
+      .find(|p| p.is_file())
+      .with_context(|| {
+        format!(
+          "{}: no worker.js or worker.ts, and outpost.toml names no `main`",
+          root.display()
+        )
+      })?,
+  };
+  let entry =
+    std::fs::canonicalize(&entry).with_context(|| format!("resolving {}", entry.display()))?;
+  let ProjectConfig {
+    name: config_name,
+    routes: config_routes,
+    vars,
+    limits,
+    allow_eval,
+    outbound_allow,
+    ..
+  } = config;
+  let name = name
+    .or(config_name)
+    .context("name the worker: pass --name, or put `name = \"...\"` in outpost.toml")?;
+  routes.splice(0..0, config_routes);
+  // Loading it the way an edge does checks every module and finds its imports.
+  let loaded = WorkerBundle::load(&entry)?;
+  let relative = |path: &Path| -> anyhow::Result<String> {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let relative = path.strip_prefix(&root).with_context(|| {
+      format!(
+        "{} is outside the worker's folder {}",
+        path.display(),
+        root.display()
+      )
+    })?;
+    let parts: Vec<String> = relative
+      .components()
+      .map(|c| c.as_os_str().to_string_lossy().into_owned())
+      .collect();
+    Ok(parts.join("/"))
+  };
+  let mut modules = BTreeMap::new();
+  for file in loaded.files() {
+    let source =
+      std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    modules.insert(relative(&file)?, source);
+  }
+  let bundle = Bundle {
+    main: relative(&entry)?,
+    modules,
+    vars,
+    limits,
+    allow_eval,
+    outbound_allow,
+  };
+  bundle.validate()?;
+  Ok((name, bundle, routes))
+}
