@@ -216,6 +216,9 @@ fn every_command_has_help() {
   ] {
     let help = outpost().args(command).arg("--help").output().expect("run");
     let text = String::from_utf8_lossy(&help.stdout);
-    assert!(help.status.success() && text.contains("Usage: outpost"), "{command:?}: {text}");
+    assert!(
+      help.status.success() && text.contains("Usage: outpost"),
+      "{command:?}: {text}"
+    );
   }
 }

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::util::outpost;
+use crate::util::{make_token, outpost};
 
 /// A child process killed when dropped, so a failing test leaves none
 /// behind.
@@ -508,25 +508,11 @@ async fn outpost_control_prints_its_admin_token_once_and_makes_more() {
     .to_owned();
 
   // While it runs, another process makes a token; stdout is only the token.
-  let made = outpost()
-    .args(["control", "token", "create", "--scope", "deploy", "--data"])
-    .arg(data.path())
-    .output()
-    .expect("token create runs");
-  assert!(
-    made.status.success(),
-    "{}",
-    String::from_utf8_lossy(&made.stderr)
-  );
-  let stdout = String::from_utf8(made.stdout).expect("utf-8");
-  let deployer = stdout.trim();
-  assert!(
-    deployer.starts_with("opt_") && stdout.lines().count() == 1,
-    "{stdout:?}"
-  );
+  let deployer = make_token(data.path(), "deploy");
+  assert!(deployer.starts_with("opt_"), "{deployer:?}");
 
   let client = reqwest::Client::new();
-  for token in [&admin, &deployer.to_owned()] {
+  for token in [&admin, &deployer] {
     let status = client
       .get(format!("{base}/state"))
       .bearer_auth(token)

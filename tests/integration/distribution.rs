@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::outpost;
+use crate::util::{make_token, outpost};
 
 /// A child process killed (SIGKILL) when dropped.
 struct Process(Child);
@@ -87,23 +87,6 @@ impl Control {
       api,
       admin,
     }
-  }
-
-  fn token(data: &Path, scope: &str) -> String {
-    let made = outpost()
-      .args(["control", "token", "create", "--scope", scope, "--data"])
-      .arg(data)
-      .output()
-      .expect("token create runs");
-    assert!(
-      made.status.success(),
-      "{}",
-      String::from_utf8_lossy(&made.stderr)
-    );
-    String::from_utf8(made.stdout)
-      .expect("utf-8")
-      .trim()
-      .to_owned()
   }
 
   async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -214,7 +197,7 @@ async fn deployments_rollbacks_and_splits_reach_every_edge() {
   let control = Control::start(&data.path().join("control"), 0, 0, None);
   let mut edges = Vec::new();
   for n in 0..3 {
-    let join = Control::token(&data.path().join("control"), "edge-join");
+    let join = make_token(&data.path().join("control"), "edge-join");
     edges.push(start_edge(
       &control.api,
       Some(&join),
@@ -294,7 +277,7 @@ async fn edges_serve_on_while_the_control_plane_is_down() {
   let (api_port, sync_port) = (free_port(), free_port());
   let control = Control::start(&control_data, api_port, sync_port, None);
   let admin = control.admin.clone();
-  let join = Control::token(&control_data, "edge-join");
+  let join = make_token(&control_data, "edge-join");
   let edge_data = data.path().join("edge");
   let (edge, url) = start_edge(&control.api, Some(&join), &edge_data);
   control.upload("site", "v1").await;
@@ -353,10 +336,10 @@ async fn bad_join_tokens_and_tampered_bundles_are_refused() {
     "{}",
     String::from_utf8_lossy(&refused.stderr)
   );
-  let reader = Control::token(&control_data, "read-only");
+  let reader = make_token(&control_data, "read-only");
   let refused = enrol(&reader, "e-reader");
   assert!(String::from_utf8_lossy(&refused.stderr).contains("edge-join token"));
-  let join = Control::token(&control_data, "edge-join");
+  let join = make_token(&control_data, "edge-join");
   let (_edge, url) = start_edge(&control.api, Some(&join), &data.path().join("edge"));
   let reused = enrol(&join, "e-again");
   assert!(
@@ -434,7 +417,7 @@ async fn outpost_deploy_reports_every_edge_and_rolls_back() {
   let control = Control::start(&control_data, 0, 0, None);
   let mut edges = Vec::new();
   for n in 0..3 {
-    let join = Control::token(&control_data, "edge-join");
+    let join = make_token(&control_data, "edge-join");
     edges.push(start_edge(
       &control.api,
       Some(&join),

@@ -338,3 +338,25 @@ pub fn outpost() -> std::process::Command {
   );
   std::process::Command::new(binary)
 }
+
+/// Makes a token of `scope` with `outpost control token create` on the
+/// control plane data folder `data`, and returns it.
+pub fn make_token(data: &Path, scope: &str) -> String {
+  let made = outpost()
+    .args(["control", "token", "create", "--scope", scope, "--data"])
+    .arg(data)
+    .output()
+    .expect("token create runs");
+  assert!(
+    made.status.success(),
+    "{}",
+    String::from_utf8_lossy(&made.stderr)
+  );
+  let stdout = String::from_utf8(made.stdout).expect("utf-8");
+  assert_eq!(
+    stdout.lines().count(),
+    1,
+    "only the token on stdout: {stdout:?}"
+  );
+  stdout.trim().to_owned()
+}

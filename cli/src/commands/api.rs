@@ -124,6 +124,13 @@ impl Api {
     &self.base
   }
 
+  /// Calls `method /v1<path>` with `body` as JSON.
+  pub async fn send(&self, method: Method, path: &str, body: &Value) -> anyhow::Result<Value> {
+    self
+      .call(method, path, Some(body.to_string().into_bytes()))
+      .await
+  }
+
   /// Calls `method /v1<path>` with an optional JSON body; an error answer
   /// becomes an error naming the API's message.
   pub async fn call(

@@ -150,32 +150,17 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
       bundle.modules.len()
     );
     let deployed = api
-      .call(
+      .send(
         Method::POST,
         &format!("/workers/{name}/deployments"),
-        Some(json!({ "version": number }).to_string().into_bytes()),
+        &json!({ "version": number }),
       )
       .await?;
     let mut epoch = deployed["deployment"]["epoch"]
       .as_u64()
       .context("the deployment has no epoch")?;
     for pattern in &routes {
-      let answer = api
-        .call(
-          Method::PUT,
-          "/routes",
-          Some(
-            json!({ "pattern": pattern, "worker": name })
-              .to_string()
-              .into_bytes(),
-          ),
-        )
-        .await?;
-      epoch = epoch.max(answer["epoch"].as_u64().unwrap_or(0));
-      println!(
-        "route {} -> {name}",
-        answer["route"]["pattern"].as_str().unwrap_or(pattern)
-      );
+      epoch = epoch.max(add_route(&api, pattern, &name).await?);
     }
     wait_for_edges(
       &api,
@@ -264,36 +249,31 @@ pub fn routes(args: RoutesArgs) -> anyhow::Result<()> {
         }
       }
       RoutesCommand::Add { pattern, name } => {
-        let name = worker_name(name)?;
-        let answer = api
-          .call(
-            Method::PUT,
-            "/routes",
-            Some(
-              json!({ "pattern": pattern, "worker": name })
-                .to_string()
-                .into_bytes(),
-            ),
-          )
-          .await?;
-        println!(
-          "route {} -> {name}",
-          answer["route"]["pattern"].as_str().unwrap_or(&pattern)
-        );
+        add_route(&api, &pattern, &worker_name(name)?).await?;
       }
       RoutesCommand::Remove { pattern } => {
         api
-          .call(
-            Method::DELETE,
-            "/routes",
-            Some(json!({ "pattern": pattern }).to_string().into_bytes()),
-          )
+          .send(Method::DELETE, "/routes", &json!({ "pattern": pattern }))
           .await?;
         println!("route {pattern} removed");
       }
     }
     Ok(())
   })
+}
+
+/// Routes `pattern` to `worker`, says so, and returns the epoch it made.
+async fn add_route(api: &Api, pattern: &str, worker: &str) -> anyhow::Result<u64> {
+  let answer = api
+    .send(
+      Method::PUT,
+      "/routes",
+      &json!({ "pattern": pattern, "worker": worker }),
+    )
+    .await?;
+  let pattern = answer["route"]["pattern"].as_str().unwrap_or(pattern);
+  println!("route {pattern} -> {worker}");
+  Ok(answer["epoch"].as_u64().unwrap_or(0))
 }
 
 /// `v3`, or `v3 90% + v2 10%`.
