@@ -520,3 +520,56 @@ async fn outpost_deploy_reports_every_edge_and_rolls_back() {
     .expect("runs");
   assert_eq!(stdout_of(&out).trim(), "*/greet/* -> greeter");
 }
+
+#[tokio::test]
+async fn an_upload_cut_off_by_a_crash_stores_nothing() {
+  use std::io::Write;
+  let data = tempfile::tempdir().expect("temp dir");
+  let control_data = data.path().join("control");
+  let api_port = free_port();
+  let control = Control::start(&control_data, api_port, 0, None);
+  let admin = control.admin.clone();
+  let source = "x".repeat(4 * 1024 * 1024);
+  let bundle = json!({
+    "main": "worker.js",
+    "modules": { "worker.js": format!("export default {{ fetch() {{ return new Response('{}'.length + ''); }} }};", source) },
+  })
+  .to_string();
+  // Half of the upload, then the control plane is killed (SIGKILL).
+  let mut stream = std::net::TcpStream::connect(("127.0.0.1", api_port)).expect("connect");
+  write!(
+    stream,
+    "POST /v1/workers/big/versions HTTP/1.1\r\nHost: control\r\nAuthorization: Bearer {admin}\r\nContent-Length: {}\r\n\r\n",
+    bundle.len()
+  )
+  .expect("head");
+  stream
+    .write_all(&bundle.as_bytes()[..bundle.len() / 2])
+    .expect("half the body");
+  stream.flush().expect("flush");
+  tokio::time::sleep(Duration::from_millis(200)).await;
+  drop(control);
+  drop(stream);
+
+  let control = Control::start(&control_data, api_port, 0, Some(&admin));
+  let (status, body) = control
+    .call(reqwest::Method::GET, "/workers/big/versions", None)
+    .await;
+  assert_eq!(
+    (status, &body["versions"]),
+    (200, &json!([])),
+    "nothing of the cut-off upload"
+  );
+  let (status, body) = control
+    .call(
+      reqwest::Method::POST,
+      "/workers/big/versions",
+      Some(serde_json::from_str(&bundle).expect("json")),
+    )
+    .await;
+  assert_eq!(
+    (status, body["version"]["number"].as_u64()),
+    (201, Some(1)),
+    "{body}"
+  );
+}
