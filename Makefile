@@ -8,10 +8,13 @@ dev: tools
 	cargo run --release --locked -- dev fixtures/hello/worker.js
 
 # Every test. The integration tests also run the outpost binary, so it is
-# built first.
+# built first, and the control plane's tests need PostgreSQL: a local one is
+# started (installed first if missing) unless OUTPOST_TEST_DATABASE_URL
+# names one.
 test: tools
 	cargo build --locked -p outpost
-	cargo test --workspace --locked
+	OUTPOST_TEST_DATABASE_URL="$${OUTPOST_TEST_DATABASE_URL:-$$(scripts/start-postgres.sh)}" \
+		cargo test --workspace --locked
 
 # V8 comes prebuilt from ../shared/v8 where it exists (machines without
 # internet); elsewhere the v8 crate downloads it. mold is the linker named in

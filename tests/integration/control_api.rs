@@ -6,13 +6,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use outpost_control::certs::Authority;
-use outpost_control::store::{SqliteStore, Store};
+use outpost_control::store::{PostgresStore, SqliteStore, Store};
 use outpost_control::{ControlPlane, app, server};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::util::{make_token, outpost};
+use crate::util::{fresh_postgres_database, make_token, outpost};
 
 /// A child process killed when dropped, so a failing test leaves none
 /// behind.
@@ -34,11 +34,26 @@ struct Control {
   _dir: tempfile::TempDir,
 }
 
+/// Which store a test runs on: every API test runs on both.
+#[derive(Clone, Copy)]
+enum Backend {
+  Sqlite,
+  Postgres,
+}
+
 impl Control {
-  async fn start() -> Self {
+  async fn start(backend: Backend) -> Self {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> =
-      Arc::new(SqliteStore::open(&dir.path().join("control.db")).expect("database opens"));
+    let store: Arc<dyn Store> = match backend {
+      Backend::Sqlite => {
+        Arc::new(SqliteStore::open(&dir.path().join("control.db")).expect("database opens"))
+      }
+      Backend::Postgres => Arc::new(
+        PostgresStore::connect(&fresh_postgres_database().await)
+          .await
+          .expect("database opens"),
+      ),
+    };
     let admin = app::bootstrap_admin_token(&*store)
       .await
       .expect("bootstrap")
@@ -122,15 +137,40 @@ impl Control {
   }
 }
 
+/// Each API test, on SQLite and on PostgreSQL.
+macro_rules! on_both_stores {
+  ($($name:ident),* $(,)?) => {
+    mod sqlite {
+      $(#[tokio::test]
+      async fn $name() {
+        super::$name(super::Backend::Sqlite).await
+      })*
+    }
+    mod postgres {
+      $(#[tokio::test]
+      async fn $name() {
+        super::$name(super::Backend::Postgres).await
+      })*
+    }
+  };
+}
+
+on_both_stores!(
+  versions_are_content_addressed_and_numbered,
+  deployments_splits_and_rollbacks_change_what_edges_serve,
+  routes_are_unique_per_pattern,
+  tokens_and_scopes_guard_every_call,
+  bad_uploads_are_refused_and_store_nothing,
+);
+
 fn error_code(body: &Value) -> &str {
   body["error"]["code"]
     .as_str()
     .unwrap_or_else(|| panic!("not an error body: {body}"))
 }
 
-#[tokio::test]
-async fn versions_are_content_addressed_and_numbered() {
-  let control = Control::start().await;
+async fn versions_are_content_addressed_and_numbered(backend: Backend) {
+  let control = Control::start(backend).await;
   let (status, first) = control.upload("hello", "v1").await;
   assert_eq!(
     (status, first["created"].as_bool()),
@@ -164,9 +204,8 @@ async fn versions_are_content_addressed_and_numbered() {
   assert_eq!(numbers, [1, 2]);
 }
 
-#[tokio::test]
-async fn deployments_splits_and_rollbacks_change_what_edges_serve() {
-  let control = Control::start().await;
+async fn deployments_splits_and_rollbacks_change_what_edges_serve(backend: Backend) {
+  let control = Control::start(backend).await;
   for text in ["v1", "v2", "v3"] {
     control.upload("hello", text).await;
   }
@@ -285,9 +324,8 @@ async fn deployments_splits_and_rollbacks_change_what_edges_serve() {
   );
 }
 
-#[tokio::test]
-async fn routes_are_unique_per_pattern() {
-  let control = Control::start().await;
+async fn routes_are_unique_per_pattern(backend: Backend) {
+  let control = Control::start(backend).await;
   control.upload("api", "api").await;
   control.upload("www", "www").await;
   let route = |pattern: &str, worker: &str| json!({ "pattern": pattern, "worker": worker });
@@ -368,9 +406,8 @@ async fn routes_are_unique_per_pattern() {
   );
 }
 
-#[tokio::test]
-async fn tokens_and_scopes_guard_every_call() {
-  let control = Control::start().await;
+async fn tokens_and_scopes_guard_every_call(backend: Backend) {
+  let control = Control::start(backend).await;
   control.upload("hello", "v1").await;
   let (status, body) = control.call(Method::GET, "/state", None, None).await;
   assert_eq!((status, error_code(&body)), (401, "unauthorized"));
@@ -434,9 +471,8 @@ async fn tokens_and_scopes_guard_every_call() {
   );
 }
 
-#[tokio::test]
-async fn bad_uploads_are_refused_and_store_nothing() {
-  let control = Control::start().await;
+async fn bad_uploads_are_refused_and_store_nothing(backend: Backend) {
+  let control = Control::start(backend).await;
   let upload = |body: Vec<u8>| {
     control.call(
       Method::POST,

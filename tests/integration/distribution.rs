@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{make_token, outpost};
+use crate::util::{fresh_postgres_database, make_token, outpost};
 
 /// A child process killed (SIGKILL) when dropped.
 struct Process(Child);
@@ -61,18 +61,23 @@ impl Control {
   /// `outpost control` on `data`, with the API on `api_port` and sync on
   /// `sync_port` (0: any); `admin` is the token of an earlier start.
   fn start(data: &Path, api_port: u16, sync_port: u16, admin: Option<&str>) -> Self {
-    let (process, lines) = start(
-      &[
-        "control",
-        "--data",
-        data.to_str().expect("utf-8 path"),
-        "--listen",
-        &format!("127.0.0.1:{api_port}"),
-        "--sync-listen",
-        &format!("127.0.0.1:{sync_port}"),
-      ],
-      "API at",
-    );
+    let data = data.to_str().expect("utf-8 path");
+    Self::start_on(&["--data", data], api_port, sync_port, admin)
+  }
+
+  /// As [`Control::start`], with `storage` the flags naming the store.
+  fn start_on(storage: &[&str], api_port: u16, sync_port: u16, admin: Option<&str>) -> Self {
+    let listen = format!("127.0.0.1:{api_port}");
+    let sync_listen = format!("127.0.0.1:{sync_port}");
+    let mut args = vec![
+      "control",
+      "--listen",
+      &listen,
+      "--sync-listen",
+      &sync_listen,
+    ];
+    args.extend_from_slice(storage);
+    let (process, lines) = start(&args, "API at");
     let admin = admin
       .map(str::to_owned)
       .or_else(|| lines.iter().find(|l| l.starts_with("opt_")).cloned())
@@ -572,4 +577,56 @@ async fn an_upload_cut_off_by_a_crash_stores_nothing() {
     (201, Some(1)),
     "{body}"
   );
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgres_serve_one_state_and_edges_catch_up() {
+  let database = fresh_postgres_database().await;
+  let storage = ["--database", database.as_str()];
+  let (a_api, a_sync) = (free_port(), free_port());
+  let a = Control::start_on(&storage, a_api, a_sync, None);
+  let admin = a.admin.clone();
+  let b = Control::start_on(&storage, 0, 0, Some(&admin));
+  let (status, body) = b
+    .call(
+      reqwest::Method::POST,
+      "/tokens",
+      Some(json!({ "scope": "edge-join" })),
+    )
+    .await;
+  assert_eq!(status, 201, "{body}");
+  let join = body["token"].as_str().expect("token").to_owned();
+
+  // The edge enrols and syncs through A; deployments go through B.
+  let data = tempfile::tempdir().expect("temp dir");
+  let edge_data = data.path().join("edge");
+  let (edge, url) = start_edge(&a.api, Some(&join), &edge_data);
+  b.upload("blog", "v1").await;
+  b.deploy("blog", Some(json!({ "version": 1 }))).await;
+  wait_for(&format!("{url}/blog/"), "v1").await;
+  let (_, edges) = b.call(reqwest::Method::GET, "/edges", None).await;
+  assert_eq!(
+    edges["edges"].as_array().map(Vec::len),
+    Some(1),
+    "B sees the edge A enrolled"
+  );
+
+  // A dies; the edge serves on, and from disk after a restart.
+  drop(a);
+  b.upload("blog", "v2").await;
+  b.deploy("blog", Some(json!({ "version": 2 }))).await;
+  assert_eq!(
+    body_of(&format!("{url}/blog/")).await.as_deref(),
+    Some("v1")
+  );
+  drop(edge);
+  let (_edge, url) = start_edge(&format!("http://127.0.0.1:{a_api}/v1"), None, &edge_data);
+  assert_eq!(
+    body_of(&format!("{url}/blog/")).await.as_deref(),
+    Some("v1")
+  );
+
+  // A comes back: the edge catches up with what B deployed meanwhile.
+  let _a = Control::start_on(&storage, a_api, a_sync, Some(&admin));
+  wait_for(&format!("{url}/blog/"), "v2").await;
 }

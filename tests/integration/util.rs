@@ -360,3 +360,37 @@ pub fn make_token(data: &Path, scope: &str) -> String {
   );
   stdout.trim().to_owned()
 }
+
+/// The URL of a new, empty PostgreSQL database, made on the server that
+/// `OUTPOST_TEST_DATABASE_URL` names (`make test` and `.ci/run` start one
+/// with `scripts/start-postgres.sh` and set it).
+pub async fn fresh_postgres_database() -> String {
+  let admin = std::env::var("OUTPOST_TEST_DATABASE_URL").expect(
+    "OUTPOST_TEST_DATABASE_URL is not set: run `export OUTPOST_TEST_DATABASE_URL=$(scripts/start-postgres.sh)` (make test does)",
+  );
+  let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+    .await
+    .unwrap_or_else(|err| panic!("cannot reach PostgreSQL at {admin}: {err}"));
+  tokio::spawn(connection);
+  static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+  let name = format!(
+    "outpost_test_{}_{}",
+    std::process::id(),
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+  );
+  // One statement per call: a multi-statement string runs as a transaction,
+  // and these cannot.
+  for statement in [
+    format!("DROP DATABASE IF EXISTS {name}"),
+    format!("CREATE DATABASE {name}"),
+  ] {
+    client
+      .batch_execute(&statement)
+      .await
+      .expect("make a test database");
+  }
+  let base = admin
+    .rsplit_once('/')
+    .map_or(admin.as_str(), |(base, _)| base);
+  format!("{base}/{name}")
+}

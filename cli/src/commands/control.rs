@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use outpost_control::certs::Authority;
-use outpost_control::store::{Scope, SqliteStore, Store};
+use outpost_control::store::{PostgresStore, Scope, SqliteStore, Store, listen_for_changes};
 use outpost_control::{ControlPlane, app, server, sync_server, tokens};
 
 use super::node::shutdown_signal;
@@ -44,9 +44,8 @@ enum TokenCommand {
 
 #[derive(Args)]
 struct TokenCreateArgs {
-  /// The control plane's data folder.
-  #[arg(long, value_name = "DIR")]
-  data: PathBuf,
+  #[command(flatten)]
+  storage: StorageArgs,
 
   /// What the token may do: admin, deploy, kv-write, read-only or
   /// edge-join (enrols one edge node, once).
@@ -58,11 +57,56 @@ struct TokenCreateArgs {
   label: String,
 }
 
+/// Where the control plane keeps its state.
+#[derive(Args)]
+struct StorageArgs {
+  /// The data folder, for the embedded SQLite database.
+  #[arg(long, value_name = "DIR", required_unless_present = "database")]
+  data: Option<PathBuf>,
+
+  /// A PostgreSQL database instead (postgres://user:password@host/db),
+  /// which several control planes can share.
+  #[arg(
+    long,
+    value_name = "URL",
+    env = "OUTPOST_DATABASE_URL",
+    hide_env_values = true
+  )]
+  database: Option<String>,
+}
+
+impl StorageArgs {
+  fn describe(&self) -> String {
+    match (&self.database, &self.data) {
+      (Some(_), _) => "PostgreSQL".to_owned(),
+      (None, Some(data)) => data.display().to_string(),
+      (None, None) => "nowhere".to_owned(),
+    }
+  }
+
+  /// Opens the store; `must_exist` refuses to create a new SQLite file.
+  async fn open(&self, must_exist: bool) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &self.database {
+      return Ok(Arc::new(PostgresStore::connect(url).await?));
+    }
+    let Some(data) = &self.data else {
+      bail!("pass --data <DIR> (SQLite) or --database <URL> (PostgreSQL)");
+    };
+    if must_exist && !data.join(SQLITE_FILE).is_file() {
+      bail!(
+        "{} holds no control plane database; start `outpost control --data {}` first",
+        data.display(),
+        data.display()
+      );
+    }
+    open_sqlite(data)
+  }
+}
+
 #[derive(Args)]
 struct ServeArgs {
-  /// The data folder: the SQLite database and the control plane's keys.
-  #[arg(long, value_name = "DIR", required = false)]
-  data: Option<PathBuf>,
+  #[command(flatten)]
+  storage: StorageArgs,
 
   /// Address of the HTTP API.
   #[arg(long, default_value = "127.0.0.1:8787")]
@@ -96,7 +140,7 @@ pub fn run(args: ControlArgs) -> anyhow::Result<()> {
   }
 }
 
-fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
+fn open_sqlite(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
   std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
   let path = data.join(SQLITE_FILE);
   let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
@@ -104,14 +148,7 @@ fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn create_token(args: TokenCreateArgs) -> anyhow::Result<()> {
-  if !args.data.join(SQLITE_FILE).is_file() {
-    bail!(
-      "{} holds no control plane database; start `outpost control --data {}` first",
-      args.data.display(),
-      args.data.display()
-    );
-  }
-  let store = open_store(&args.data)?;
+  let store = args.storage.open(true).await?;
   let token = tokens::generate()?;
   store
     .create_token(tokens::hash(&token), args.scope, args.label)
@@ -121,10 +158,7 @@ async fn create_token(args: TokenCreateArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-  let Some(data) = args.data else {
-    bail!("--data <DIR> is required: the folder for the control plane's database and keys");
-  };
-  let store = open_store(&data)?;
+  let store = args.storage.open(false).await?;
   if let Some(token) = app::bootstrap_admin_token(&*store).await? {
     println!("outpost control: first start; the admin token, shown only this once:");
     println!("{token}");
@@ -137,13 +171,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     None => endpoint.local_addr()?.to_string(),
   };
   let control = ControlPlane::new(store, authority, sync_address.clone()).await?;
+  // Replicas on one PostgreSQL database hear of each other's changes.
+  let listener_task = args.storage.database.clone().map(|url| {
+    let control = control.clone();
+    tokio::spawn(listen_for_changes(url, move |epoch| control.changed(epoch)))
+  });
   let listener = tokio::net::TcpListener::bind(args.listen)
     .await
     .with_context(|| format!("listening on {}", args.listen))?;
   println!(
     "outpost control: API at http://{}/v1 sync at {sync_address} data in {}",
     listener.local_addr()?,
-    data.display()
+    args.storage.describe()
   );
   let (stop, stopped) = tokio::sync::watch::channel(false);
   let sync = tokio::spawn(sync_server::run(endpoint, control.clone(), async move {
@@ -153,5 +192,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
   server::run(listener, control, shutdown_signal()).await;
   let _ = stop.send(true);
   let _ = sync.await;
+  if let Some(task) = listener_task {
+    task.abort();
+  }
   Ok(())
 }

@@ -1,11 +1,13 @@
 //! The control plane's storage: one trait, [`Store`], with an embedded
-//! SQLite implementation ([`SqliteStore`]); PostgreSQL is the other.
+//! SQLite implementation ([`SqliteStore`]) and a PostgreSQL one
+//! ([`PostgresStore`]) for several replicas on one database.
 //!
 //! The store is the authority for everything the control plane knows.
 //! Every change to what edges serve (a deployment, a route) bumps the
 //! epoch in the same transaction, so an edge at epoch N has seen exactly
 //! the changes up to N.
 
+mod postgres;
 mod sqlite;
 
 use futures::future::BoxFuture;
@@ -13,6 +15,7 @@ use outpost_protocol::RoutePattern;
 use outpost_protocol::sync::State;
 use serde::{Deserialize, Serialize};
 
+pub use postgres::{PostgresStore, listen_for_changes};
 pub use sqlite::SqliteStore;
 
 /// What a token may do.
