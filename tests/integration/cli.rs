@@ -222,3 +222,53 @@ fn every_command_has_help() {
     );
   }
 }
+
+#[test]
+fn dev_without_an_entry_reads_outpost_toml() {
+  let project = tempfile::tempdir().expect("temp dir");
+  std::fs::create_dir_all(project.path().join("src")).expect("src");
+  std::fs::write(
+    project.path().join("src/index.js"),
+    "export default { fetch(_r, env) { return new Response('from toml ' + env.WHO); } };\n",
+  )
+  .expect("entry");
+  std::fs::write(
+    project.path().join("outpost.toml"),
+    "name = \"site\"\nmain = \"src/index.js\"\nroutes = [\"site.example/*\"]\n[vars]\nWHO = \"dev\"\n",
+  )
+  .expect("outpost.toml");
+  let mut child = outpost()
+    .args(["dev", "--port", "0", "--no-watch"])
+    .current_dir(project.path())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start outpost dev");
+  let mut line = String::new();
+  BufReader::new(child.stdout.take().expect("stdout"))
+    .read_line(&mut line)
+    .expect("a ready line");
+  let url = line
+    .split(" at ")
+    .nth(1)
+    .expect("the URL")
+    .trim()
+    .to_owned();
+  let runtime = tokio::runtime::Runtime::new().expect("tokio");
+  let body = runtime.block_on(get_text(&http1(), &url));
+  let _ = child.kill();
+  let _ = child.wait();
+  assert_eq!(
+    body, "from toml dev",
+    "the entry and the vars come from ./outpost.toml"
+  );
+
+  let empty = tempfile::tempdir().expect("temp dir");
+  let refused = outpost()
+    .args(["dev", "--port", "0"])
+    .current_dir(empty.path())
+    .output()
+    .expect("run");
+  assert!(!refused.status.success());
+  assert!(String::from_utf8_lossy(&refused.stderr).contains("no ./outpost.toml"));
+}

@@ -15,10 +15,11 @@ use super::node::{ServeArgs, shutdown_signal};
 /// Arguments of `outpost dev`.
 #[derive(Args)]
 pub struct DevArgs {
-  /// The worker's entry module (.js, .mjs or .ts). An `outpost.toml` beside
-  /// it is read for `[vars]`, `[limits]` and `[outbound]`, as by `outpost
-  /// edge --local`.
-  entry: PathBuf,
+  /// The worker's entry module (.js, .mjs or .ts); default: `main` in
+  /// ./outpost.toml, or ./worker.js or ./worker.ts beside it. An
+  /// `outpost.toml` beside the entry is read for `[vars]`, `[limits]` and
+  /// `[outbound]`, as by `outpost edge --local`.
+  entry: Option<PathBuf>,
 
   /// Port to listen on (0 picks a free one).
   #[arg(long, default_value_t = 8787)]
@@ -55,19 +56,40 @@ fn parse_vars(vars: &[String], mut env: WorkerEnv) -> anyhow::Result<WorkerEnv> 
   Ok(env)
 }
 
+/// The entry ./outpost.toml names, or ./worker.js or ./worker.ts.
+fn entry_from_project() -> anyhow::Result<PathBuf> {
+  let config = outpost_edge::config::read_project_config(Path::new("."))?
+    .context("no entry given and no ./outpost.toml: pass the worker's entry module")?;
+  if let Some(main) = config.main {
+    return Ok(main);
+  }
+  ["worker.js", "worker.ts"]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|path| path.is_file())
+    .context("./outpost.toml names no `main`, and there is no worker.js or worker.ts here")
+}
+
 /// Runs `outpost dev` until Ctrl-C or SIGTERM.
-pub fn run(args: DevArgs) -> anyhow::Result<()> {
-  if !args.entry.is_file() {
-    bail!("{} is not a file", args.entry.display());
+pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
+  // The settings come from the outpost.toml beside the entry, or from
+  // ./outpost.toml when that is what named the entry.
+  let (entry, folder) = match args.entry.take() {
+    Some(entry) => {
+      let folder = entry.parent().unwrap_or(Path::new(".")).to_owned();
+      (entry, folder)
+    }
+    None => (entry_from_project()?, PathBuf::from(".")),
+  };
+  if !entry.is_file() {
+    bail!("{} is not a file", entry.display());
   }
   let mut node_outbound = args.serve.outbound_policy()?;
   if !args.no_local_fetch {
     node_outbound = node_outbound.merged(&OutboundPolicy::localhost());
   }
-  // `outpost.toml` beside the entry, if there is one: vars, limits and
-  // `[outbound] allow`, as `outpost edge --local` reads them.
-  let folder = args.entry.parent().unwrap_or(Path::new("."));
-  let settings = read_worker_settings(folder, &node_outbound)?;
+  // Vars, limits and `[outbound] allow`, as `outpost edge --local` reads them.
+  let settings = read_worker_settings(&folder, &node_outbound)?;
   let env = parse_vars(
     &args.vars,
     WorkerEnv {
@@ -77,36 +99,29 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
   let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
-    let name = args
-      .entry
+    let name = entry
       .file_stem()
       .and_then(|s| s.to_str())
       .unwrap_or("worker")
       .to_owned();
     let worker = LocalWorker {
       name: name.clone(),
-      entry: args.entry.clone(),
+      entry: entry.clone(),
       env: Arc::new(env),
       limits: settings.limits,
       executor: dispatcher.executor_for(&name).clone(),
       // Started at once, so a broken top level shows before serving.
       lazy: false,
-      code_cache_dir: args
-        .entry
-        .parent()
-        .map(|dir| state_dir(dir).join("code-cache")),
+      code_cache_dir: entry.parent().map(|dir| state_dir(dir).join("code-cache")),
     };
     let dirs = worker
       .load()
       .await
-      .with_context(|| format!("loading {}", args.entry.display()))?;
+      .with_context(|| format!("loading {}", entry.display()))?;
 
     let listener = args.serve.bind(args.port).await?;
     let addr = listener.local_addr()?;
-    println!(
-      "outpost dev: serving {} at http://{addr}/",
-      args.entry.display()
-    );
+    println!("outpost dev: serving {} at http://{addr}/", entry.display());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watch = (!args.no_watch).then(|| {
