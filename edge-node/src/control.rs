@@ -320,6 +320,13 @@ impl ControlledNode {
   /// Stages the version in bundle `hash` as `name`, started on its first
   /// request.
   async fn install(&self, name: &str, hash: &str) -> Result<(), ControlError> {
+    // The hash names a folder: it must be nothing but a hash.
+    if !is_sha256_hex(hash) {
+      return Err(ControlError::Bundle {
+        hash: hash.to_owned(),
+        why: "not a sha256 hash".into(),
+      });
+    }
     let dir = self.bundle_dir(hash);
     let path = dir.join("bundle.json");
     let bytes = std::fs::read(&path).map_err(disk(&path))?;

@@ -55,7 +55,12 @@ impl RouteTable {
     routes: impl IntoIterator<Item = (RoutePattern, String)>,
     versions: BTreeMap<String, Vec<(u8, String)>>,
   ) -> Self {
-    let mut patterns: Vec<_> = routes.into_iter().collect();
+    // A route to a worker with no deployment would only find nothing on
+    // the executor; leaving it out gives the request a plain 404.
+    let mut patterns: Vec<_> = routes
+      .into_iter()
+      .filter(|(_, worker)| versions.contains_key(worker))
+      .collect();
     patterns.sort_by(|a, b| RoutePattern::most_specific_first(&a.0, &b.0));
     let versions = versions
       .into_iter()
