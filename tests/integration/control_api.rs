@@ -544,7 +544,7 @@ async fn outpost_control_prints_its_admin_token_once_and_makes_more() {
     .to_owned();
 
   // While it runs, another process makes a token; stdout is only the token.
-  let deployer = make_token(data.path(), "deploy");
+  let deployer = make_token(&["--data".as_ref(), data.path().as_os_str()], "deploy");
   assert!(deployer.starts_with("opt_"), "{deployer:?}");
 
   let client = reqwest::Client::new();

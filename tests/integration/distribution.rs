@@ -44,17 +44,46 @@ fn start(args: &[&str], ready: &str) -> (Process, Vec<String>) {
   panic!("outpost {args:?} ended before {ready:?}: {lines:?}");
 }
 
-/// A port free now on 127.0.0.1, for a process that must come back on the
-/// same one.
-fn free_port() -> u16 {
-  let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-  udp.local_addr().expect("address").port()
+/// Which store the control plane runs on, as `outpost control` flags.
+#[derive(Clone)]
+struct Storage(Vec<String>);
+
+impl Storage {
+  /// A fresh store of `backend`: a SQLite file in `dir`, or a new
+  /// PostgreSQL database.
+  async fn new(backend: Backend, dir: &Path) -> Self {
+    match backend {
+      Backend::Sqlite => Self(vec![
+        "--data".into(),
+        dir.to_str().expect("utf-8 path").into(),
+      ]),
+      Backend::Postgres => Self(vec!["--database".into(), fresh_postgres_database().await]),
+    }
+  }
+
+  fn args(&self) -> Vec<&str> {
+    self.0.iter().map(String::as_str).collect()
+  }
+
+  fn token(&self, scope: &str) -> String {
+    make_token(&self.0, scope)
+  }
+}
+
+/// The stores a test can run on.
+#[derive(Clone, Copy)]
+enum Backend {
+  Sqlite,
+  Postgres,
 }
 
 struct Control {
   _process: Process,
   api: String,
   admin: String,
+  /// The ports it listens on, for a restart on the same ones.
+  api_port: u16,
+  sync_port: u16,
 }
 
 impl Control {
@@ -63,6 +92,10 @@ impl Control {
   fn start(data: &Path, api_port: u16, sync_port: u16, admin: Option<&str>) -> Self {
     let data = data.to_str().expect("utf-8 path");
     Self::start_on(&["--data", data], api_port, sync_port, admin)
+  }
+
+  fn start_with(storage: &Storage, api_port: u16, sync_port: u16, admin: Option<&str>) -> Self {
+    Self::start_on(&storage.args(), api_port, sync_port, admin)
   }
 
   /// As [`Control::start`], with `storage` the flags naming the store.
@@ -82,13 +115,33 @@ impl Control {
       .map(str::to_owned)
       .or_else(|| lines.iter().find(|l| l.starts_with("opt_")).cloned())
       .expect("an admin token");
-    let api = lines
+    // "outpost control: API at http://127.0.0.1:P/v1 sync at 127.0.0.1:Q data in ..."
+    let words: Vec<&str> = lines
       .last()
-      .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
-      .expect("the API address")
-      .to_owned();
+      .expect("the ready line")
+      .split_whitespace()
+      .collect();
+    let after = |word: &str| {
+      let at = words
+        .iter()
+        .position(|w| *w == word)
+        .expect("the ready line's layout");
+      words[at + 2]
+    };
+    let api = after("API").to_owned();
+    let port = |address: &str| -> u16 {
+      let address = address
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1");
+      address
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("a port")
+    };
     Self {
       _process: process,
+      api_port: port(&api),
+      sync_port: port(after("sync")),
       api,
       admin,
     }
@@ -196,13 +249,13 @@ async fn wait_for(url: &str, want: &str) {
   }
 }
 
-#[tokio::test]
-async fn deployments_rollbacks_and_splits_reach_every_edge() {
+async fn deployments_rollbacks_and_splits_reach_every_edge(backend: Backend) {
   let data = tempfile::tempdir().expect("temp dir");
-  let control = Control::start(&data.path().join("control"), 0, 0, None);
+  let storage = Storage::new(backend, &data.path().join("control")).await;
+  let control = Control::start_with(&storage, 0, 0, None);
   let mut edges = Vec::new();
   for n in 0..3 {
-    let join = make_token(&data.path().join("control"), "edge-join");
+    let join = storage.token("edge-join");
     edges.push(start_edge(
       &control.api,
       Some(&join),
@@ -275,14 +328,13 @@ async fn deployments_rollbacks_and_splits_reach_every_edge() {
   );
 }
 
-#[tokio::test]
-async fn edges_serve_on_while_the_control_plane_is_down() {
+async fn edges_serve_on_while_the_control_plane_is_down(backend: Backend) {
   let data = tempfile::tempdir().expect("temp dir");
-  let control_data = data.path().join("control");
-  let (api_port, sync_port) = (free_port(), free_port());
-  let control = Control::start(&control_data, api_port, sync_port, None);
+  let storage = Storage::new(backend, &data.path().join("control")).await;
+  let control = Control::start_with(&storage, 0, 0, None);
+  let (api_port, sync_port) = (control.api_port, control.sync_port);
   let admin = control.admin.clone();
-  let join = make_token(&control_data, "edge-join");
+  let join = storage.token("edge-join");
   let edge_data = data.path().join("edge");
   let (edge, url) = start_edge(&control.api, Some(&join), &edge_data);
   control.upload("site", "v1").await;
@@ -305,7 +357,7 @@ async fn edges_serve_on_while_the_control_plane_is_down() {
   );
 
   // The control plane comes back, and the edge catches up.
-  let control = Control::start(&control_data, api_port, sync_port, Some(&admin));
+  let control = Control::start_with(&storage, api_port, sync_port, Some(&admin));
   control.upload("site", "v2").await;
   control.deploy("site", Some(json!({ "version": 2 }))).await;
   wait_for(&format!("{url}/site/"), "v2").await;
@@ -341,10 +393,11 @@ async fn bad_join_tokens_and_tampered_bundles_are_refused() {
     "{}",
     String::from_utf8_lossy(&refused.stderr)
   );
-  let reader = make_token(&control_data, "read-only");
+  let storage = ["--data", control_data.to_str().expect("utf-8 path")];
+  let reader = make_token(&storage, "read-only");
   let refused = enrol(&reader, "e-reader");
   assert!(String::from_utf8_lossy(&refused.stderr).contains("edge-join token"));
-  let join = make_token(&control_data, "edge-join");
+  let join = make_token(&storage, "edge-join");
   let (_edge, url) = start_edge(&control.api, Some(&join), &data.path().join("edge"));
   let reused = enrol(&join, "e-again");
   assert!(
@@ -415,14 +468,13 @@ fn stdout_of(output: &std::process::Output) -> String {
   String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-#[tokio::test]
-async fn outpost_deploy_reports_every_edge_and_rolls_back() {
+async fn outpost_deploy_reports_every_edge_and_rolls_back(backend: Backend) {
   let data = tempfile::tempdir().expect("temp dir");
-  let control_data = data.path().join("control");
-  let control = Control::start(&control_data, 0, 0, None);
+  let storage = Storage::new(backend, &data.path().join("control")).await;
+  let control = Control::start_with(&storage, 0, 0, None);
   let mut edges = Vec::new();
   for n in 0..3 {
-    let join = make_token(&control_data, "edge-join");
+    let join = storage.token("edge-join");
     edges.push(start_edge(
       &control.api,
       Some(&join),
@@ -526,13 +578,12 @@ async fn outpost_deploy_reports_every_edge_and_rolls_back() {
   assert_eq!(stdout_of(&out).trim(), "*/greet/* -> greeter");
 }
 
-#[tokio::test]
-async fn an_upload_cut_off_by_a_crash_stores_nothing() {
+async fn an_upload_cut_off_by_a_crash_stores_nothing(backend: Backend) {
   use std::io::Write;
   let data = tempfile::tempdir().expect("temp dir");
-  let control_data = data.path().join("control");
-  let api_port = free_port();
-  let control = Control::start(&control_data, api_port, 0, None);
+  let storage = Storage::new(backend, &data.path().join("control")).await;
+  let control = Control::start_with(&storage, 0, 0, None);
+  let api_port = control.api_port;
   let admin = control.admin.clone();
   let source = "x".repeat(4 * 1024 * 1024);
   let bundle = json!({
@@ -556,7 +607,7 @@ async fn an_upload_cut_off_by_a_crash_stores_nothing() {
   drop(control);
   drop(stream);
 
-  let control = Control::start(&control_data, api_port, 0, Some(&admin));
+  let control = Control::start_with(&storage, api_port, 0, Some(&admin));
   let (status, body) = control
     .call(reqwest::Method::GET, "/workers/big/versions", None)
     .await;
@@ -583,8 +634,8 @@ async fn an_upload_cut_off_by_a_crash_stores_nothing() {
 async fn two_replicas_on_postgres_serve_one_state_and_edges_catch_up() {
   let database = fresh_postgres_database().await;
   let storage = ["--database", database.as_str()];
-  let (a_api, a_sync) = (free_port(), free_port());
-  let a = Control::start_on(&storage, a_api, a_sync, None);
+  let a = Control::start_on(&storage, 0, 0, None);
+  let (a_api, a_sync) = (a.api_port, a.sync_port);
   let admin = a.admin.clone();
   let b = Control::start_on(&storage, 0, 0, Some(&admin));
   let (status, body) = b
@@ -630,3 +681,28 @@ async fn two_replicas_on_postgres_serve_one_state_and_edges_catch_up() {
   let _a = Control::start_on(&storage, a_api, a_sync, Some(&admin));
   wait_for(&format!("{url}/blog/"), "v2").await;
 }
+
+/// Each of these process tests, on SQLite and on PostgreSQL.
+macro_rules! on_both_stores {
+  ($($name:ident),* $(,)?) => {
+    mod sqlite {
+      $(#[tokio::test]
+      async fn $name() {
+        super::$name(super::Backend::Sqlite).await
+      })*
+    }
+    mod postgres {
+      $(#[tokio::test]
+      async fn $name() {
+        super::$name(super::Backend::Postgres).await
+      })*
+    }
+  };
+}
+
+on_both_stores!(
+  deployments_rollbacks_and_splits_reach_every_edge,
+  edges_serve_on_while_the_control_plane_is_down,
+  outpost_deploy_reports_every_edge_and_rolls_back,
+  an_upload_cut_off_by_a_crash_stores_nothing,
+);

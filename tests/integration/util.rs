@@ -340,11 +340,12 @@ pub fn outpost() -> std::process::Command {
 }
 
 /// Makes a token of `scope` with `outpost control token create` on the
-/// control plane data folder `data`, and returns it.
-pub fn make_token(data: &Path, scope: &str) -> String {
+/// control plane store that `storage` names (`--data DIR` or `--database
+/// URL`), and returns it.
+pub fn make_token<S: AsRef<std::ffi::OsStr>>(storage: &[S], scope: &str) -> String {
   let made = outpost()
-    .args(["control", "token", "create", "--scope", scope, "--data"])
-    .arg(data)
+    .args(["control", "token", "create", "--scope", scope])
+    .args(storage)
     .output()
     .expect("token create runs");
   assert!(

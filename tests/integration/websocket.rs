@@ -196,7 +196,14 @@ async fn shutdown_closes_open_websockets_with_1001() {
 
 #[tokio::test]
 async fn a_peer_that_does_not_read_fills_the_send_buffer_not_the_host() {
-  let server = worker_allowing(&[]).await;
+  // Building and queueing 16 MiB is one stretch of JS; on a machine busy
+  // with the rest of the suite it may pass the default 50 ms CPU limit, and
+  // a fresh isolate would report "not flooded" for ever.
+  let limits = outpost_runtime::WorkerLimits {
+    cpu_per_request: Duration::from_secs(10),
+    ..crate::util::limits_allowing(&[])
+  };
+  let server = TestServer::fixture_with("websocket", limits).await;
   let url = format!("ws://{}/echo", server.addr);
   let (mut socket, _) = tokio_tungstenite::connect_async(&url)
     .await
