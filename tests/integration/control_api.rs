@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::util::{fresh_postgres_database, make_token, outpost};
+use crate::util::{Backend, fresh_postgres_database, make_token, outpost};
 
 /// A child process killed when dropped, so a failing test leaves none
 /// behind.
@@ -32,13 +32,6 @@ struct Control {
   client: reqwest::Client,
   _stop: oneshot::Sender<()>,
   _dir: tempfile::TempDir,
-}
-
-/// Which store a test runs on: every API test runs on both.
-#[derive(Clone, Copy)]
-enum Backend {
-  Sqlite,
-  Postgres,
 }
 
 impl Control {
@@ -135,24 +128,6 @@ impl Control {
   async fn state(&self) -> Value {
     self.admin(Method::GET, "/state", None).await.1
   }
-}
-
-/// Each API test, on SQLite and on PostgreSQL.
-macro_rules! on_both_stores {
-  ($($name:ident),* $(,)?) => {
-    mod sqlite {
-      $(#[tokio::test]
-      async fn $name() {
-        super::$name(super::Backend::Sqlite).await
-      })*
-    }
-    mod postgres {
-      $(#[tokio::test]
-      async fn $name() {
-        super::$name(super::Backend::Postgres).await
-      })*
-    }
-  };
 }
 
 on_both_stores!(

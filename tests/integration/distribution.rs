@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{fresh_postgres_database, make_token, outpost};
+use crate::util::{Backend, fresh_postgres_database, make_token, outpost};
 
 /// A child process killed (SIGKILL) when dropped.
 struct Process(Child);
@@ -68,13 +68,6 @@ impl Storage {
   fn token(&self, scope: &str) -> String {
     make_token(&self.0, scope)
   }
-}
-
-/// The stores a test can run on.
-#[derive(Clone, Copy)]
-enum Backend {
-  Sqlite,
-  Postgres,
 }
 
 struct Control {
@@ -188,6 +181,29 @@ impl Control {
     answer["deployment"]["epoch"].as_u64().expect("epoch")
   }
 
+  /// Waits until every enrolled edge has acked `epoch`.
+  async fn wait_for_acks(&self, epoch: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while self.edge_epochs().await.iter().any(|&e| e < epoch) {
+      assert!(
+        Instant::now() < deadline,
+        "not every edge acked epoch {epoch}"
+      );
+      tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+  }
+
+  /// Starts `count` edges enrolled with this control plane, their data in
+  /// `dir`.
+  fn start_edges(&self, storage: &Storage, dir: &Path, count: usize) -> Vec<(Process, String)> {
+    (0..count)
+      .map(|n| {
+        let join = storage.token("edge-join");
+        start_edge(&self.api, Some(&join), &dir.join(format!("edge{n}")))
+      })
+      .collect()
+  }
+
   async fn edge_epochs(&self) -> Vec<u64> {
     let (_, body) = self.call(reqwest::Method::GET, "/edges", None).await;
     body["edges"]
@@ -253,15 +269,7 @@ async fn deployments_rollbacks_and_splits_reach_every_edge(backend: Backend) {
   let data = tempfile::tempdir().expect("temp dir");
   let storage = Storage::new(backend, &data.path().join("control")).await;
   let control = Control::start_with(&storage, 0, 0, None);
-  let mut edges = Vec::new();
-  for n in 0..3 {
-    let join = storage.token("edge-join");
-    edges.push(start_edge(
-      &control.api,
-      Some(&join),
-      &data.path().join(format!("edge{n}")),
-    ));
-  }
+  let edges = control.start_edges(&storage, data.path(), 3);
   assert_eq!(control.upload("shop", "v1").await, 1);
   assert_eq!(control.upload("shop", "v2").await, 2);
   let (status, body) = control
@@ -277,14 +285,7 @@ async fn deployments_rollbacks_and_splits_reach_every_edge(backend: Backend) {
   for (_, url) in &edges {
     wait_for(&format!("{url}/shop/cart"), "v1").await;
   }
-  let deadline = Instant::now() + Duration::from_secs(10);
-  while control.edge_epochs().await.iter().any(|&e| e < epoch) {
-    assert!(
-      Instant::now() < deadline,
-      "not every edge acked epoch {epoch}"
-    );
-    tokio::time::sleep(Duration::from_millis(20)).await;
-  }
+  control.wait_for_acks(epoch).await;
   assert_eq!(control.edge_epochs().await.len(), 3);
 
   control.deploy("shop", Some(json!({ "version": 2 }))).await;
@@ -300,11 +301,7 @@ async fn deployments_rollbacks_and_splits_reach_every_edge(backend: Backend) {
     json!({ "versions": [{ "version": 2, "percent": 90 }, { "version": 1, "percent": 10 }] });
   let epoch = control.deploy("shop", Some(split)).await;
   let url = &edges[0].1;
-  let deadline = Instant::now() + Duration::from_secs(10);
-  while control.edge_epochs().await.iter().any(|&e| e < epoch) {
-    assert!(Instant::now() < deadline, "not every edge acked the split");
-    tokio::time::sleep(Duration::from_millis(20)).await;
-  }
+  control.wait_for_acks(epoch).await;
   let client = reqwest::Client::new();
   let mut v2 = 0;
   for _ in 0..1000 {
@@ -472,15 +469,7 @@ async fn outpost_deploy_reports_every_edge_and_rolls_back(backend: Backend) {
   let data = tempfile::tempdir().expect("temp dir");
   let storage = Storage::new(backend, &data.path().join("control")).await;
   let control = Control::start_with(&storage, 0, 0, None);
-  let mut edges = Vec::new();
-  for n in 0..3 {
-    let join = storage.token("edge-join");
-    edges.push(start_edge(
-      &control.api,
-      Some(&join),
-      &data.path().join(format!("edge{n}")),
-    ));
-  }
+  let mut edges = control.start_edges(&storage, data.path(), 3);
   let project = data.path().join("project");
   std::fs::create_dir_all(project.join("lib")).expect("project folder");
   std::fs::write(
@@ -680,24 +669,6 @@ async fn two_replicas_on_postgres_serve_one_state_and_edges_catch_up() {
   // A comes back: the edge catches up with what B deployed meanwhile.
   let _a = Control::start_on(&storage, a_api, a_sync, Some(&admin));
   wait_for(&format!("{url}/blog/"), "v2").await;
-}
-
-/// Each of these process tests, on SQLite and on PostgreSQL.
-macro_rules! on_both_stores {
-  ($($name:ident),* $(,)?) => {
-    mod sqlite {
-      $(#[tokio::test]
-      async fn $name() {
-        super::$name(super::Backend::Sqlite).await
-      })*
-    }
-    mod postgres {
-      $(#[tokio::test]
-      async fn $name() {
-        super::$name(super::Backend::Postgres).await
-      })*
-    }
-  };
 }
 
 on_both_stores!(

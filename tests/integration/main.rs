@@ -1,6 +1,10 @@
 //! Outpost's integration tests: real servers on loopback port 0, driven by a
 //! real HTTP client (reqwest over hyper).
 
+// First, so its macros are in scope in the modules below.
+#[macro_use]
+mod util;
+
 mod bundle;
 mod cache_api;
 mod cli;
@@ -26,6 +30,5 @@ mod routes;
 mod scale;
 mod shutdown;
 mod streaming;
-mod util;
 mod websocket;
 mod worker_limits;

@@ -395,3 +395,31 @@ pub async fn fresh_postgres_database() -> String {
     .map_or(admin.as_str(), |(base, _)| base);
   format!("{base}/{name}")
 }
+
+/// The stores a control-plane test can run on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+  /// The embedded SQLite store.
+  Sqlite,
+  /// PostgreSQL, a fresh database per test ([`fresh_postgres_database`]).
+  Postgres,
+}
+
+/// Makes a `sqlite` and a `postgres` module with a test each for every
+/// `async fn name(backend: Backend)` named, so one suite runs on both.
+macro_rules! on_both_stores {
+  ($($name:ident),* $(,)?) => {
+    mod sqlite {
+      $(#[tokio::test]
+      async fn $name() {
+        super::$name($crate::util::Backend::Sqlite).await
+      })*
+    }
+    mod postgres {
+      $(#[tokio::test]
+      async fn $name() {
+        super::$name($crate::util::Backend::Postgres).await
+      })*
+    }
+  };
+}
