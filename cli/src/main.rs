@@ -45,6 +45,8 @@ enum Command {
   Rollback(commands::deploy::WorkerArgs),
   /// List, add and remove routes.
   Routes(commands::deploy::RoutesArgs),
+  /// List and remove edge nodes.
+  Edges(commands::deploy::EdgesArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +72,7 @@ fn main() -> std::process::ExitCode {
     Command::Versions(args) => commands::deploy::versions(args),
     Command::Rollback(args) => commands::deploy::rollback(args),
     Command::Routes(args) => commands::deploy::routes(args),
+    Command::Edges(args) => commands::deploy::edges(args),
   };
   match result {
     Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::certs::Authority;
 use crate::store::{Scope, Store};
@@ -16,6 +16,9 @@ pub struct ControlPlane {
   sync_address: String,
   /// The newest epoch this process knows of; sync connections watch it.
   epoch: watch::Sender<u64>,
+  /// Ids of edge nodes removed through this process; their connections
+  /// close.
+  removed: broadcast::Sender<String>,
 }
 
 impl ControlPlane {
@@ -33,6 +36,7 @@ impl ControlPlane {
       authority,
       sync_address,
       epoch: watch::Sender::new(epoch),
+      removed: broadcast::Sender::new(16),
     }))
   }
 
@@ -60,6 +64,16 @@ impl ControlPlane {
       }
       newer
     });
+  }
+
+  /// Tells the sync server that edge `id` was removed.
+  pub fn edge_removed(&self, id: &str) {
+    let _ = self.removed.send(id.to_owned());
+  }
+
+  /// Follows removed edges, for the sync server.
+  pub fn watch_removed_edges(&self) -> broadcast::Receiver<String> {
+    self.removed.subscribe()
   }
 
   /// Follows the epoch, for the sync server.

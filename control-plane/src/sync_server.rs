@@ -16,6 +16,7 @@ use crate::certs::Authority;
 /// QUIC application error codes the control plane closes with.
 const UNKNOWN_NODE: u32 = 1;
 const SHUTTING_DOWN: u32 = 2;
+const REMOVED: u32 = 3;
 
 /// Opens the sync endpoint on `address`, with a server certificate from
 /// `authority`.
@@ -81,8 +82,23 @@ async fn serve_edge(incoming: quinn::Incoming, app: Arc<ControlPlane>) -> Result
     }
   };
   tracing::info!(%node, peer = %connection.remote_address(), "edge connected");
+  let mut removed = app.watch_removed_edges();
   loop {
-    let (send, recv) = connection.accept_bi().await?;
+    let (send, recv) = tokio::select! {
+      accepted = connection.accept_bi() => accepted?,
+      gone = removed.recv() => match gone {
+        Ok(id) if id != node => continue,
+        // Removed, or too many removals to tell: check the store.
+        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+          if app.store().edges().await?.iter().any(|edge| edge.id == node) {
+            continue;
+          }
+          connection.close(quinn::VarInt::from_u32(REMOVED), b"this edge node was removed");
+          return Err(EdgeError::UnknownNode);
+        }
+        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+      },
+    };
     let app = app.clone();
     let node = node.clone();
     tokio::spawn(async move {

@@ -213,6 +213,8 @@ fn every_command_has_help() {
     &["rollback"],
     &["routes"],
     &["routes", "add"],
+    &["edges"],
+    &["edges", "remove"],
   ] {
     let help = outpost().args(command).arg("--help").output().expect("run");
     let text = String::from_utf8_lossy(&help.stdout);

@@ -671,7 +671,69 @@ async fn two_replicas_on_postgres_serve_one_state_and_edges_catch_up() {
   wait_for(&format!("{url}/blog/"), "v2").await;
 }
 
+async fn a_removed_edge_is_shut_out(backend: Backend) {
+  let data = tempfile::tempdir().expect("temp dir");
+  let storage = Storage::new(backend, &data.path().join("control")).await;
+  let control = Control::start_with(&storage, 0, 0, None);
+  let edges = control.start_edges(&storage, data.path(), 2);
+  control.upload("app", "v1").await;
+  control.deploy("app", Some(json!({ "version": 1 }))).await;
+  for (_, url) in &edges {
+    wait_for(&format!("{url}/app/"), "v1").await;
+  }
+  let (_, listed) = control.call(reqwest::Method::GET, "/edges", None).await;
+  let removed = listed["edges"][0]["id"].as_str().expect("an id").to_owned();
+  let kept = listed["edges"][1]["id"].as_str().expect("an id").to_owned();
+  let out = outpost()
+    .args([
+      "edges",
+      "remove",
+      &removed,
+      "--url",
+      &control.api,
+      "--token",
+      &control.admin,
+    ])
+    .output()
+    .expect("runs");
+  assert!(
+    out.status.success(),
+    "{}",
+    String::from_utf8_lossy(&out.stderr)
+  );
+
+  // The removed node hears of no more deployments; the other one does.
+  control.upload("app", "v2").await;
+  let epoch = control.deploy("app", Some(json!({ "version": 2 }))).await;
+  let (_, listed) = control.call(reqwest::Method::GET, "/edges", None).await;
+  let ids: Vec<&str> = listed["edges"]
+    .as_array()
+    .expect("edges")
+    .iter()
+    .filter_map(|e| e["id"].as_str())
+    .collect();
+  assert_eq!(ids, [kept.as_str()]);
+  control.wait_for_acks(epoch).await;
+  // Time for the removed node to pick v2 up too, were it still connected.
+  tokio::time::sleep(Duration::from_millis(500)).await;
+  let mut answers = Vec::new();
+  for (_, url) in &edges {
+    answers.push(body_of(&format!("{url}/app/")).await.unwrap_or_default());
+  }
+  answers.sort();
+  assert_eq!(
+    answers,
+    ["v1", "v2"],
+    "one edge moved on, the removed one did not"
+  );
+  let (status, body) = control
+    .call(reqwest::Method::DELETE, &format!("/edges/{removed}"), None)
+    .await;
+  assert_eq!(status, 404, "{body}");
+}
+
 on_both_stores!(
+  a_removed_edge_is_shut_out,
   deployments_rollbacks_and_splits_reach_every_edge,
   edges_serve_on_while_the_control_plane_is_down,
   outpost_deploy_reports_every_edge_and_rolls_back,

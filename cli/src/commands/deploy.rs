@@ -63,6 +63,28 @@ pub struct WorkerArgs {
   api: ApiArgs,
 }
 
+/// Arguments of `outpost edges`.
+#[derive(Args)]
+pub struct EdgesArgs {
+  #[command(subcommand)]
+  command: EdgesCommand,
+  #[command(flatten)]
+  api: ApiArgs,
+}
+
+#[derive(Subcommand)]
+enum EdgesCommand {
+  /// List the enrolled edge nodes, when each was last heard from and the
+  /// epoch it serves.
+  List,
+  /// Remove an edge node: its connection is closed and its certificate no
+  /// longer gets it in (it keeps serving what it has).
+  Remove {
+    /// The node's id (edge-...).
+    id: String,
+  },
+}
+
 /// Arguments of `outpost routes`.
 #[derive(Args)]
 pub struct RoutesArgs {
@@ -256,6 +278,40 @@ pub fn routes(args: RoutesArgs) -> anyhow::Result<()> {
           .send(Method::DELETE, "/routes", &json!({ "pattern": pattern }))
           .await?;
         println!("route {pattern} removed");
+      }
+    }
+    Ok(())
+  })
+}
+
+/// `outpost edges`.
+pub fn edges(args: EdgesArgs) -> anyhow::Result<()> {
+  let api = Api::new(&args.api)?;
+  runtime()?.block_on(async {
+    match args.command {
+      EdgesCommand::List => {
+        let answer = api.call(Method::GET, "/edges", None).await?;
+        let now = std::time::SystemTime::now()
+          .duration_since(std::time::UNIX_EPOCH)
+          .map_or(0, |d| d.as_secs() as i64);
+        println!("{:<22} {:<20} {:>8}  last seen", "id", "name", "epoch");
+        for edge in answer["edges"].as_array().into_iter().flatten() {
+          let seen = edge["last_seen"].as_i64().map_or("never".to_owned(), |at| {
+            format!("{} s ago", (now - at).max(0))
+          });
+          println!(
+            "{:<22} {:<20} {:>8}  {seen}",
+            edge["id"].as_str().unwrap_or(""),
+            edge["name"].as_str().unwrap_or(""),
+            edge["epoch"].as_u64().unwrap_or(0)
+          );
+        }
+      }
+      EdgesCommand::Remove { id } => {
+        api
+          .call(Method::DELETE, &format!("/edges/{id}"), None)
+          .await?;
+        println!("edge node {id} removed");
       }
     }
     Ok(())

@@ -12,6 +12,7 @@
 //! | `POST /v1/tokens` (`{"scope", "label"}`) | admin |
 //! | `POST /v1/edges/enroll` (`{"name", "csr"}`: a PEM certificate request) | edge-join, once |
 //! | `GET /v1/edges` | read-only |
+//! | `DELETE /v1/edges/{id}` (shuts the node out) | admin |
 //! | `GET /v1/state` (what edges serve now) | read-only |
 
 mod error;
@@ -220,6 +221,15 @@ async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
     (&Method::GET, ["edges"]) => {
       let edges = store.edges().await?;
       Ok((StatusCode::OK, serde_json::json!({ "edges": edges })))
+    }
+    (&Method::DELETE, ["edges", id]) => {
+      require(scope, Scope::Admin)?;
+      if !store.remove_edge((*id).to_owned()).await? {
+        return Err(ApiError::not_found(format!("no edge node {id:?}")));
+      }
+      app.edge_removed(id);
+      tracing::info!(node = %id, "edge removed");
+      Ok((StatusCode::OK, serde_json::json!({ "removed": id })))
     }
     (&Method::GET, ["state"]) => {
       let state = store.state().await?;

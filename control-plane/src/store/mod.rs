@@ -231,6 +231,9 @@ pub trait Store: Send + Sync + 'static {
   fn edge_seen(&self, id: String, epoch: u64) -> BoxFuture<'_, StoreResult<()>>;
   /// Every enrolled edge node.
   fn edges(&self) -> BoxFuture<'_, StoreResult<Vec<EdgeInfo>>>;
+  /// Forgets an edge node, so its certificate no longer gets it in; false
+  /// if there was none with that id.
+  fn remove_edge(&self, id: String) -> BoxFuture<'_, StoreResult<bool>>;
 }
 
 /// Checks a deployment's shares: one or two versions, each 1 to 100 %,

@@ -633,4 +633,11 @@ impl Store for PostgresStore {
       .collect()
     })
   }
+
+  fn remove_edge(&self, id: String) -> BoxFuture<'_, StoreResult<bool>> {
+    transaction!(self, true, |tx| tx
+      .execute("DELETE FROM edges WHERE id = $1", &[&id])
+      .await?
+      == 1)
+  }
 }

@@ -534,4 +534,8 @@ impl Store for SqliteStore {
       Ok(edges)
     })
   }
+
+  fn remove_edge(&self, id: String) -> BoxFuture<'_, StoreResult<bool>> {
+    self.transaction(move |tx| Ok(tx.execute("DELETE FROM edges WHERE id = ?1", params![id])? == 1))
+  }
 }
