@@ -39,6 +39,8 @@ enum Command {
   Login(commands::deploy::LoginArgs),
   /// Upload a worker, make it the active version and wait for every edge.
   Deploy(commands::deploy::DeployArgs),
+  /// Stop serving a worker everywhere (its versions are kept).
+  Delete(commands::deploy::WorkerArgs),
   /// List a worker's versions.
   Versions(commands::deploy::WorkerArgs),
   /// Redeploy what served before the active deployment.
@@ -69,6 +71,7 @@ fn main() -> std::process::ExitCode {
     Command::Control(args) => commands::control::run(args),
     Command::Login(args) => commands::deploy::login(args),
     Command::Deploy(args) => commands::deploy::deploy(args),
+    Command::Delete(args) => commands::deploy::delete(args),
     Command::Versions(args) => commands::deploy::versions(args),
     Command::Rollback(args) => commands::deploy::rollback(args),
     Command::Routes(args) => commands::deploy::routes(args),

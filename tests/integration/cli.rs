@@ -215,6 +215,7 @@ fn every_command_has_help() {
     &["routes", "add"],
     &["edges"],
     &["edges", "remove"],
+    &["delete"],
   ] {
     let help = outpost().args(command).arg("--help").output().expect("run");
     let text = String::from_utf8_lossy(&help.stdout);

@@ -323,6 +323,40 @@ async fn deployments_rollbacks_and_splits_reach_every_edge(backend: Backend) {
     (850..=950).contains(&v2),
     "{v2} of 1000 went to v2, expected about 900"
   );
+
+  // Removed: its route and its versions no longer serve, anywhere.
+  let (status, body) = control
+    .call(reqwest::Method::DELETE, "/workers/shop", None)
+    .await;
+  assert_eq!(status, 200, "{body}");
+  let epoch = body["deployment"]["epoch"].as_u64().expect("epoch");
+  control.wait_for_acks(epoch).await;
+  for (_, url) in &edges {
+    let status = reqwest::get(format!("{url}/shop/cart"))
+      .await
+      .expect("answer")
+      .status();
+    assert_eq!(status, 404, "{url} still serves the removed worker");
+  }
+  let (status, body) = control
+    .call(reqwest::Method::DELETE, "/workers/shop", None)
+    .await;
+  assert_eq!(status, 404, "removed already: {body}");
+  // A rollback brings the split back (reachable by name; routes stay gone).
+  control.deploy("shop", None).await;
+  for (_, url) in &edges {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+      match body_of(&format!("{url}/shop/")).await {
+        Some(text) => break text,
+        None => {
+          assert!(Instant::now() < deadline, "{url} did not bring shop back");
+          tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+      }
+    };
+    assert!(text == "v1" || text == "v2", "{text}");
+  }
 }
 
 async fn edges_serve_on_while_the_control_plane_is_down(backend: Backend) {

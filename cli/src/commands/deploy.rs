@@ -212,6 +212,18 @@ pub fn rollback(args: WorkerArgs) -> anyhow::Result<()> {
   })
 }
 
+/// `outpost delete`: stops serving the worker everywhere; its versions stay.
+pub fn delete(args: WorkerArgs) -> anyhow::Result<()> {
+  let api = Api::new(&args.api)?;
+  let name = worker_name(args.name)?;
+  runtime()?.block_on(async {
+    let answer = api.call(Method::DELETE, &format!("/workers/{name}"), None).await?;
+    println!("{name} is no longer served; its versions are kept (`outpost rollback` brings it back, without its routes)");
+    let epoch = answer["deployment"]["epoch"].as_u64().context("the answer has no epoch")?;
+    wait_for_edges(&api, epoch, &format!("the removal of {name}"), Duration::from_secs(args.timeout)).await
+  })
+}
+
 /// `outpost versions`: the worker's versions, the active ones marked.
 pub fn versions(args: WorkerArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
@@ -341,6 +353,7 @@ fn describe_shares(shares: &Value) -> String {
     .filter_map(|s| Some((s["version"].as_u64()?, s["percent"].as_u64()?)))
     .collect();
   match shares.as_slice() {
+    [] => "nothing (the worker was removed)".to_owned(),
     [(version, _)] => format!("v{version}"),
     _ => shares
       .iter()

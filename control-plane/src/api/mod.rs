@@ -8,6 +8,7 @@
 //! | `POST /v1/workers/{worker}/deployments` (`{"version": 3}` or `{"versions": [{"version", "percent"}, ...]}`) | deploy |
 //! | `GET /v1/workers/{worker}/deployments` | read-only |
 //! | `POST /v1/workers/{worker}/rollback` | deploy |
+//! | `DELETE /v1/workers/{worker}` (stop serving it: its routes go, its versions stay) | deploy |
 //! | `GET /v1/routes`, `PUT /v1/routes` (`{"pattern", "worker"}`), `DELETE /v1/routes` (`{"pattern"}`) | read-only, deploy |
 //! | `POST /v1/tokens` (`{"scope", "label"}`) | admin |
 //! | `POST /v1/edges/enroll` (`{"name", "csr"}`: a PEM certificate request) | edge-join, once |
@@ -116,6 +117,16 @@ async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
       app.changed(deployment.epoch);
       Ok((
         StatusCode::CREATED,
+        serde_json::json!({ "deployment": deployment }),
+      ))
+    }
+    (&Method::DELETE, ["workers", worker]) => {
+      let worker = worker_name(worker)?;
+      require(scope, Scope::Deploy)?;
+      let deployment = store.remove_worker(worker).await?;
+      app.changed(deployment.epoch);
+      Ok((
+        StatusCode::OK,
         serde_json::json!({ "deployment": deployment }),
       ))
     }

@@ -123,7 +123,8 @@ pub struct Deployment {
   pub id: i64,
   /// The worker.
   pub worker: String,
-  /// The versions and their shares, summing to 100.
+  /// The versions and their shares, summing to 100; none if the worker
+  /// was removed.
   pub shares: Vec<Share>,
   /// The epoch this deployment made.
   pub epoch: u64,
@@ -211,6 +212,10 @@ pub trait Store: Send + Sync + 'static {
 
   /// Makes `shares` the worker's active deployment.
   fn deploy(&self, worker: String, shares: Vec<Share>) -> BoxFuture<'_, StoreResult<Deployment>>;
+  /// Stops serving the worker: removes its routes and records a
+  /// deployment of nothing (so a rollback brings the versions back, not the
+  /// routes). Its versions stay stored.
+  fn remove_worker(&self, worker: String) -> BoxFuture<'_, StoreResult<Deployment>>;
   /// Redeploys what served before the active deployment.
   fn rollback(&self, worker: String) -> BoxFuture<'_, StoreResult<Deployment>>;
   /// The worker's deployments, newest first.

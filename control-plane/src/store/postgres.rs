@@ -243,7 +243,10 @@ async fn insert_deployment(
   shares: Vec<Share>,
   restores: Option<i64>,
 ) -> StoreResult<Deployment> {
-  check_shares(&shares)?;
+  // No shares records a removal.
+  if !shares.is_empty() {
+    check_shares(&shares)?;
+  }
   for share in &shares {
     let known = tx
       .query_opt(
@@ -452,10 +455,27 @@ impl Store for PostgresStore {
   }
 
   fn deploy(&self, worker: String, shares: Vec<Share>) -> BoxFuture<'_, StoreResult<Deployment>> {
-    transaction!(self, true, |tx| insert_deployment(
-      &tx, &worker, shares, None
-    )
-    .await?)
+    transaction!(self, true, |tx| {
+      check_shares(&shares)?;
+      insert_deployment(&tx, &worker, shares, None).await?
+    })
+  }
+
+  fn remove_worker(&self, worker: String) -> BoxFuture<'_, StoreResult<Deployment>> {
+    transaction!(self, true, |tx| {
+      let routes = tx
+        .execute("DELETE FROM routes WHERE worker = $1", &[&worker])
+        .await?;
+      let serving = latest_deployment(&tx, &worker, i64::MAX)
+        .await?
+        .is_some_and(|d| !d.shares.is_empty());
+      if !serving && routes == 0 {
+        return Err(StoreError::NotFound(format!(
+          "worker {worker:?} is not deployed"
+        )));
+      }
+      insert_deployment(&tx, &worker, Vec::new(), None).await?
+    })
   }
 
   fn rollback(&self, worker: String) -> BoxFuture<'_, StoreResult<Deployment>> {
@@ -546,6 +566,9 @@ impl Store for PostgresStore {
       let mut workers = Vec::with_capacity(rows.len());
       for row in &rows {
         let deployment = deployment(row)?;
+        if deployment.shares.is_empty() {
+          continue; // removed
+        }
         let mut versions = Vec::with_capacity(deployment.shares.len());
         for share in &deployment.shares {
           let hash: String = tx

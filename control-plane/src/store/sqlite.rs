@@ -199,14 +199,17 @@ fn latest_deployment(
   .transpose()
 }
 
-/// Inserts a deployment of `shares` (checked) and returns it.
+/// Inserts a deployment of `shares` (checked; none records a removal) and
+/// returns it.
 fn insert_deployment(
   tx: &Transaction<'_>,
   worker: &str,
   shares: Vec<Share>,
   restores: Option<i64>,
 ) -> StoreResult<Deployment> {
-  check_shares(&shares)?;
+  if !shares.is_empty() {
+    check_shares(&shares)?;
+  }
   for share in &shares {
     let known: Option<i64> = tx
       .query_row(
@@ -382,7 +385,23 @@ impl Store for SqliteStore {
   }
 
   fn deploy(&self, worker: String, shares: Vec<Share>) -> BoxFuture<'_, StoreResult<Deployment>> {
-    self.transaction(move |tx| insert_deployment(tx, &worker, shares, None))
+    self.transaction(move |tx| {
+      check_shares(&shares)?;
+      insert_deployment(tx, &worker, shares, None)
+    })
+  }
+
+  fn remove_worker(&self, worker: String) -> BoxFuture<'_, StoreResult<Deployment>> {
+    self.transaction(move |tx| {
+      let routes = tx.execute("DELETE FROM routes WHERE worker = ?1", params![worker])?;
+      let serving = latest_deployment(tx, &worker, i64::MAX)?.is_some_and(|d| !d.shares.is_empty());
+      if !serving && routes == 0 {
+        return Err(StoreError::NotFound(format!(
+          "worker {worker:?} is not deployed"
+        )));
+      }
+      insert_deployment(tx, &worker, Vec::new(), None)
+    })
   }
 
   fn rollback(&self, worker: String) -> BoxFuture<'_, StoreResult<Deployment>> {
@@ -462,6 +481,9 @@ impl Store for SqliteStore {
       let mut workers = Vec::with_capacity(active.len());
       for row in active {
         let deployment = with_shares(row)?;
+        if deployment.shares.is_empty() {
+          continue; // removed
+        }
         let mut versions = Vec::with_capacity(deployment.shares.len());
         for share in &deployment.shares {
           let hash: String = tx.query_row(
