@@ -49,6 +49,8 @@ enum Command {
   Routes(commands::deploy::RoutesArgs),
   /// List and remove edge nodes.
   Edges(commands::deploy::EdgesArgs),
+  /// Manage KV namespaces and keys, on the control plane or locally.
+  Kv(commands::kv::KvArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,6 +78,7 @@ fn main() -> std::process::ExitCode {
     Command::Rollback(args) => commands::deploy::rollback(args),
     Command::Routes(args) => commands::deploy::routes(args),
     Command::Edges(args) => commands::deploy::edges(args),
+    Command::Kv(args) => commands::kv::run(args),
   };
   match result {
     Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
 
+use outpost_protocol::kv::Clock;
+
 use crate::certs::Authority;
+use crate::kv::KvChange;
 use crate::store::{Scope, Store};
 use crate::tokens;
 
@@ -19,6 +22,10 @@ pub struct ControlPlane {
   /// Ids of edge nodes removed through this process; their connections
   /// close.
   removed: broadcast::Sender<String>,
+  /// KV keys written through this process; edges drop them from caches.
+  kv_changes: broadcast::Sender<KvChange>,
+  /// What KV expiry is measured by.
+  clock: Clock,
 }
 
 impl ControlPlane {
@@ -37,7 +44,29 @@ impl ControlPlane {
       sync_address,
       epoch: watch::Sender::new(epoch),
       removed: broadcast::Sender::new(16),
+      kv_changes: broadcast::Sender::new(4096),
+      clock: Clock::system(),
     }))
+  }
+
+  /// What KV expiry is measured by; tests move it to expire keys.
+  pub fn clock(&self) -> &Clock {
+    &self.clock
+  }
+
+  /// The store, shared.
+  pub fn shared_store(&self) -> Arc<dyn Store> {
+    self.store.clone()
+  }
+
+  /// Tells the sync server that KV keys changed.
+  pub fn kv_changed(&self, change: KvChange) {
+    let _ = self.kv_changes.send(change);
+  }
+
+  /// Follows KV changes, for the sync server.
+  pub fn watch_kv_changes(&self) -> broadcast::Receiver<KvChange> {
+    self.kv_changes.subscribe()
   }
 
   /// The store.

@@ -7,15 +7,18 @@
 //! - [`api`]: the HTTP API under `/v1`, with its scopes and JSON errors.
 //! - [`certs`]: the certificate authority behind the sync connection's
 //!   mutual TLS.
+//! - [`kv`]: the store as a KV backend (for `outpost dev` and edges'
+//!   KV streams), and the invalidations sent to edges.
 //! - [`server`]: the API's HTTP server, `run(listener, app, shutdown)`.
 //! - [`sync_server`]: the QUIC endpoint edges hold their one connection to.
-//! - [`store`]: the storage trait and its SQLite implementation; every
-//!   change edges see bumps the epoch.
+//! - [`store`]: the storage trait, on SQLite or PostgreSQL; every change
+//!   edges see bumps the epoch. KV namespaces and entries live there too.
 //! - [`tokens`]: API tokens, stored hashed.
 
 pub mod api;
 pub mod app;
 pub mod certs;
+pub mod kv;
 pub mod server;
 pub mod store;
 pub mod sync_server;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use outpost_protocol::sync::{
   BundleReply, ControlMessage, EdgeMessage, StreamOpen, read_frame, write_frame, write_raw,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::app::ControlPlane;
 use crate::certs::Authority;
@@ -145,6 +145,11 @@ async fn serve_stream(
       Ok(())
     }
     Some(StreamOpen::Control { epoch }) => follow_changes(send, recv, app, node, epoch).await,
+    Some(StreamOpen::Kv { request }) => {
+      crate::kv::serve_request(app, node, request, &mut send, &mut recv).await?;
+      let _ = send.finish();
+      Ok(())
+    }
     None => Ok(()),
   }
 }
@@ -171,17 +176,35 @@ async fn follow_changes(
     }
   });
   let mut epochs = app.watch_epoch();
+  let mut kv_changes = app.watch_kv_changes();
+  let mut epoch_moved = true;
   loop {
-    let state = store.state().await?;
-    if state.epoch > sent {
-      sent = state.epoch;
-      write_frame(&mut send, &ControlMessage::State(state)).await?;
+    if epoch_moved {
+      let state = store.state().await?;
+      if state.epoch > sent {
+        sent = state.epoch;
+        write_frame(&mut send, &ControlMessage::State(state)).await?;
+      }
     }
+    epoch_moved = false;
     tokio::select! {
       changed = epochs.changed() => {
         if changed.is_err() {
           return Ok(());
         }
+        epoch_moved = true;
+      }
+      change = kv_changes.recv() => {
+        let message = match change {
+          Ok(change) if change.origin.as_deref() == Some(node) => continue,
+          Ok(change) => ControlMessage::KvInvalidate {
+            namespace: change.namespace,
+            keys: change.keys,
+          },
+          Err(broadcast::error::RecvError::Lagged(_)) => ControlMessage::KvFlush,
+          Err(broadcast::error::RecvError::Closed) => return Ok(()),
+        };
+        write_frame(&mut send, &message).await?;
       }
       ack = acks.recv() => match ack {
         Some(epoch) => {

@@ -1,5 +1,5 @@
-//! A worker's `outpost.toml`: its entry, plain vars, limits, and what its
-//! `fetch()` may reach. Read by `outpost edge --local` for each folder and by
+//! A worker's `outpost.toml`: its entry, plain vars, KV bindings, limits,
+//! and what its `fetch()` may reach. Read by `outpost edge --local` for each folder and by
 //! `outpost dev` beside the entry.
 
 use std::collections::BTreeMap;
@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use outpost_protocol::Limits;
-use outpost_runtime::{OutboundPolicy, PolicyError, WorkerLimits};
+use outpost_protocol::{KvBackend, KvBinding, Limits};
+use outpost_runtime::{KvNamespace, OutboundPolicy, PolicyError, WorkerLimits};
 use serde::Deserialize;
 
 /// The optional per-worker config file.
@@ -33,6 +33,8 @@ pub struct WorkerSettings {
   pub vars: BTreeMap<String, String>,
   /// The limits it runs under, its outbound allow-list included.
   pub limits: WorkerLimits,
+  /// `[[kv_namespaces]]`.
+  pub kv_namespaces: Vec<KvBinding>,
 }
 
 /// What `outpost deploy` takes from a project's `outpost.toml`.
@@ -52,6 +54,8 @@ pub struct ProjectConfig {
   pub allow_eval: bool,
   /// `[outbound] allow`.
   pub outbound_allow: Vec<String>,
+  /// `[[kv_namespaces]]`.
+  pub kv_namespaces: Vec<KvBinding>,
 }
 
 /// Reads `dir/outpost.toml` for `outpost deploy`; `None` if there is none.
@@ -79,6 +83,7 @@ pub fn read_project_config(dir: &Path) -> Result<Option<ProjectConfig>, ConfigEr
     limits: config.limits,
     allow_eval: config.allow_eval,
     outbound_allow: config.outbound.allow,
+    kv_namespaces: config.kv_namespaces,
   }))
 }
 
@@ -103,6 +108,7 @@ pub fn read_worker_settings(
     main: config.main,
     vars: config.vars,
     limits,
+    kv_namespaces: config.kv_namespaces,
   })
 }
 
@@ -129,6 +135,9 @@ struct WorkerConfig {
   /// What outbound `fetch()` may reach besides public addresses.
   #[serde(default)]
   outbound: OutboundConfig,
+  /// KV namespaces bound into `env`.
+  #[serde(default)]
+  kv_namespaces: Vec<KvBinding>,
 }
 
 /// `[outbound]` in `outpost.toml`.
@@ -147,6 +156,23 @@ impl WorkerConfig {
   fn limits(&self, node: &OutboundPolicy) -> Result<WorkerLimits, PolicyError> {
     worker_limits(&self.limits, self.allow_eval, &self.outbound.allow, node)
   }
+}
+
+/// A worker's KV bindings, each namespace served by `backend`.
+pub fn kv_env(
+  bindings: &[KvBinding],
+  backend: &Arc<dyn KvBackend>,
+) -> BTreeMap<String, KvNamespace> {
+  bindings
+    .iter()
+    .map(|kv| {
+      let namespace = KvNamespace {
+        id: kv.id.clone(),
+        backend: backend.clone(),
+      };
+      (kv.binding.clone(), namespace)
+    })
+    .collect()
 }
 
 /// A worker's limits from its `[limits]`, `allow_eval` and `[outbound]

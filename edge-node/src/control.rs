@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use outpost_protocol::Bundle;
+use outpost_protocol::KvBackend;
 use outpost_protocol::bundle::is_sha256_hex;
 use outpost_protocol::sync::{
   BundleReply, ControlMessage, EdgeMessage, SYNC_ALPN, SYNC_SERVER_NAME, State, StreamOpen,
@@ -25,8 +26,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
-use crate::config::worker_limits;
+use crate::config::{kv_env, worker_limits};
 use crate::dispatch::Dispatcher;
+use crate::kv::EdgeKv;
 use crate::routes::{RouteTable, Routes};
 
 /// The longest wait between reconnection attempts.
@@ -231,6 +233,8 @@ pub struct ControlledNode {
   dispatcher: Arc<Dispatcher>,
   routes: Routes,
   outbound: OutboundPolicy,
+  /// The node's KV cache, which workers' KV bindings use.
+  kv: EdgeKv,
   /// Executor names of the versions installed now.
   installed: BTreeSet<String>,
   /// The epoch being served.
@@ -240,18 +244,20 @@ pub struct ControlledNode {
 impl ControlledNode {
   /// A node keeping its bundles and state in `data`, serving through
   /// `dispatcher` and `routes`; `outbound` is what the node opens to every
-  /// worker's `fetch()`.
+  /// worker's `fetch()`; `kv` serves the workers' KV bindings.
   pub fn new(
     data: PathBuf,
     dispatcher: Arc<Dispatcher>,
     routes: Routes,
     outbound: OutboundPolicy,
+    kv: EdgeKv,
   ) -> Self {
     Self {
       data,
       dispatcher,
       routes,
       outbound,
+      kv,
       installed: BTreeSet::new(),
       epoch: 0,
     }
@@ -350,7 +356,10 @@ impl ControlledNode {
       .with_code_cache_dir(dir.join("code-cache"));
     let version = WorkerVersion {
       bundle: Arc::new(modules),
-      env: Arc::new(WorkerEnv { vars: bundle.vars }),
+      env: Arc::new(WorkerEnv {
+        vars: bundle.vars,
+        kv: kv_env(&bundle.kv_namespaces, &self.kv_backend()),
+      }),
       limits,
     };
     self
@@ -359,6 +368,10 @@ impl ControlledNode {
       .stage(name, version)
       .await
       .map_err(|e| failed(e.to_string()))
+  }
+
+  fn kv_backend(&self) -> Arc<dyn KvBackend> {
+    Arc::new(self.kv.clone())
   }
 
   /// Writes a fetched bundle to disk: checked against its hash, its modules
@@ -446,9 +459,31 @@ impl ControlledNode {
       .await
       .map_err(|e| connection_error(e.to_string()))?;
     write_frame(&mut send, &StreamOpen::Control { epoch: self.epoch }).await?;
-    while let Some(ControlMessage::State(state)) =
-      read_frame::<_, ControlMessage>(&mut recv).await?
-    {
+    self.kv.set_link(Some(connection.clone()));
+    let followed = self.follow_stream(&connection, &mut send, &mut recv).await;
+    self.kv.set_link(None);
+    followed
+  }
+
+  /// Applies each state the control stream brings, and KV invalidations.
+  async fn follow_stream(
+    &mut self,
+    connection: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+  ) -> Result<(), ControlError> {
+    while let Some(message) = read_frame::<_, ControlMessage>(recv).await? {
+      let state = match message {
+        ControlMessage::State(state) => state,
+        ControlMessage::KvInvalidate { namespace, keys } => {
+          self.kv.invalidate(&namespace, keys);
+          continue;
+        }
+        ControlMessage::KvFlush => {
+          self.kv.flush();
+          continue;
+        }
+      };
       if state.epoch <= self.epoch {
         continue;
       }
@@ -460,7 +495,7 @@ impl ControlledNode {
         .collect();
       for hash in hashes {
         if !self.bundle_dir(&hash).is_dir() {
-          self.fetch_bundle(&connection, &hash).await?;
+          self.fetch_bundle(connection, &hash).await?;
         }
       }
       self.apply(&state).await?;
@@ -470,9 +505,9 @@ impl ControlledNode {
         routes = state.routes.len(),
         "serving"
       );
-      write_frame(&mut send, &EdgeMessage::Ack { epoch: state.epoch }).await?;
+      write_frame(send, &EdgeMessage::Ack { epoch: state.epoch }).await?;
     }
-    Err(connection_error(
+    Err(ControlError::Connection(
       "the control plane closed the sync stream".into(),
     ))
   }

@@ -9,6 +9,7 @@
 //!   sync connection, bundles and state kept on disk.
 //! - `convert`: hyper requests to [`outpost_runtime::WorkerRequest`] and
 //!   worker responses back, streaming both ways.
+//! - [`kv`]: the node's KV cache (moka) in front of the control plane.
 //! - [`routes`]: the live routing table, from host and path to a worker.
 //! - [`dispatch`]: the executor threads, and which one runs a worker or
 //!   serves a connection.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod control;
 mod convert;
 pub mod dispatch;
+pub mod kv;
 pub mod local;
 pub mod local_folder;
 pub mod metrics;

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
+use outpost_protocol::{KvBackend, KvBinding};
 use outpost_runtime::{OutboundPolicy, WorkerEnv, WorkerLimits};
 
-use crate::config::read_worker_settings;
+use crate::config::{kv_env, read_worker_settings};
 use crate::dispatch::Dispatcher;
 use crate::local::{FileEvents, LocalWorker, WatchError, state_dir};
 use crate::routes::{RouteTable, Routes};
@@ -46,6 +47,7 @@ struct WorkerSpec {
   entry: PathBuf,
   vars: BTreeMap<String, String>,
   limits: WorkerLimits,
+  kv_namespaces: Vec<KvBinding>,
 }
 
 /// Whether `name` can be a DNS label, so that `<name>.localhost` works.
@@ -81,6 +83,7 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
     entry,
     vars: settings.vars,
     limits: settings.limits,
+    kv_namespaces: settings.kv_namespaces,
   })
 }
 
@@ -108,6 +111,8 @@ pub struct LocalFolder {
   failed: BTreeSet<String>,
   /// What the node opens to every worker's `fetch()`.
   outbound: OutboundPolicy,
+  /// What serves the workers' KV bindings, if anything.
+  kv: Option<Arc<dyn KvBackend>>,
 }
 
 impl LocalFolder {
@@ -121,7 +126,15 @@ impl LocalFolder {
       installed: HashMap::new(),
       failed: BTreeSet::new(),
       outbound: OutboundPolicy::default(),
+      kv: None,
     }
+  }
+
+  /// Serves every worker's KV bindings from `kv`. Without it, a worker
+  /// with KV bindings is not served.
+  pub fn with_kv(mut self, kv: Arc<dyn KvBackend>) -> Self {
+    self.kv = Some(kv);
+    self
   }
 
   /// Opens what `outbound` allows to every worker's `fetch()`, on top of
@@ -223,11 +236,21 @@ impl LocalFolder {
           continue;
         }
       };
+      let kv = match &self.kv {
+        Some(backend) => kv_env(&spec.kv_namespaces, backend),
+        None if spec.kv_namespaces.is_empty() => BTreeMap::new(),
+        None => {
+          self.failed.insert(name.clone());
+          tracing::error!(worker = %name, "not serving this folder: it binds KV namespaces, and this node has no KV store");
+          continue;
+        }
+      };
       let worker = LocalWorker {
         name: name.clone(),
         entry: spec.entry.clone(),
         env: Arc::new(WorkerEnv {
           vars: spec.vars.clone(),
+          kv,
         }),
         limits: spec.limits.clone(),
         executor: self.dispatcher.executor_for(name).clone(),

@@ -1,7 +1,7 @@
 //! A worker version as the control plane stores it and edge nodes run it.
 //!
 //! A bundle is plain data: module sources keyed by their path relative to
-//! the worker's root, the main module's path, vars and limits. Its identity
+//! the worker's root, the main module's path, vars, limits and bindings. Its identity
 //! is the sha256 of its canonical JSON encoding ([`Bundle::canonical_bytes`]):
 //! field order is fixed and every map is sorted, so the same content always
 //! hashes the same, whoever encoded it.
@@ -43,6 +43,15 @@ pub enum BundleError {
   /// A var name that is not a JS identifier-like name.
   #[error("bad var name {0:?}: use letters, digits and _ only, not starting with a digit")]
   BadVar(String),
+  /// A binding whose name is not a JS identifier-like name, is taken
+  /// twice (by a var or another binding), or names a malformed namespace.
+  #[error("bad binding {name:?}: {why}")]
+  BadBinding {
+    /// The binding's name.
+    name: String,
+    /// What is wrong with it.
+    why: String,
+  },
   /// The content does not hash to the hash it was asked for under.
   #[error("bundle hash mismatch: expected {expected}, got {actual}")]
   HashMismatch {
@@ -101,6 +110,20 @@ pub struct Bundle {
   /// What outbound `fetch()` may reach besides public addresses.
   #[serde(default)]
   pub outbound_allow: Vec<String>,
+  /// KV namespaces bound into `env`.
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub kv_namespaces: Vec<KvBinding>,
+}
+
+/// A KV namespace bound into a worker's `env` (`[[kv_namespaces]]` in
+/// `outpost.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvBinding {
+  /// The name in `env`.
+  pub binding: String,
+  /// The namespace's id.
+  pub id: String,
 }
 
 impl Bundle {
@@ -146,11 +169,33 @@ impl Bundle {
     if let Some(name) = self.vars.keys().find(|name| !is_var_name(name)) {
       return Err(BundleError::BadVar(name.clone()));
     }
+    self.check_bindings()?;
     let size = self.canonical_bytes().len();
     if size > MAX_BUNDLE_BYTES {
       return Err(BundleError::TooLarge(format!(
         "{size} bytes, the limit is {MAX_BUNDLE_BYTES}"
       )));
+    }
+    Ok(())
+  }
+
+  fn check_bindings(&self) -> Result<(), BundleError> {
+    let mut names = std::collections::BTreeSet::new();
+    for kv in &self.kv_namespaces {
+      let bad = |why: String| BundleError::BadBinding {
+        name: kv.binding.clone(),
+        why,
+      };
+      if !is_var_name(&kv.binding) {
+        return Err(bad(
+          "use letters, digits and _ only, not starting with a digit".into(),
+        ));
+      }
+      if self.vars.contains_key(&kv.binding) || !names.insert(kv.binding.as_str()) {
+        return Err(bad("the name is bound twice".into()));
+      }
+      crate::kv::check_namespace_id(&kv.id)
+        .map_err(|_| bad(format!("{:?} is not a namespace id", kv.id)))?;
     }
     Ok(())
   }

@@ -4,14 +4,18 @@
 //! # Layout
 //! - [`bundle`]: a worker version as uploaded and distributed: its modules,
 //!   main module, vars and limits; validation and the content hash.
+//! - [`kv`]: the Workers KV data model: limits, checks, entries, list
+//!   pages, and [`KvBackend`], what a worker's KV binding talks to.
 //! - [`route`]: route patterns (`api.example.com/*`, `*.example.com/v1/*`),
 //!   matching and specificity.
 //! - [`sync`]: the messages of the control plane's sync connection and
 //!   their framing.
 
 pub mod bundle;
+pub mod kv;
 pub mod route;
 pub mod sync;
 
-pub use bundle::{Bundle, BundleError, Limits};
+pub use bundle::{Bundle, BundleError, KvBinding, Limits};
+pub use kv::{KvBackend, KvError};
 pub use route::{RouteError, RoutePattern};

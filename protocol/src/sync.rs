@@ -7,7 +7,12 @@
 //!   again after every change; the node answers each with
 //!   [`EdgeMessage::Ack`] once it serves it;
 //! - a stream per bundle the node lacks, answered with [`BundleReply`] and
-//!   then the bundle's bytes, which the node checks against the hash.
+//!   then the bundle's bytes, which the node checks against the hash;
+//! - a stream per KV call a node's cache cannot answer ([`KvRequest`]),
+//!   answered with a [`KvReply`]. Values travel as a raw frame after the
+//!   request or reply that announces them. After a KV write the control
+//!   plane tells every other node on its control stream
+//!   ([`ControlMessage::KvInvalidate`]).
 //!
 //! Every message is a frame: a 4-byte big-endian length, then JSON (or the
 //! raw bundle bytes).
@@ -17,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::bundle::MAX_BUNDLE_BYTES;
+use crate::kv::{KvError, KvListOptions, KvListPage};
 use crate::route::RoutePattern;
 
 /// The largest frame either side accepts.
@@ -80,6 +86,73 @@ pub enum StreamOpen {
     /// The hash of the bundle wanted.
     hash: String,
   },
+  /// A KV call.
+  Kv {
+    /// What is asked.
+    request: KvRequest,
+  },
+}
+
+/// A KV call from an edge node, on a stream of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum KvRequest {
+  /// Read a key.
+  Get {
+    /// The namespace id.
+    namespace: String,
+    /// The key.
+    key: String,
+  },
+  /// Write a key; the value follows as one raw frame.
+  Put {
+    /// The namespace id.
+    namespace: String,
+    /// The key.
+    key: String,
+    /// The metadata, as JSON text.
+    metadata: Option<String>,
+    /// When it expires, in seconds since the Unix epoch.
+    expiration: Option<u64>,
+  },
+  /// Delete a key.
+  Delete {
+    /// The namespace id.
+    namespace: String,
+    /// The key.
+    key: String,
+  },
+  /// List keys.
+  List {
+    /// The namespace id.
+    namespace: String,
+    /// Prefix, limit and cursor.
+    options: KvListOptions,
+  },
+}
+
+/// The control plane's answer to a [`KvRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum KvReply {
+  /// The key exists; its value follows as one raw frame.
+  Found {
+    /// The metadata, as JSON text.
+    metadata: Option<String>,
+    /// When it expires, in seconds since the Unix epoch.
+    expiration: Option<u64>,
+  },
+  /// The key does not exist (or has expired).
+  NotFound,
+  /// The write was stored.
+  Done,
+  /// A list page.
+  Page(KvListPage),
+  /// The call failed.
+  Failed {
+    /// Why.
+    error: KvError,
+  },
 }
 
 /// From the edge node on its control stream, after [`StreamOpen::Control`].
@@ -99,6 +172,15 @@ pub enum EdgeMessage {
 pub enum ControlMessage {
   /// The state at the control plane's current epoch.
   State(State),
+  /// KV keys changed: drop them from the cache.
+  KvInvalidate {
+    /// The namespace id.
+    namespace: String,
+    /// The keys; `None` for every key of the namespace.
+    keys: Option<Vec<String>>,
+  },
+  /// Too many KV changes to tell: drop the whole KV cache.
+  KvFlush,
 }
 
 /// The control plane's answer on a bundle stream, before the bundle's bytes

@@ -19,9 +19,8 @@
 //! - [`residency`]: which idle isolates an executor evicts.
 //! - `extensions`: the one ordered list of deno_core extensions, shared with
 //!   `build.rs`.
-//! - `ext/<area>/`: Outpost's own extensions (`cache`, `fetch`, `html`, `serve`,
-//!   `websocket`, `worker`); their JS
-//!   lives in `js-api/src/<area>/`.
+//! - `ext/<area>/`: Outpost's own extensions (`cache`, `fetch`, `html`, `kv`,
+//!   `serve`, `websocket`, `worker`); their JS lives in `js-api/src/<area>/`.
 
 mod array_buffers;
 pub mod bundle;
@@ -42,6 +41,7 @@ pub use executor::{
 };
 pub use ext::cache::ResponseCache;
 pub use ext::fetch::{OutboundPolicy, PolicyError};
+pub use ext::kv::KvNamespace;
 pub use ext::serve::{
   BodyError, CpuLedger, RequestBody, ResponseBody, WorkerRequest, WorkerResponse,
 };

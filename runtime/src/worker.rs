@@ -21,6 +21,7 @@ use crate::bundle::{BundleError, WorkerBundle};
 use crate::executor::LimitCounts;
 use crate::ext::cache::CacheScope;
 use crate::ext::fetch::OutboundConfig;
+use crate::ext::kv::{KvBindings, KvNamespace};
 use crate::ext::serve::{
   CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
 };
@@ -38,11 +39,36 @@ const BOOTSTRAP_GLOBAL: &str = "__outpostBootstrap";
 /// (deno_core holds the wasm streaming handler outside the V8 heap).
 const INIT_GLOBAL: &str = "__outpostInitIsolate";
 
-/// The bindings a worker receives as `env`. Only plain vars so far.
+/// The bindings a worker receives as `env`.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerEnv {
   /// Plain string vars, visible as `env.NAME`.
   pub vars: BTreeMap<String, String>,
+  /// KV namespaces by binding name, visible as `env.NAME`.
+  pub kv: BTreeMap<String, KvNamespace>,
+}
+
+impl WorkerEnv {
+  /// What JS's bootstrap builds `env` from: the vars, and each KV
+  /// binding's namespace id.
+  fn to_json(&self) -> Result<String, serde_json::Error> {
+    let kv: BTreeMap<&str, &str> = self
+      .kv
+      .iter()
+      .map(|(binding, namespace)| (binding.as_str(), namespace.id.as_str()))
+      .collect();
+    serde_json::to_string(&serde_json::json!({ "vars": self.vars, "kv": kv }))
+  }
+
+  fn kv_bindings(&self) -> KvBindings {
+    KvBindings(
+      self
+        .kv
+        .values()
+        .map(|namespace| (namespace.id.clone(), namespace.backend.clone()))
+        .collect(),
+    )
+  }
 }
 
 /// One deployable version of a worker: its code and its bindings.
@@ -475,6 +501,7 @@ pub(crate) async fn start_worker(
     let mut op_state = op_state.borrow_mut();
     op_state.put(ledger.clone());
     op_state.put(cache);
+    op_state.put(version.env.kv_bindings());
     op_state.put(OutboundConfig {
       policy: limits.outbound.clone(),
       max_subrequests: limits.max_subrequests,
@@ -525,15 +552,16 @@ pub(crate) async fn start_worker(
     return Err(WorkerError::Terminated(broken));
   }
 
-  let env_json =
-    serde_json::to_string(&version.env.vars).map_err(|e| WorkerError::Script(e.to_string()))?;
+  let env_json = version
+    .env
+    .to_json()
+    .map_err(|e| WorkerError::Script(e.to_string()))?;
   let args = cell.with(|runtime| -> Result<_, WorkerError> {
     let namespace = runtime.get_module_namespace(module_id)?;
     deno_core::scope!(scope, runtime);
     let namespace: v8::Local<v8::Value> = v8::Local::new(scope, namespace).into();
-    let env = v8::String::new(scope, &env_json).ok_or_else(|| {
-      WorkerError::Script("the worker's vars are too large for a V8 string".into())
-    })?;
+    let env = v8::String::new(scope, &env_json)
+      .ok_or_else(|| WorkerError::Script("the worker's env is too large for a V8 string".into()))?;
     Ok([
       v8::Global::new(scope, namespace),
       v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),

@@ -139,30 +139,48 @@ impl Api {
     path: &str,
     body: Option<Vec<u8>>,
   ) -> anyhow::Result<Value> {
+    let headers = [("content-type", "application/json".to_owned())];
+    let headers = if body.is_some() { &headers[..] } else { &[] };
+    let (_, bytes) = self.raw(method, path, body, headers).await?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} answered without JSON", self.base))
+  }
+
+  /// Calls `method /v1<path>` with a raw body and extra headers, and
+  /// returns the answer's headers and raw body; an error answer becomes an
+  /// error naming the API's message.
+  pub async fn raw(
+    &self,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    headers: &[(&str, String)],
+  ) -> anyhow::Result<(reqwest::header::HeaderMap, Vec<u8>)> {
     let mut request = self
       .client
       .request(method.clone(), format!("{}/v1{path}", self.base))
       .bearer_auth(&self.token);
+    for (name, value) in headers {
+      request = request.header(*name, value);
+    }
     if let Some(body) = body {
-      request = request
-        .header("content-type", "application/json")
-        .body(body);
+      request = request.body(body);
     }
     let response = request
       .send()
       .await
       .with_context(|| format!("cannot reach the control plane at {}", self.base))?;
     let status = response.status();
+    let answer_headers = response.headers().clone();
     let bytes = response.bytes().await.context("reading the answer")?;
-    let value: Value = serde_json::from_slice(&bytes)
-      .with_context(|| format!("{} answered {status} without JSON", self.base))?;
     if !status.is_success() {
+      let value: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} answered {status} without JSON", self.base))?;
       let message = value["error"]["message"]
         .as_str()
         .unwrap_or("no reason given");
       let code = value["error"]["code"].as_str().unwrap_or("error");
       bail!("{method} {path}: {message} ({status}, {code})");
     }
-    Ok(value)
+    Ok((answer_headers, bytes.to_vec()))
   }
 }

@@ -474,6 +474,7 @@ fn build_bundle(
     limits,
     allow_eval,
     outbound_allow,
+    kv_namespaces,
     ..
   } = config;
   let name = name
@@ -510,6 +511,7 @@ fn build_bundle(
     limits,
     allow_eval,
     outbound_allow,
+    kv_namespaces,
   };
   bundle.validate()?;
   Ok((name, bundle, routes))

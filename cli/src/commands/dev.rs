@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use outpost_edge::config::read_worker_settings;
+use outpost_control::kv::StoreKv;
+use outpost_edge::config::{kv_env, read_worker_settings};
 use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::{RouteTable, Routes};
+use outpost_protocol::KvBackend;
 use outpost_runtime::{OutboundPolicy, WorkerEnv};
 
+use super::kv::{local_state_dir, open_local_store};
 use super::node::{ServeArgs, shutdown_signal};
 
 /// Arguments of `outpost dev`.
@@ -32,6 +35,15 @@ pub struct DevArgs {
   /// Do not reload when files change.
   #[arg(long)]
   no_watch: bool,
+
+  /// Keep KV data in this folder (default: .outpost/state/ beside the
+  /// worker).
+  #[arg(long, value_name = "DIR", conflicts_with = "no_persist")]
+  persist_to: Option<PathBuf>,
+
+  /// Keep KV data in memory only, gone when the server stops.
+  #[arg(long)]
+  no_persist: bool,
 
   /// Refuse fetch() to this machine (localhost, 127.0.0.0/8, ::1), which
   /// `outpost dev` allows by default.
@@ -90,10 +102,24 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
   }
   // Vars, limits and `[outbound] allow`, as `outpost edge --local` reads them.
   let settings = read_worker_settings(&folder, &node_outbound)?;
+  // --no-persist: a store in a folder removed when `scratch` drops.
+  let scratch = match args.no_persist {
+    true => Some(tempfile::tempdir().context("making a scratch folder for KV")?),
+    false => None,
+  };
+  let state = match &scratch {
+    Some(dir) => dir.path().to_owned(),
+    None => local_state_dir(args.persist_to.as_deref(), &folder),
+  };
+  let kv: Arc<dyn KvBackend> = Arc::new(StoreKv::local(open_local_store(&state)?));
+  if !settings.kv_namespaces.is_empty() && scratch.is_none() {
+    println!("outpost dev: KV data in {}", state.display());
+  }
   let env = parse_vars(
     &args.vars,
     WorkerEnv {
       vars: settings.vars,
+      kv: kv_env(&settings.kv_namespaces, &kv),
     },
   )?;
   let runtime = args.serve.prepare()?;

@@ -4,13 +4,19 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use outpost_control::kv::StoreKv;
 use outpost_edge::Routes;
 use outpost_edge::control::{ControlledNode, NodeIdentity};
+use outpost_edge::kv::EdgeKv;
 use outpost_edge::local_folder::LocalFolder;
+use outpost_protocol::KvBackend;
 
+use super::kv::{local_state_dir, open_local_store};
 use super::node::{ServeArgs, shutdown_signal};
 
 /// Arguments of `outpost edge`.
@@ -59,6 +65,16 @@ pub struct EdgeArgs {
   #[arg(long)]
   admin_port: Option<u16>,
 
+  /// The KV cache's budget, in MiB (a controlled node's cache in front of
+  /// the control plane).
+  #[arg(long, default_value_t = 256, value_name = "MIB")]
+  kv_cache_mb: u64,
+
+  /// How long a KV call to the control plane may take before the worker
+  /// gets an error, in milliseconds.
+  #[arg(long, default_value_t = 5000, value_name = "MS")]
+  kv_timeout_ms: u64,
+
   #[command(flatten)]
   serve: ServeArgs,
 }
@@ -81,7 +97,11 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
           bail!("{} is not a folder", local.display());
         }
         let root = std::fs::canonicalize(local).with_context(|| format!("resolving {}", local.display()))?;
-        let mut folder = LocalFolder::new(root.clone(), dispatcher.clone(), routes.clone()).with_outbound(outbound);
+        // KV bindings of local workers share one store, in the folder's .outpost/state/.
+        let kv: Arc<dyn KvBackend> = Arc::new(StoreKv::local(open_local_store(&local_state_dir(None, &root))?));
+        let mut folder = LocalFolder::new(root.clone(), dispatcher.clone(), routes.clone())
+          .with_outbound(outbound)
+          .with_kv(kv);
         folder.load().await.with_context(|| format!("reading {}", root.display()))?;
         let source = format!("{} worker(s) from {}", folder.served().len(), root.display());
         let follow: Follower = Box::new(move |stopped| {
@@ -110,7 +130,8 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
             identity
           }
         };
-        let mut node = ControlledNode::new(data.clone(), dispatcher.clone(), routes.clone(), outbound);
+        let kv = EdgeKv::new(args.kv_cache_mb << 20, Duration::from_millis(args.kv_timeout_ms));
+        let mut node = ControlledNode::new(data.clone(), dispatcher.clone(), routes.clone(), outbound, kv);
         let restored = node.restore().await.context("serving the saved state")?;
         let source = format!(
           "{restored} worker(s) from {} (epoch {}), following the control plane at {}",

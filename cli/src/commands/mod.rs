@@ -5,4 +5,5 @@ pub mod control;
 pub mod deploy;
 pub mod dev;
 pub mod edge;
+pub mod kv;
 mod node;

@@ -15,8 +15,11 @@
 //! | `GET /v1/edges` | read-only |
 //! | `DELETE /v1/edges/{id}` (shuts the node out) | admin |
 //! | `GET /v1/state` (what edges serve now) | read-only |
+//!
+//! KV calls are under `/v1/kv/namespaces` (see [`kv`]).
 
 mod error;
+mod kv;
 
 use std::sync::Arc;
 
@@ -42,10 +45,17 @@ const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
 
 type ApiResult = Result<(StatusCode, serde_json::Value), ApiError>;
 
+/// What a call answers: JSON, or (a KV value) raw bytes.
+enum Reply {
+  Json(StatusCode, serde_json::Value),
+  Raw(Response<Full<Bytes>>),
+}
+
 /// Answers one API request.
 pub async fn handle(app: Arc<ControlPlane>, request: Request<Incoming>) -> Response<Full<Bytes>> {
   let (status, body) = match route(&app, request).await {
-    Ok(answer) => answer,
+    Ok(Reply::Json(status, body)) => (status, body),
+    Ok(Reply::Raw(response)) => return response,
     Err(err) => (err.status, err.body()),
   };
   let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
@@ -58,7 +68,7 @@ pub async fn handle(app: Arc<ControlPlane>, request: Request<Incoming>) -> Respo
   response
 }
 
-async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
+async fn route(app: &ControlPlane, request: Request<Incoming>) -> Result<Reply, ApiError> {
   let path = request.uri().path().to_owned();
   let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
   let method = request.method().clone();
@@ -68,16 +78,37 @@ async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
     )));
   };
   if let (&Method::GET, ["health"]) = (&method, segments) {
-    return Ok((StatusCode::OK, serde_json::json!({ "ok": true })));
+    return Ok(Reply::Json(
+      StatusCode::OK,
+      serde_json::json!({ "ok": true }),
+    ));
   }
   let (scope, token_hash) = authenticate(app, &request).await?;
+  if let Some((&"kv", segments)) = segments.split_first() {
+    return kv::route(app, scope, segments, request).await;
+  }
+  let (status, body) = platform(app, request, scope, token_hash, &path, segments).await?;
+  Ok(Reply::Json(status, body))
+}
+
+/// Workers, deployments, routes, tokens and edges.
+async fn platform(
+  app: &ControlPlane,
+  request: Request<Incoming>,
+  scope: Scope,
+  token_hash: String,
+  path: &str,
+  segments: &[&str],
+) -> ApiResult {
   let store = app.store();
+  let method = request.method().clone();
   match (&method, segments) {
     (&Method::POST, ["workers", worker, "versions"]) => {
       let worker = worker_name(worker)?;
       require(scope, Scope::Deploy)?;
       let bytes = read_body(request, MAX_BODY_BYTES).await?;
       let bundle = Bundle::from_json(&bytes)?;
+      kv::check_bindings(store, &bundle).await?;
       let uploaded = store
         .put_version(worker, bundle.hash(), bundle.canonical_bytes())
         .await?;
@@ -202,7 +233,7 @@ async fn route(app: &ControlPlane, request: Request<Incoming>) -> ApiResult {
           "bad edge name {name:?}: use 1 to 63 lowercase letters, digits and -"
         ))
       })?;
-      let id = format!("edge-{}", hex_id()?);
+      let id = format!("edge-{}", hex_id(8)?);
       let certificate = app.authority().sign_edge(&csr, &id).map_err(|err| {
         ApiError::new(
           StatusCode::BAD_REQUEST,
@@ -389,8 +420,9 @@ struct RouteRequest {
 }
 
 /// 8 random bytes as hex, for edge ids.
-fn hex_id() -> Result<String, ApiError> {
-  let mut bytes = [0u8; 8];
+/// `len` random bytes as lowercase hex.
+fn hex_id(len: usize) -> Result<String, ApiError> {
+  let mut bytes = vec![0u8; len];
   getrandom::fill(&mut bytes).map_err(|err| {
     ApiError::new(
       StatusCode::INTERNAL_SERVER_ERROR,

@@ -21,10 +21,11 @@ use super::{
 /// The channel changes are announced on.
 const CHANGES_CHANNEL: &str = "outpost_changes";
 /// The advisory lock every write transaction holds ("outpost" in ASCII).
-const WRITE_LOCK: i64 = 0x006f_7574_706f_7374;
+pub(super) const WRITE_LOCK: i64 = 0x006f_7574_706f_7374;
 
 /// Schema migrations, applied in order; a database records how many it has.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+  r#"
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE tokens (
     id BIGSERIAL PRIMARY KEY,
@@ -65,7 +66,23 @@ const MIGRATIONS: &[&str] = &[r#"
     last_seen BIGINT,
     epoch BIGINT NOT NULL DEFAULT 0
   );
-"#];
+"#,
+  r#"
+  CREATE TABLE kv_namespaces (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE kv_entries (
+    namespace TEXT NOT NULL REFERENCES kv_namespaces (id) ON DELETE CASCADE,
+    key TEXT COLLATE "C" NOT NULL,
+    value BYTEA NOT NULL,
+    metadata TEXT,
+    expiration BIGINT,
+    PRIMARY KEY (namespace, key)
+  );
+"#,
+];
 
 impl From<tokio_postgres::Error> for StoreError {
   fn from(err: tokio_postgres::Error) -> Self {
@@ -76,7 +93,7 @@ impl From<tokio_postgres::Error> for StoreError {
 /// The PostgreSQL store: one connection, one transaction at a time.
 #[derive(Clone)]
 pub struct PostgresStore {
-  client: Arc<Mutex<Client>>,
+  pub(super) client: Arc<Mutex<Client>>,
 }
 
 async fn connect(
@@ -290,7 +307,10 @@ macro_rules! transaction {
       let $tx = client.transaction().await?;
       if $write {
         $tx
-          .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+          .execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&$crate::store::postgres::WRITE_LOCK],
+          )
           .await?;
       }
       let value = $body;
@@ -299,6 +319,8 @@ macro_rules! transaction {
     })
   }};
 }
+
+pub(super) use transaction;
 
 impl Store for PostgresStore {
   fn create_token(

@@ -19,7 +19,8 @@ use super::{
 };
 
 /// Schema migrations, applied in order; a database records how many it has.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+  r#"
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE tokens (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,7 +61,23 @@ const MIGRATIONS: &[&str] = &[r#"
     last_seen INTEGER,
     epoch INTEGER NOT NULL DEFAULT 0
   );
-"#];
+"#,
+  r#"
+  CREATE TABLE kv_namespaces (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE kv_entries (
+    namespace TEXT NOT NULL REFERENCES kv_namespaces (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    metadata TEXT,
+    expiration INTEGER,
+    PRIMARY KEY (namespace, key)
+  ) WITHOUT ROWID;
+"#,
+];
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -84,7 +101,7 @@ impl SqliteStore {
   }
 
   /// Runs `f` in one transaction on the blocking pool.
-  fn transaction<T, F>(&self, f: F) -> BoxFuture<'_, StoreResult<T>>
+  pub(super) fn transaction<T, F>(&self, f: F) -> BoxFuture<'_, StoreResult<T>>
   where
     T: Send + 'static,
     F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,

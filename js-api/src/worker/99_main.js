@@ -6,8 +6,18 @@ import { op_worker_log } from "ext:core/ops";
 import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js";
 import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
 import { handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
+import { kvNamespace } from "ext:outpost_kv/10_kv.js";
 
-const { JSONParse, ObjectDefineProperty, ObjectFreeze, TypeError } = primordials;
+const { JSONParse, ObjectDefineProperty, ObjectFreeze, ObjectKeys, TypeError } = primordials;
+
+/** `env` from the host's JSON: the vars, and a KVNamespace per KV binding. */
+function buildEnv(envJson) {
+  const { vars, kv } = JSONParse(envJson);
+  const env = vars;
+  const bindings = ObjectKeys(kv);
+  for (let i = 0; i < bindings.length; i++) env[bindings[i]] = kvNamespace(kv[bindings[i]]);
+  return ObjectFreeze(env);
+}
 
 function describeError(err) {
   if (err instanceof Error && typeof err.stack === "string") return err.stack;
@@ -39,12 +49,12 @@ for (const name of ["error", "unhandledrejection", "rejectionhandled"]) {
  * Called once per isolate by the host, after the worker's modules have been
  * evaluated. Picks the handler form.
  * @param {object} namespace the main module's namespace
- * @param {string} envJson the worker's plain vars, as JSON
+ * @param {string} envJson the worker's vars and KV bindings, as JSON
  * @returns {(heads: Array) => void} what the host calls with each batch of requests
  */
 function startWorker(namespace, envJson) {
   performance.setTimeOrigin();
-  const env = ObjectFreeze(JSONParse(envJson));
+  const env = buildEnv(envJson);
   const exported = namespace.default;
   let handle;
   if (exported !== null && typeof exported === "object" && typeof exported.fetch === "function") {

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod fetch;
 pub mod html;
+pub mod kv;
 pub mod serve;
 pub mod websocket;
 pub mod worker;

@@ -13,6 +13,7 @@ deno_core::extension!(
     outpost_cache,
     outpost_fetch,
     outpost_html,
+    outpost_kv,
     outpost_serve,
     outpost_websocket
   ],
