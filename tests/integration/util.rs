@@ -139,6 +139,8 @@ pub struct TestServerOptions {
   pub config: ServerConfig,
   /// The worker's limits.
   pub limits: WorkerLimits,
+  /// KV bindings (name, namespace id) and what serves them.
+  pub kv: Option<(Vec<(String, String)>, Arc<dyn outpost_protocol::KvBackend>)>,
 }
 
 impl TestServer {
@@ -154,6 +156,15 @@ impl TestServer {
     let name = "test-worker".to_owned();
     let mut env = WorkerEnv::default();
     env.vars.extend(options.vars);
+    if let Some((bindings, backend)) = options.kv {
+      for (binding, id) in bindings {
+        let namespace = outpost_runtime::KvNamespace {
+          id,
+          backend: backend.clone(),
+        };
+        env.kv.insert(binding, namespace);
+      }
+    }
     let worker = LocalWorker {
       name: name.clone(),
       entry: entry.to_owned(),

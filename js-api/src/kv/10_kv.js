@@ -19,7 +19,7 @@ const {
   ObjectPrototypeIsPrototypeOf,
   PromiseAll,
   RangeError,
-  SafeMap,
+  Map,
   MapPrototypeSet,
   String,
   TypeError,
@@ -151,7 +151,8 @@ class KVNamespace {
       }
       const keys = ArrayPrototypeMap(key, (k) => String(k));
       const hits = await PromiseAll(ArrayPrototypeMap(keys, (k) => op_kv_get(this.#id, k, cacheTtl)));
-      const result = new SafeMap();
+      // A plain Map: the worker's own code gets it (a SafeMap is no Map).
+      const result = new Map();
       for (let i = 0; i < keys.length; i++) {
         const hit = hits[i];
         const value = hit === null ? null : convert(hit.value, type);
