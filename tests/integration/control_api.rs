@@ -25,17 +25,21 @@ impl Drop for Killed {
   }
 }
 
-/// A control plane on a fresh SQLite database, on 127.0.0.1 port 0.
-struct Control {
-  base: String,
-  admin: String,
-  client: reqwest::Client,
+/// A control plane on a fresh store, on 127.0.0.1 port 0.
+pub(crate) struct Control {
+  /// The API's base URL, `http://127.0.0.1:P/v1`.
+  pub base: String,
+  /// The admin token.
+  pub admin: String,
+  pub client: reqwest::Client,
+  /// Where it is, for moving its clock and reaching its store.
+  pub app: Arc<ControlPlane>,
   _stop: oneshot::Sender<()>,
   _dir: tempfile::TempDir,
 }
 
 impl Control {
-  async fn start(backend: Backend) -> Self {
+  pub async fn start(backend: Backend) -> Self {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = match backend {
       Backend::Sqlite => {
@@ -67,19 +71,20 @@ impl Control {
       .expect("bind");
     let base = format!("http://{}/v1", listener.local_addr().expect("address"));
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server::run(listener, control, async {
+    tokio::spawn(server::run(listener, control.clone(), async {
       let _ = stopped.await;
     }));
     Self {
       base,
       admin,
       client: reqwest::Client::new(),
+      app: control,
       _stop: stop,
       _dir: dir,
     }
   }
 
-  async fn call(
+  pub async fn call(
     &self,
     method: Method,
     path: &str,
@@ -106,7 +111,7 @@ impl Control {
     (status, serde_json::from_slice(&bytes).expect("a JSON body"))
   }
 
-  async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+  pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let body = body.map(|b| b.to_string().into_bytes());
     self.call(method, path, Some(&self.admin), body).await
   }

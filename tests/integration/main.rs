@@ -22,6 +22,7 @@ mod eviction;
 mod fixtures;
 mod isolates;
 mod kv;
+mod kv_api;
 mod limits;
 mod metrics;
 mod origin;
