@@ -218,6 +218,16 @@ impl Control {
 
 /// `outpost edge --control` on `data`; returns the process and its URL.
 pub fn start_edge(control_api: &str, join: Option<&str>, data: &Path) -> (Process, String) {
+  start_edge_with(control_api, join, data, &[])
+}
+
+/// As [`start_edge`], with `extra` flags.
+pub fn start_edge_with(
+  control_api: &str,
+  join: Option<&str>,
+  data: &Path,
+  extra: &[&str],
+) -> (Process, String) {
   let mut args = vec![
     "edge",
     "--control",
@@ -232,6 +242,7 @@ pub fn start_edge(control_api: &str, join: Option<&str>, data: &Path) -> (Proces
   if let Some(join) = join {
     args.extend(["--join", join]);
   }
+  args.extend_from_slice(extra);
   let (process, lines) = start(&args, "at http://");
   let url = lines
     .last()
