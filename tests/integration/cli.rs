@@ -78,7 +78,10 @@ async fn start_dev(fixture: &str, extra: &[&str]) -> (std::process::Child, Strin
 }
 
 /// As [`start_dev`], for the worker at `entry`.
-async fn start_dev_at(entry: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+pub(crate) async fn start_dev_at(
+  entry: &std::path::Path,
+  extra: &[&str],
+) -> (std::process::Child, String) {
   let mut child = outpost()
     .arg("dev")
     .arg(entry)
@@ -216,6 +219,12 @@ fn every_command_has_help() {
     &["edges"],
     &["edges", "remove"],
     &["delete"],
+    &["kv"],
+    &["kv", "namespace", "create"],
+    &["kv", "key", "put"],
+    &["kv", "key", "get"],
+    &["kv", "key", "list"],
+    &["kv", "bulk", "put"],
   ] {
     let help = outpost().args(command).arg("--help").output().expect("run");
     let text = String::from_utf8_lossy(&help.stdout);

@@ -141,7 +141,12 @@ impl Control {
     }
   }
 
-  pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+  pub async fn call(
+    &self,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+  ) -> (u16, Value) {
     let mut request = reqwest::Client::new()
       .request(method, format!("{}{path}", self.api))
       .bearer_auth(&self.admin);
@@ -276,4 +281,3 @@ pub async fn wait_for(url: &str, want: &str) {
     tokio::time::sleep(Duration::from_millis(20)).await;
   }
 }
-

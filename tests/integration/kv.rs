@@ -303,8 +303,16 @@ async fn each_invalid_call_throws_its_error_and_writes_nothing() {
     ("bad-value", "TypeError", "accepts only strings"),
     ("list-limit", "RangeError", "limit must be 1 to 1000"),
     ("bad-type", "TypeError", "Unknown KV value type \"blob\""),
-    ("short-cache-ttl", "RangeError", "cacheTtl must be at least 30"),
-    ("bulk-stream", "TypeError", "Unknown KV value type \"stream\""),
+    (
+      "short-cache-ttl",
+      "RangeError",
+      "cacheTtl must be at least 30",
+    ),
+    (
+      "bulk-stream",
+      "TypeError",
+      "Unknown KV value type \"stream\"",
+    ),
   ];
   for (case, class, message) in cases {
     let answer = kv.json(&format!("/refuse/{case}")).await;

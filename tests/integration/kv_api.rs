@@ -36,7 +36,11 @@ async fn raw(
   let response = request.send().await.expect("the API answers");
   let status = response.status().as_u16();
   let headers = response.headers().clone();
-  (status, headers, response.bytes().await.expect("body").to_vec())
+  (
+    status,
+    headers,
+    response.bytes().await.expect("body").to_vec(),
+  )
 }
 
 /// A new token of `scope`, made through the API.
@@ -57,10 +61,7 @@ async fn create_namespace(control: &Control, title: &str) -> String {
     )
     .await;
   assert_eq!(status, 201, "{body}");
-  body["namespace"]["id"]
-    .as_str()
-    .expect("an id")
-    .to_owned()
+  body["namespace"]["id"].as_str().expect("an id").to_owned()
 }
 
 async fn put(control: &Control, ns: &str, key: &str, value: &[u8], extra: &str) -> (u16, Value) {
@@ -152,12 +153,18 @@ async fn values_round_trip_with_metadata_and_expiry(backend: Backend) {
   )
   .await;
   assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-  let (status, headers, body) = raw(&control, Method::GET, &path, &control.admin, &[], vec![]).await;
+  let (status, headers, body) =
+    raw(&control, Method::GET, &path, &control.admin, &[], vec![]).await;
   assert_eq!((status, &body), (200, &binary), "the raw bytes come back");
   assert_eq!(headers["outpost-kv-metadata"], r#"{"type":"bin"}"#);
   assert!(headers.get("outpost-kv-expiration").is_none());
 
-  assert_eq!(put(&control, &ns, "brief", b"x", "?expiration_ttl=60").await.0, 200);
+  assert_eq!(
+    put(&control, &ns, "brief", b"x", "?expiration_ttl=60")
+      .await
+      .0,
+    200
+  );
   let page = keys(&control, &ns, "").await;
   assert_eq!(names(&page), ["a/b", "brief"]);
   assert_eq!(page["keys"][0]["metadata"], r#"{"type":"bin"}"#);
@@ -223,7 +230,10 @@ async fn bulk_writes_are_all_or_nothing(backend: Backend) {
   let next = keys(
     &control,
     &ns,
-    &format!("?prefix=k0999&cursor={}", page["cursor"].as_str().expect("cursor")),
+    &format!(
+      "?prefix=k0999&cursor={}",
+      page["cursor"].as_str().expect("cursor")
+    ),
   )
   .await;
   assert_eq!(names(&next).len(), 7);
@@ -290,7 +300,11 @@ async fn kv_calls_need_their_scope(backend: Backend) {
     assert_eq!(status, want);
   }
   let (status, _, body) = raw(&control, Method::GET, &path, &read_only, &[], vec![]).await;
-  assert_eq!((status, body.as_slice()), (200, &b"v"[..]), "reading is read-only's");
+  assert_eq!(
+    (status, body.as_slice()),
+    (200, &b"v"[..]),
+    "reading is read-only's"
+  );
   let (status, _, _) = raw(&control, Method::DELETE, &path, &read_only, &[], vec![]).await;
   assert_eq!(status, 403);
   let (status, _, _) = raw(&control, Method::GET, &path, "opt_wrong", &[], vec![]).await;
@@ -317,7 +331,11 @@ async fn uploads_must_bind_existing_namespaces(backend: Backend) {
     })
   };
   let (status, body) = control
-    .admin(Method::POST, "/workers/kv/versions", Some(bundle("missing")))
+    .admin(
+      Method::POST,
+      "/workers/kv/versions",
+      Some(bundle("missing")),
+    )
     .await;
   assert_eq!(status, 400, "{body}");
   assert!(

@@ -58,10 +58,7 @@ async fn namespace(control: &Control, title: &str) -> String {
     )
     .await;
   assert_eq!(status, 201, "{body}");
-  body["namespace"]["id"]
-    .as_str()
-    .expect("id")
-    .to_owned()
+  body["namespace"]["id"].as_str().expect("id").to_owned()
 }
 
 /// Deploys the `kv` fixture as `worker` with `KV` bound to `ns`, routed
@@ -90,9 +87,7 @@ async fn deploy_kv_worker(control: &Control, worker: &str, ns: &str) -> u64 {
     )
     .await;
   assert_eq!(status, 200, "{body}");
-  control
-    .deploy(worker, Some(json!({ "version": 1 })))
-    .await
+  control.deploy(worker, Some(json!({ "version": 1 }))).await
 }
 
 /// A control plane on `storage` and `count` edges with `extra` flags.
@@ -138,10 +133,12 @@ async fn writes_through_one_edge_reach_the_other(backend: Backend) {
   // A writes: it reads its own write at once, from its cache.
   let (status, body) = call(a, "app.test", Method::PUT, "/v/greeting", "hello").await;
   assert_eq!((status, body.as_str()), (200, "stored"));
-  let read: Value =
-    serde_json::from_str(&get(a, "app.test", "/m/greeting").await.1).expect("JSON");
+  let read: Value = serde_json::from_str(&get(a, "app.test", "/m/greeting").await.1).expect("JSON");
   assert_eq!(read["value"], "hello");
-  assert_eq!(read["cacheStatus"], "HIT", "read-your-writes from the cache");
+  assert_eq!(
+    read["cacheStatus"], "HIT",
+    "read-your-writes from the cache"
+  );
 
   // B drops its negative entry when the control plane says so.
   wait_for_answer(
@@ -153,8 +150,7 @@ async fn writes_through_one_edge_reach_the_other(backend: Backend) {
   )
   .await;
   // A second read on B is a cache hit.
-  let read: Value =
-    serde_json::from_str(&get(b, "app.test", "/m/greeting").await.1).expect("JSON");
+  let read: Value = serde_json::from_str(&get(b, "app.test", "/m/greeting").await.1).expect("JSON");
   assert_eq!(read["cacheStatus"], "HIT");
 
   // An overwrite and a delete through B reach A the same way.
@@ -189,7 +185,10 @@ async fn writes_through_one_edge_reach_the_other(backend: Backend) {
 
   // A write through the API reaches the edges too.
   let (status, _) = reqwest::Client::new()
-    .put(format!("{}/kv/namespaces/{ns}/values/from-api", control.api))
+    .put(format!(
+      "{}/kv/namespaces/{ns}/values/from-api",
+      control.api
+    ))
     .bearer_auth(&control.admin)
     .body("via API")
     .send()
@@ -229,7 +228,13 @@ async fn with_the_control_plane_down_cached_keys_read_and_the_rest_fail_clearly(
       .body(value.to_owned())
       .send()
   };
-  assert!(put("uncached", "stored only, v2").await.expect("answer").status().is_success());
+  assert!(
+    put("uncached", "stored only, v2")
+      .await
+      .expect("answer")
+      .status()
+      .is_success()
+  );
   tokio::time::sleep(Duration::from_millis(300)).await;
 
   drop(control); // SIGKILL
@@ -267,9 +272,19 @@ async fn with_the_control_plane_down_cached_keys_read_and_the_rest_fail_clearly(
       .bearer_auth(&admin)
       .send()
   };
-  let kept = read("kept").await.expect("answer").text().await.expect("text");
+  let kept = read("kept")
+    .await
+    .expect("answer")
+    .text()
+    .await
+    .expect("text");
   assert_eq!(kept, "cached value");
-  let uncached = read("uncached").await.expect("answer").text().await.expect("text");
+  let uncached = read("uncached")
+    .await
+    .expect("answer")
+    .text()
+    .await
+    .expect("text");
   assert_eq!(uncached, "stored only, v2");
   // The edge reconnects and reads through again.
   wait_for_answer(

@@ -23,6 +23,7 @@ mod fixtures;
 mod isolates;
 mod kv;
 mod kv_api;
+mod kv_cli;
 mod kv_edges;
 mod limits;
 mod metrics;

@@ -112,9 +112,10 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     None => local_state_dir(args.persist_to.as_deref(), &folder),
   };
   let kv: Arc<dyn KvBackend> = Arc::new(StoreKv::local(open_local_store(&state)?));
-  if !settings.kv_namespaces.is_empty() && scratch.is_none() {
-    println!("outpost dev: KV data in {}", state.display());
-  }
+  let kv_note = (!settings.kv_namespaces.is_empty()).then(|| match &scratch {
+    Some(_) => "outpost dev: KV data in memory only (--no-persist)".to_owned(),
+    None => format!("outpost dev: KV data in {}", state.display()),
+  });
   let env = parse_vars(
     &args.vars,
     WorkerEnv {
@@ -148,6 +149,9 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     let listener = args.serve.bind(args.port).await?;
     let addr = listener.local_addr()?;
     println!("outpost dev: serving {} at http://{addr}/", entry.display());
+    if let Some(note) = &kv_note {
+      println!("{note}");
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watch = (!args.no_watch).then(|| {
