@@ -296,3 +296,47 @@ async fn with_the_control_plane_down_cached_keys_read_and_the_rest_fail_clearly(
   )
   .await;
 }
+
+#[tokio::test]
+async fn two_replicas_on_postgres_carry_invalidations_between_their_edges() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let storage = Storage::new(Backend::Postgres, dir.path()).await;
+  let a = Control::start_with(&storage, 0, 0, None);
+  let b = Control::start_with(&storage, 0, 0, Some(&a.admin));
+  // Edge X follows replica A, edge Y replica B.
+  let (_x, x) = start_edge_with(
+    &a.api,
+    Some(&storage.token("edge-join")),
+    &dir.path().join("x"),
+    &[],
+  );
+  let (_y, y) = start_edge_with(
+    &b.api,
+    Some(&storage.token("edge-join")),
+    &dir.path().join("y"),
+    &[],
+  );
+  let ns = namespace(&a, "replicated").await;
+  let epoch = deploy_kv_worker(&a, "app", &ns).await;
+  a.wait_for_acks(epoch).await;
+
+  assert_eq!(get(&y, "app.test", "/v/k").await.0, 404, "Y caches a miss");
+  call(&x, "app.test", Method::PUT, "/v/k", "through A").await;
+  wait_for_answer(
+    &y,
+    "app.test",
+    "/v/k",
+    (200, "through A"),
+    Duration::from_secs(2),
+  )
+  .await;
+  call(&y, "app.test", Method::PUT, "/v/k", "through B").await;
+  wait_for_answer(
+    &x,
+    "app.test",
+    "/v/k",
+    (200, "through B"),
+    Duration::from_secs(2),
+  )
+  .await;
+}

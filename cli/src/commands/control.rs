@@ -7,7 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use outpost_control::certs::Authority;
-use outpost_control::store::{PostgresStore, Scope, SqliteStore, Store, listen_for_changes};
+use outpost_control::kv::KvChange;
+use outpost_control::store::{
+  Change, PostgresStore, Scope, SqliteStore, Store, listen_for_changes,
+};
 use outpost_control::{ControlPlane, app, server, sync_server, tokens};
 
 use super::node::shutdown_signal;
@@ -86,8 +89,18 @@ impl StorageArgs {
 
   /// Opens the store; `must_exist` refuses to create a new SQLite file.
   async fn open(&self, must_exist: bool) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(self.open_replica(must_exist).await?.0)
+  }
+
+  /// Opens the store, and names this replica when it is PostgreSQL.
+  async fn open_replica(
+    &self,
+    must_exist: bool,
+  ) -> anyhow::Result<(Arc<dyn Store>, Option<String>)> {
     if let Some(url) = &self.database {
-      return Ok(Arc::new(PostgresStore::connect(url).await?));
+      let store = PostgresStore::connect(url).await?;
+      let replica = store.replica_id();
+      return Ok((Arc::new(store), Some(replica)));
     }
     let Some(data) = &self.data else {
       bail!("pass --data <DIR> (SQLite) or --database <URL> (PostgreSQL)");
@@ -99,7 +112,7 @@ impl StorageArgs {
         data.display()
       );
     }
-    open_sqlite(data)
+    Ok((open_sqlite(data)?, None))
   }
 }
 
@@ -158,7 +171,7 @@ async fn create_token(args: TokenCreateArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-  let store = args.storage.open(false).await?;
+  let (store, replica) = args.storage.open_replica(false).await?;
   if let Some(token) = app::bootstrap_admin_token(&*store).await? {
     println!("outpost control: first start; the admin token, shown only this once:");
     println!("{token}");
@@ -174,7 +187,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
   // Replicas on one PostgreSQL database hear of each other's changes.
   let listener_task = args.storage.database.clone().map(|url| {
     let control = control.clone();
-    tokio::spawn(listen_for_changes(url, move |epoch| control.changed(epoch)))
+    tokio::spawn(listen_for_changes(
+      url,
+      replica,
+      move |change| match change {
+        Change::Epoch(epoch) => control.changed(epoch),
+        Change::Kv { namespace, keys } => control.kv_changed(KvChange {
+          namespace,
+          keys,
+          origin: None,
+        }),
+      },
+    ))
   });
   let listener = tokio::net::TcpListener::bind(args.listen)
     .await

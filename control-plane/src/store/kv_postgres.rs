@@ -1,12 +1,13 @@
 //! [`KvStore`] on the PostgreSQL store. KV writes do not take the write
-//! lock: they make no epoch, and each key's last write wins.
+//! lock: they make no epoch, and each key's last write wins. Each write
+//! is announced on `outpost_kv` for the other replicas' edges.
 
 use futures::future::BoxFuture;
 use outpost_protocol::kv::{KvEntry, KvListKey, KvListOptions, KvListPage};
 use tokio_postgres::Transaction;
 
 use super::kv::{KvNamespaceInfo, KvStore, KvWrite, page};
-use super::postgres::{PostgresStore, transaction};
+use super::postgres::{PostgresStore, announce_kv, transaction};
 use super::{StoreError, StoreResult, now};
 
 async fn require_namespace(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
@@ -73,9 +74,11 @@ impl KvStore for PostgresStore {
   }
 
   fn delete_kv_namespace(&self, id: String) -> BoxFuture<'_, StoreResult<bool>> {
+    let replica = self.replica.clone();
     transaction!(self, false, |tx| {
       tx.execute("DELETE FROM kv_entries WHERE namespace = $1", &[&id])
         .await?;
+      announce_kv(&tx, &replica, &id, None).await?;
       tx.execute("DELETE FROM kv_namespaces WHERE id = $1", &[&id])
         .await?
         > 0
@@ -105,8 +108,11 @@ impl KvStore for PostgresStore {
   }
 
   fn kv_write(&self, namespace: String, writes: Vec<KvWrite>) -> BoxFuture<'_, StoreResult<()>> {
+    let replica = self.replica.clone();
     transaction!(self, false, |tx| {
       require_namespace(&tx, &namespace).await?;
+      let keys = writes.iter().map(|w| w.key().to_owned()).collect();
+      announce_kv(&tx, &replica, &namespace, Some(keys)).await?;
       let put = tx
         .prepare(
           "INSERT INTO kv_entries (namespace, key, value, metadata, expiration) \

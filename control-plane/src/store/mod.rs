@@ -19,7 +19,7 @@ use outpost_protocol::sync::State;
 use serde::{Deserialize, Serialize};
 
 pub use kv::{KvNamespaceInfo, KvStore, KvWrite};
-pub use postgres::{PostgresStore, listen_for_changes};
+pub use postgres::{Change, PostgresStore, listen_for_changes};
 pub use sqlite::SqliteStore;
 
 /// What a token may do.

@@ -1,8 +1,9 @@
 //! [`Store`] on PostgreSQL, for several control-plane replicas sharing one
 //! database. Writes take a transaction-scoped advisory lock, so replicas
 //! write one at a time and epochs commit in order; each change also sends
-//! `NOTIFY outpost_changes` with its epoch, which [`listen_for_changes`]
-//! turns into the change feed of every replica.
+//! `NOTIFY outpost_changes` with its epoch, and each KV write
+//! `NOTIFY outpost_kv` with its keys, which [`listen_for_changes`] turns
+//! into the change feed of every replica.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,42 @@ use super::{
 
 /// The channel changes are announced on.
 const CHANGES_CHANNEL: &str = "outpost_changes";
+/// The channel KV writes are announced on, as a [`KvNote`].
+const KV_CHANNEL: &str = "outpost_kv";
+/// NOTIFY payloads must stay under 8000 bytes; a note with more keys names
+/// the whole namespace instead.
+const MAX_NOTE_BYTES: usize = 7000;
+
+/// A KV write, announced to the other replicas.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct KvNote {
+  /// The store (replica) that wrote.
+  replica: String,
+  namespace: String,
+  keys: Option<Vec<String>>,
+}
+
+/// Announces, on commit, that `keys` of `namespace` changed.
+pub(super) async fn announce_kv(
+  tx: &Transaction<'_>,
+  replica: &str,
+  namespace: &str,
+  keys: Option<Vec<String>>,
+) -> StoreResult<()> {
+  let mut note = KvNote {
+    replica: replica.to_owned(),
+    namespace: namespace.to_owned(),
+    keys,
+  };
+  let mut payload = serde_json::to_string(&note).unwrap_or_default();
+  if payload.len() > MAX_NOTE_BYTES {
+    note.keys = None;
+    payload = serde_json::to_string(&note).unwrap_or_default();
+  }
+  tx.execute("SELECT pg_notify($1, $2)", &[&KV_CHANNEL, &payload])
+    .await?;
+  Ok(())
+}
 /// The advisory lock every write transaction holds ("outpost" in ASCII).
 pub(super) const WRITE_LOCK: i64 = 0x006f_7574_706f_7374;
 
@@ -94,6 +131,8 @@ impl From<tokio_postgres::Error> for StoreError {
 #[derive(Clone)]
 pub struct PostgresStore {
   pub(super) client: Arc<Mutex<Client>>,
+  /// Names this store (this replica) in its KV notes.
+  pub(super) replica: Arc<str>,
 }
 
 async fn connect(
@@ -142,16 +181,49 @@ impl PostgresStore {
       .await?;
     }
     tx.commit().await?;
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(|e| StoreError::Database(format!("no randomness: {e}")))?;
     Ok(Self {
       client: Arc::new(Mutex::new(client)),
+      replica: id
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into(),
     })
+  }
+
+  /// This replica's name in KV notes, for [`listen_for_changes`] to skip
+  /// its own.
+  pub fn replica_id(&self) -> String {
+    self.replica.to_string()
   }
 }
 
-/// Follows `NOTIFY outpost_changes` on its own connection to `url`,
-/// calling `changed` with each epoch announced, and reconnecting (every
-/// few seconds) if the connection drops. Runs until the task is dropped.
-pub async fn listen_for_changes(url: String, changed: impl Fn(u64) + Send + 'static) {
+/// What another replica announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+  /// The store reached this epoch.
+  Epoch(u64),
+  /// KV keys changed (every key of the namespace for `None`).
+  Kv {
+    /// The namespace id.
+    namespace: String,
+    /// The keys.
+    keys: Option<Vec<String>>,
+  },
+}
+
+/// Follows `NOTIFY outpost_changes` and `outpost_kv` on its own connection
+/// to `url`, calling `changed` with each change announced (except KV
+/// changes made through `own`, the listening replica's store, which has
+/// told its edges already), and reconnecting (every few seconds) if the
+/// connection drops. Runs until the task is dropped.
+pub async fn listen_for_changes(
+  url: String,
+  own: Option<String>,
+  changed: impl Fn(Change) + Send + 'static,
+) {
   loop {
     match connect(&url).await {
       Ok((client, mut connection)) => {
@@ -161,7 +233,8 @@ pub async fn listen_for_changes(url: String, changed: impl Fn(u64) + Send + 'sta
           while let Some(message) = futures::StreamExt::next(&mut messages).await {
             match message {
               Ok(AsyncMessage::Notification(note)) => {
-                if tx.send(note.payload().to_owned()).is_err() {
+                let channel = note.channel().to_owned();
+                if tx.send((channel, note.payload().to_owned())).is_err() {
                   break;
                 }
               }
@@ -174,17 +247,26 @@ pub async fn listen_for_changes(url: String, changed: impl Fn(u64) + Send + 'sta
           }
         });
         match client
-          .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+          .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}; LISTEN {KV_CHANNEL}"))
           .await
         {
           Ok(()) => {
-            while let Some(payload) = rx.recv().await {
-              if let Ok(epoch) = payload.parse() {
-                changed(epoch);
+            while let Some((channel, payload)) = rx.recv().await {
+              if channel == KV_CHANNEL {
+                match serde_json::from_str::<KvNote>(&payload) {
+                  Ok(note) if Some(&note.replica) != own.as_ref() => changed(Change::Kv {
+                    namespace: note.namespace,
+                    keys: note.keys,
+                  }),
+                  Ok(_) => {}
+                  Err(err) => tracing::warn!("malformed {KV_CHANNEL} note: {err}"),
+                }
+              } else if let Ok(epoch) = payload.parse() {
+                changed(Change::Epoch(epoch));
               }
             }
           }
-          Err(err) => tracing::warn!("LISTEN {CHANGES_CHANNEL} failed: {err}"),
+          Err(err) => tracing::warn!("LISTEN failed: {err}"),
         }
         driver.abort();
       }
