@@ -129,3 +129,55 @@ interface CacheStorage {
   /** The worker's default cache. */
   readonly default: Cache;
 }
+
+/** A KV namespace bound in outpost.toml (`[[kv_namespaces]] binding = "..." id = "..."`). */
+interface KVNamespaceGetOptions<Type> {
+  type: Type;
+  /** How long an edge may cache the answer, in seconds (at least 30; default 60). */
+  cacheTtl?: number;
+}
+
+interface KVNamespacePutOptions {
+  /** When the key expires, in seconds since the Unix epoch (in the future). */
+  expiration?: number;
+  /** How long the key lives, in seconds (at least 60). */
+  expirationTtl?: number;
+  /** Any JSON value, at most 1024 bytes serialised. */
+  metadata?: unknown;
+}
+
+interface KVNamespaceListKey<Metadata = unknown> {
+  name: string;
+  expiration?: number;
+  metadata?: Metadata;
+}
+
+interface KVNamespaceListResult<Metadata = unknown> {
+  keys: KVNamespaceListKey<Metadata>[];
+  list_complete: boolean;
+  cursor?: string;
+  cacheStatus: string | null;
+}
+
+interface KVNamespaceGetWithMetadataResult<Value, Metadata> {
+  value: Value | null;
+  metadata: Metadata | null;
+  cacheStatus: "HIT" | "MISS" | null;
+}
+
+interface KVNamespace {
+  get(key: string, options?: "text" | Partial<KVNamespaceGetOptions<"text">>): Promise<string | null>;
+  get<T = unknown>(key: string, options: "json" | KVNamespaceGetOptions<"json">): Promise<T | null>;
+  get(key: string, options: "arrayBuffer" | KVNamespaceGetOptions<"arrayBuffer">): Promise<ArrayBuffer | null>;
+  get(key: string, options: "stream" | KVNamespaceGetOptions<"stream">): Promise<ReadableStream | null>;
+  /** Up to 100 keys at once, as text or JSON. */
+  get(keys: string[], options?: "text" | "json" | Partial<KVNamespaceGetOptions<"text" | "json">>): Promise<Map<string, unknown>>;
+  getWithMetadata<Metadata = unknown>(
+    key: string,
+    options?: string | Partial<KVNamespaceGetOptions<string>>,
+  ): Promise<KVNamespaceGetWithMetadataResult<unknown, Metadata>>;
+  /** Values up to 25 MiB; keys 1 to 512 bytes, not "." or "..". */
+  put(key: string, value: string | ArrayBuffer | ArrayBufferView | ReadableStream, options?: KVNamespacePutOptions): Promise<void>;
+  delete(key: string): Promise<void>;
+  list<Metadata = unknown>(options?: { prefix?: string; limit?: number; cursor?: string }): Promise<KVNamespaceListResult<Metadata>>;
+}

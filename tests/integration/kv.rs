@@ -35,7 +35,8 @@ impl KvWorker {
     let clock = Clock::system();
     let backend = Arc::new(StoreKv::new(store.clone(), clock.clone()));
     let options = TestServerOptions {
-      kv: Some((vec![("KV".into(), NAMESPACE.into())], backend)),
+      kv_bindings: vec![("KV".into(), NAMESPACE.into())],
+      kv_backend: Some(backend),
       ..Default::default()
     };
     let server = TestServer::start(&fixture_entry("kv"), options).await;
@@ -220,12 +221,12 @@ async fn expired_keys_are_invisible_to_get_and_list() {
 #[tokio::test]
 async fn list_pages_through_2500_keys_by_cursor() {
   let kv = KvWorker::start().await;
-  let writes = (0..2500)
+  let writes = (0..2500u32)
     .map(|n| KvWrite::Put {
       key: format!("item:{n:05}"),
       entry: KvEntry {
         value: n.to_string().into_bytes(),
-        metadata: (n % 2 == 0).then(|| format!(r#"{{"n":{n}}}"#)),
+        metadata: n.is_multiple_of(2).then(|| format!(r#"{{"n":{n}}}"#)),
         expiration: None,
       },
     })
@@ -256,7 +257,7 @@ async fn list_pages_through_2500_keys_by_cursor() {
     for key in page["keys"].as_array().expect("keys") {
       let name = key["name"].as_str().expect("name").to_owned();
       let n: u64 = name[5..].parse().expect("number");
-      let metadata = (n % 2 == 0).then(|| json!({ "n": n }));
+      let metadata = n.is_multiple_of(2).then(|| json!({ "n": n }));
       assert_eq!(key.get("metadata").cloned(), metadata, "{name}");
       seen.push(name);
     }
@@ -332,4 +333,7 @@ async fn each_invalid_call_throws_its_error_and_writes_nothing() {
 async fn a_worker_sees_only_its_bindings() {
   let kv = KvWorker::start().await;
   assert_eq!(kv.json("/bindings").await, json!(["KV"]));
+  let forged = kv.json("/forge/another-namespace").await;
+  assert_eq!(forged["reached"], json!(false), "{forged}");
+  assert_eq!(forged["class"], json!("TypeError"));
 }

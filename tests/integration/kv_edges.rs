@@ -182,6 +182,19 @@ async fn writes_through_one_edge_reach_the_other(backend: Backend) {
   );
   assert_eq!(get(b, "app.test", "/v/greeting").await.0, 404);
   assert_eq!(get(a, "app.test", "/v/greeting").await.0, 404);
+  // Nor can a worker reach a namespace it is not bound to by its id.
+  let (status, body) = get(a, "app.test", &format!("/forge/{other_ns}")).await;
+  assert_eq!(status, 200, "{body}");
+  let forged: Value = serde_json::from_str(&body).expect("JSON");
+  assert_eq!(forged["reached"], false, "{forged}");
+  assert_eq!(forged["class"], "TypeError");
+  assert!(
+    forged["message"]
+      .as_str()
+      .expect("message")
+      .contains("is not bound to this worker"),
+    "{forged}"
+  );
 
   // A write through the API reaches the edges too.
   let (status, _) = reqwest::Client::new()

@@ -139,8 +139,10 @@ pub struct TestServerOptions {
   pub config: ServerConfig,
   /// The worker's limits.
   pub limits: WorkerLimits,
-  /// KV bindings (name, namespace id) and what serves them.
-  pub kv: Option<(Vec<(String, String)>, Arc<dyn outpost_protocol::KvBackend>)>,
+  /// KV bindings: (binding name, namespace id).
+  pub kv_bindings: Vec<(String, String)>,
+  /// What serves the KV bindings.
+  pub kv_backend: Option<Arc<dyn outpost_protocol::KvBackend>>,
 }
 
 impl TestServer {
@@ -156,8 +158,8 @@ impl TestServer {
     let name = "test-worker".to_owned();
     let mut env = WorkerEnv::default();
     env.vars.extend(options.vars);
-    if let Some((bindings, backend)) = options.kv {
-      for (binding, id) in bindings {
+    if let Some(backend) = options.kv_backend {
+      for (binding, id) in options.kv_bindings {
         let namespace = outpost_runtime::KvNamespace {
           id,
           backend: backend.clone(),

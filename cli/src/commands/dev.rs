@@ -148,10 +148,11 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
 
     let listener = args.serve.bind(args.port).await?;
     let addr = listener.local_addr()?;
-    println!("outpost dev: serving {} at http://{addr}/", entry.display());
+    // On stderr: stdout's first line is the ready line scripts wait for.
     if let Some(note) = &kv_note {
-      println!("{note}");
+      eprintln!("{note}");
     }
+    println!("outpost dev: serving {} at http://{addr}/", entry.display());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watch = (!args.no_watch).then(|| {
