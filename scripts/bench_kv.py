@@ -33,6 +33,8 @@ import tempfile
 import time
 import urllib.request
 
+from benchlib import call, start
+
 HZ = os.sysconf("SC_CLK_TCK")
 
 BENCH_WORKER = r"""
@@ -82,25 +84,6 @@ export default {
 """
 
 HOT_VALUE = "Hello from a KV benchmark, without KV at all."
-
-
-def call(api, token, method, path, body=None, raw=None):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(f"{api}{path}", data=data, method=method,
-                                     headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
-
-
-def start(binary, args, ready):
-    process = subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True)
-    lines = []
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-        if ready in line:
-            return process, lines
-    sys.exit(f"outpost {' '.join(args)} ended before it was ready: {lines}")
 
 
 def get_json(url, host):

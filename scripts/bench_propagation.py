@@ -24,24 +24,7 @@ import tempfile
 import time
 import urllib.request
 
-
-def call(api, token, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{api}{path}", data=data, method=method,
-                                     headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def start(binary, args, ready):
-    process = subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True)
-    lines = []
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-        if ready in line:
-            return process, lines
-    sys.exit(f"outpost {' '.join(args)} ended before it was ready: {lines}")
+from benchlib import call, start
 
 
 def text_of(url):

@@ -131,6 +131,32 @@ impl EdgeKv {
     self.inner.clone()
   }
 
+  /// Sends a write; once the control plane has stored it, caches what the
+  /// key now holds (`None`: deleted), so this node reads its own write.
+  fn write_through(
+    &self,
+    namespace: &str,
+    key: &str,
+    request: KvRequest,
+    value: Option<Vec<u8>>,
+    now_holds: Option<KvEntry>,
+  ) -> KvFuture<()> {
+    let this = self.shared();
+    let cache_key = CacheKey {
+      namespace: namespace.into(),
+      key: key.into(),
+    };
+    Box::pin(async move {
+      match this.call(request, value).await? {
+        (KvReply::Done, _) => {
+          this.remember(cache_key, now_holds, DEFAULT_CACHE_TTL);
+          Ok(())
+        }
+        (reply, _) => Err(unexpected(&reply)),
+      }
+    })
+  }
+
   /// Sets the connection to the control plane (`None` when it is lost).
   /// A new connection drops the cache: invalidations sent while the node
   /// was away were missed.
@@ -298,48 +324,22 @@ impl KvBackend for EdgeKv {
   }
 
   fn put(&self, namespace: &str, key: &str, entry: KvEntry) -> KvFuture<()> {
-    let this = self.shared();
-    let cache_key = CacheKey {
-      namespace: namespace.into(),
-      key: key.into(),
+    let request = KvRequest::Put {
+      namespace: namespace.to_owned(),
+      key: key.to_owned(),
+      metadata: entry.metadata.clone(),
+      expiration: entry.expiration,
     };
-    Box::pin(async move {
-      let request = KvRequest::Put {
-        namespace: cache_key.namespace.to_string(),
-        key: cache_key.key.to_string(),
-        metadata: entry.metadata.clone(),
-        expiration: entry.expiration,
-      };
-      let value = entry.value.clone();
-      match this.call(request, Some(value)).await? {
-        (KvReply::Done, _) => {
-          this.remember(cache_key, Some(entry), DEFAULT_CACHE_TTL);
-          Ok(())
-        }
-        (reply, _) => Err(unexpected(&reply)),
-      }
-    })
+    let value = entry.value.clone();
+    self.write_through(namespace, key, request, Some(value), Some(entry))
   }
 
   fn delete(&self, namespace: &str, key: &str) -> KvFuture<()> {
-    let this = self.shared();
-    let cache_key = CacheKey {
-      namespace: namespace.into(),
-      key: key.into(),
+    let request = KvRequest::Delete {
+      namespace: namespace.to_owned(),
+      key: key.to_owned(),
     };
-    Box::pin(async move {
-      let request = KvRequest::Delete {
-        namespace: cache_key.namespace.to_string(),
-        key: cache_key.key.to_string(),
-      };
-      match this.call(request, None).await? {
-        (KvReply::Done, _) => {
-          this.remember(cache_key, None, DEFAULT_CACHE_TTL);
-          Ok(())
-        }
-        (reply, _) => Err(unexpected(&reply)),
-      }
-    })
+    self.write_through(namespace, key, request, None, None)
   }
 
   fn list(&self, namespace: &str, options: KvListOptions) -> KvFuture<KvListPage> {

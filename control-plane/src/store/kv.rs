@@ -92,3 +92,13 @@ pub(crate) fn page(mut keys: Vec<outpost_protocol::kv::KvListKey>, limit: usize)
     cursor,
   }
 }
+
+/// Seconds as both databases store them (a signed 64-bit integer).
+pub(crate) fn sql_time(seconds: u64) -> i64 {
+  i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
+/// Seconds read back from either database.
+pub(crate) fn from_sql_time(seconds: Option<i64>) -> Option<u64> {
+  seconds.map(|s| u64::try_from(s).unwrap_or(0))
+}

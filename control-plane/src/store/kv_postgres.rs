@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use outpost_protocol::kv::{KvEntry, KvListKey, KvListOptions, KvListPage};
 use tokio_postgres::Transaction;
 
-use super::kv::{KvNamespaceInfo, KvStore, KvWrite, page};
+use super::kv::{KvNamespaceInfo, KvStore, KvWrite, from_sql_time, page, sql_time};
 use super::postgres::{PostgresStore, announce_kv, transaction};
 use super::{StoreError, StoreResult, now};
 
@@ -17,15 +17,6 @@ async fn require_namespace(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
   found
     .map(|_| ())
     .ok_or_else(|| StoreError::NotFound(format!("no KV namespace has id {id:?}")))
-}
-
-/// Seconds as PostgreSQL stores them.
-fn sql_time(seconds: u64) -> i64 {
-  i64::try_from(seconds).unwrap_or(i64::MAX)
-}
-
-fn from_sql_time(seconds: Option<i64>) -> Option<u64> {
-  seconds.map(|s| u64::try_from(s).unwrap_or(0))
 }
 
 impl KvStore for PostgresStore {

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use outpost_protocol::kv::{KvEntry, KvListKey, KvListOptions, KvListPage};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::kv::{KvNamespaceInfo, KvStore, KvWrite, page};
+use super::kv::{KvNamespaceInfo, KvStore, KvWrite, from_sql_time, page, sql_time};
 use super::sqlite::SqliteStore;
 use super::{StoreError, StoreResult, now};
 
@@ -25,15 +25,6 @@ fn namespace_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<KvNamespaceInfo> 
     title: row.get(1)?,
     created_at: row.get(2)?,
   })
-}
-
-/// Seconds as SQLite stores them.
-fn sql_time(seconds: u64) -> i64 {
-  i64::try_from(seconds).unwrap_or(i64::MAX)
-}
-
-fn from_sql_time(seconds: Option<i64>) -> Option<u64> {
-  seconds.map(|s| u64::try_from(s).unwrap_or(0))
 }
 
 impl KvStore for SqliteStore {
