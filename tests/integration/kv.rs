@@ -34,7 +34,14 @@ impl KvWorker {
       .expect("namespace");
     let clock = Clock::system();
     let backend = Arc::new(StoreKv::new(store.clone(), clock.clone()));
+    // The 10 MiB put reads its stream in JS, which can pass the default
+    // 50 ms CPU limit on a loaded machine; limits have tests of their own.
+    let limits = outpost_runtime::WorkerLimits {
+      cpu_per_request: std::time::Duration::from_secs(10),
+      ..Default::default()
+    };
     let options = TestServerOptions {
+      limits,
       kv_bindings: vec![("KV".into(), NAMESPACE.into())],
       kv_backend: Some(backend),
       ..Default::default()
