@@ -38,9 +38,9 @@ impl Overflow {
   }
 }
 
-/// The absolute URL the client asked for, from Host (or the HTTP/2
-/// authority) and the request target.
-fn request_url(req: &http::Request<Incoming>) -> Result<String, RequestError> {
+/// The absolute URL the client asked for, from the scheme it came in on,
+/// Host (or the HTTP/2 authority) and the request target.
+fn request_url(req: &http::Request<Incoming>, scheme: &str) -> Result<String, RequestError> {
   let host = match req.uri().authority() {
     Some(authority) => authority.as_str().to_owned(),
     None => req
@@ -57,15 +57,17 @@ fn request_url(req: &http::Request<Incoming>) -> Result<String, RequestError> {
   // hyper has already checked the target; with a valid authority the
   // result is a valid URL.
   let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-  Ok(format!("http://{host}{target}"))
+  Ok(format!("{scheme}://{host}{target}"))
 }
 
-/// Converts a hyper request, streaming its body through a bounded channel.
+/// Converts a hyper request that came in on `scheme` (http or https),
+/// streaming its body through a bounded channel.
 pub(crate) fn to_worker_request(
   req: http::Request<Incoming>,
+  scheme: &str,
   max_body: u64,
 ) -> Result<(WorkerRequest, Overflow), RequestError> {
-  let url = request_url(&req)?;
+  let url = request_url(&req, scheme)?;
   let (parts, body) = req.into_parts();
   if body.size_hint().lower() > max_body {
     return Err(RequestError::TooLarge);

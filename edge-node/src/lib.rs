@@ -2,8 +2,11 @@
 //! dispatches it to the executor thread that owns that worker's isolate.
 //!
 //! # Layout
-//! - [`server`]: the hyper server (HTTP/1.1 and h2c), `run(listener, …,
-//!   shutdown)`, limits and graceful shutdown.
+//! - [`server`]: the hyper server (HTTP/1.1 and h2, cleartext or TLS),
+//!   `run(listener, …, shutdown)` and `run_tls`, limits and graceful
+//!   shutdown.
+//! - [`tls`]: certificates by SNI from PEM files, reloadable; the
+//!   handshake's pre-warm hook.
 //! - [`config`]: a worker's `outpost.toml`.
 //! - [`control`]: a node fed by the control plane: enrolment, the QUIC
 //!   sync connection, bundles and state kept on disk.
@@ -30,8 +33,9 @@ pub mod local_folder;
 pub mod metrics;
 pub mod routes;
 pub mod server;
+pub mod tls;
 mod websocket;
 
 pub use dispatch::Dispatcher;
 pub use routes::{RouteTable, Routes};
-pub use server::{ServerConfig, run};
+pub use server::{ServerConfig, run, run_tls};

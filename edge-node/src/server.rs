@@ -1,5 +1,6 @@
-//! The HTTP server: HTTP/1.1 with keep-alive and cleartext HTTP/2 (prior
-//! knowledge) on one listener, with request limits and graceful shutdown.
+//! The HTTP server: HTTP/1.1 with keep-alive and HTTP/2 on one listener,
+//! in cleartext (h2 by prior knowledge) or behind TLS (h2 by ALPN), with
+//! request limits and graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,6 +19,7 @@ use tracing::Instrument;
 use crate::convert::{self, EdgeBody, RequestError};
 use crate::dispatch::Dispatcher;
 use crate::routes::Routes;
+use crate::tls::{HelloHook, SniResolver};
 use crate::websocket;
 use outpost_runtime::ResponseBody;
 
@@ -44,6 +46,8 @@ impl Default for ServerConfig {
 }
 
 struct Node {
+  /// `http` or `https`, for the URL the worker sees.
+  scheme: &'static str,
   routes: Routes,
   dispatcher: Arc<Dispatcher>,
   config: ServerConfig,
@@ -52,10 +56,60 @@ struct Node {
   sockets: tokio::sync::watch::Sender<bool>,
 }
 
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `listener` until `shutdown` resolves, then stops accepting and
 /// waits up to `config.shutdown_grace` for in-flight requests.
 pub async fn run(
   listener: TcpListener,
+  routes: Routes,
+  dispatcher: Arc<Dispatcher>,
+  config: ServerConfig,
+  shutdown: impl Future<Output = ()>,
+) {
+  serve(listener, None, routes, dispatcher, config, shutdown).await;
+}
+
+/// As [`run`], with every connection behind TLS: certificates chosen by
+/// SNI from `resolver`, h2 or http/1.1 by ALPN. While a handshake runs,
+/// the isolate of the worker routed from its host name starts warming.
+pub async fn run_tls(
+  listener: TcpListener,
+  resolver: Arc<SniResolver>,
+  routes: Routes,
+  dispatcher: Arc<Dispatcher>,
+  config: ServerConfig,
+  shutdown: impl Future<Output = ()>,
+) {
+  resolver.set_hello_hook(prewarm_hook(&routes, &dispatcher));
+  let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(resolver.server_config()));
+  serve(
+    listener,
+    Some(acceptor),
+    routes,
+    dispatcher,
+    config,
+    shutdown,
+  )
+  .await;
+}
+
+/// Starts the isolate of the worker a host name routes to (Cloudflare's
+/// zero-cold-start trick: the handshake hides the start).
+fn prewarm_hook(routes: &Routes, dispatcher: &Arc<Dispatcher>) -> HelloHook {
+  let (routes, dispatcher) = (routes.clone(), dispatcher.clone());
+  Arc::new(move |host: &str| {
+    let table = routes.current();
+    if let Some(worker) = table.route(host, "/") {
+      dispatcher.executor_for(worker).warm(worker);
+    }
+  })
+}
+
+async fn serve(
+  listener: TcpListener,
+  tls: Option<tokio_rustls::TlsAcceptor>,
   routes: Routes,
   dispatcher: Arc<Dispatcher>,
   config: ServerConfig,
@@ -72,6 +126,7 @@ pub async fn run(
   let grace = config.shutdown_grace;
   let (sockets, _) = tokio::sync::watch::channel(false);
   let node = Arc::new(Node {
+    scheme: if tls.is_some() { "https" } else { "http" },
     routes,
     dispatcher,
     config,
@@ -94,6 +149,17 @@ pub async fn run(
     };
     let _ = stream.set_nodelay(true);
     let watcher = graceful.watcher();
+    if let Some(acceptor) = &tls {
+      let (acceptor, node, builder) = (acceptor.clone(), node.clone(), builder.clone());
+      tokio::spawn(async move {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+          Ok(Ok(stream)) => serve_connection(stream, peer, node, builder, watcher).await,
+          Ok(Err(err)) => tracing::debug!(%peer, "TLS handshake failed: {err}"),
+          Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+      });
+      continue;
+    }
     let Some(executor) = node
       .dispatcher
       .executor_for_connection(&node.routes)
@@ -149,13 +215,15 @@ pub async fn run(
 }
 
 /// Serves one connection until it closes or graceful shutdown ends it.
-async fn serve_connection(
-  stream: tokio::net::TcpStream,
+async fn serve_connection<S>(
+  stream: S,
   peer: std::net::SocketAddr,
   node: Arc<Node>,
   builder: auto::Builder<TokioExecutor>,
   watcher: hyper_util::server::graceful::Watcher,
-) {
+) where
+  S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
   let service = service_fn(move |req| {
     let node = node.clone();
     async move { Ok::<_, Infallible>(handle(&node, req).await) }
@@ -188,19 +256,23 @@ async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response
       );
     };
     let upgrade = websocket::take_upgrade(&mut req);
-    let (request, overflow) = match convert::to_worker_request(req, node.config.max_body_bytes) {
-      Ok(converted) => converted,
-      Err(RequestError::TooLarge) => {
-        return convert::platform_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.\n");
-      }
-      Err(err @ (RequestError::MissingHost | RequestError::BadUrl)) => {
-        tracing::debug!("bad request: {err}");
-        return convert::platform_error(
-          StatusCode::BAD_REQUEST,
-          "Bad request: missing or invalid Host.\n",
-        );
-      }
-    };
+    let (request, overflow) =
+      match convert::to_worker_request(req, node.scheme, node.config.max_body_bytes) {
+        Ok(converted) => converted,
+        Err(RequestError::TooLarge) => {
+          return convert::platform_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large.\n",
+          );
+        }
+        Err(err @ (RequestError::MissingHost | RequestError::BadUrl)) => {
+          tracing::debug!("bad request: {err}");
+          return convert::platform_error(
+            StatusCode::BAD_REQUEST,
+            "Bad request: missing or invalid Host.\n",
+          );
+        }
+      };
     let response = node
       .dispatcher
       .executor_for(&worker)

@@ -35,5 +35,6 @@ mod routes;
 mod scale;
 mod shutdown;
 mod streaming;
+mod tls;
 mod websocket;
 mod worker_limits;

@@ -14,6 +14,7 @@ use outpost_edge::Routes;
 use outpost_edge::control::{ControlledNode, NodeIdentity};
 use outpost_edge::kv::EdgeKv;
 use outpost_edge::local_folder::LocalFolder;
+use outpost_edge::tls::{CertFiles, SniResolver, follow_files, reload_logged};
 use outpost_protocol::KvBackend;
 
 use super::kv::{local_state_dir, open_local_store};
@@ -61,6 +62,21 @@ pub struct EdgeArgs {
   #[arg(long, default_value_t = 8080)]
   port: u16,
 
+  /// Also serve HTTPS (h2 and HTTP/1.1 by ALPN) on this port, with the
+  /// certificates of --tls-cert/--tls-key chosen by SNI.
+  #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+  tls_port: Option<u16>,
+
+  /// A PEM certificate chain; it serves the host names in its subject
+  /// alternative names. Repeatable, each paired with the --tls-key in the
+  /// same position. The files are reloaded when they change (or on SIGHUP).
+  #[arg(long, value_name = "PEM", requires = "tls_port")]
+  tls_cert: Vec<PathBuf>,
+
+  /// The PEM private key of the --tls-cert in the same position.
+  #[arg(long, value_name = "PEM", requires = "tls_port")]
+  tls_key: Vec<PathBuf>,
+
   /// Serve GET /metrics (Prometheus) on this port, apart from the workers.
   #[arg(long)]
   admin_port: Option<u16>,
@@ -84,8 +100,51 @@ pub struct EdgeArgs {
 type Follower =
   Box<dyn FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> tokio::task::JoinHandle<()>>;
 
+/// The certificates of --tls-cert and --tls-key, paired by position.
+fn tls_resolver(args: &EdgeArgs) -> anyhow::Result<Option<Arc<SniResolver>>> {
+  if args.tls_port.is_none() {
+    return Ok(None);
+  }
+  if args.tls_cert.len() != args.tls_key.len() {
+    bail!(
+      "{} --tls-cert but {} --tls-key: give each certificate its key, in the same order",
+      args.tls_cert.len(),
+      args.tls_key.len()
+    );
+  }
+  let files = args
+    .tls_cert
+    .iter()
+    .zip(&args.tls_key)
+    .map(|(cert, key)| CertFiles {
+      cert: cert.clone(),
+      key: key.clone(),
+    })
+    .collect();
+  Ok(Some(Arc::new(
+    SniResolver::load(files).context("loading the TLS certificates")?,
+  )))
+}
+
+/// Reloads the certificates on SIGHUP, until `stopped` resolves.
+async fn reload_on_sighup(resolver: Arc<SniResolver>, stopped: impl Future<Output = ()>) {
+  let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+  else {
+    tracing::warn!("cannot listen for SIGHUP; certificates reload when their files change");
+    return;
+  };
+  tokio::pin!(stopped);
+  loop {
+    tokio::select! {
+      Some(()) = hangups.recv() => reload_logged(&resolver),
+      () = &mut stopped => return,
+    }
+  }
+}
+
 /// Runs `outpost edge` until Ctrl-C or SIGTERM.
 pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
+  let resolver = tls_resolver(&args)?;
   let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
@@ -147,21 +206,57 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
 
     let listener = args.serve.bind(args.port).await?;
     let addr = listener.local_addr()?;
-    println!("outpost edge: serving {source} at http://{addr}/");
-
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
       let _ = stop.changed().await;
     };
+    let config = args.serve.server_config();
+    let https = match (&resolver, args.tls_port) {
+      (Some(resolver), Some(port)) => {
+        let tls_listener = args.serve.bind(port).await?;
+        let tls_addr = tls_listener.local_addr()?;
+        let server = outpost_edge::run_tls(
+          tls_listener,
+          resolver.clone(),
+          routes.clone(),
+          dispatcher.clone(),
+          config.clone(),
+          stopped(stop_rx.clone()),
+        );
+        tokio::spawn(reload_on_sighup(resolver.clone(), stopped(stop_rx.clone())));
+        let follow = follow_files(resolver.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+          if let Err(err) = follow.await {
+            tracing::warn!("not watching the certificate files ({err}); reload with SIGHUP");
+          }
+        });
+        Some((tokio::spawn(server), tls_addr))
+      }
+      _ => None,
+    };
+    match &https {
+      Some((_, tls_addr)) => println!("outpost edge: serving {source} at http://{addr}/ and https://{tls_addr}/"),
+      None => println!("outpost edge: serving {source} at http://{addr}/"),
+    }
+    // Ctrl-C or SIGTERM stops every listener at once.
+    {
+      let stop_tx = stop_tx.clone();
+      tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+      });
+    }
     if let Some(port) = args.admin_port {
       let admin = args.serve.bind(port).await?;
       println!("outpost edge: metrics at http://{}/metrics", admin.local_addr()?);
       tokio::spawn(outpost_edge::metrics::serve(admin, dispatcher.clone(), stopped(stop_rx.clone())));
     }
-    let following = follow(Box::pin(stopped(stop_rx)));
-    let config = args.serve.server_config();
-    outpost_edge::run(listener, routes, dispatcher, config, shutdown_signal()).await;
+    let following = follow(Box::pin(stopped(stop_rx.clone())));
+    outpost_edge::run(listener, routes, dispatcher, config, stopped(stop_rx)).await;
     let _ = stop_tx.send(true);
+    if let Some((server, _)) = https {
+      let _ = server.await;
+    }
     let _ = following.await;
     Ok(())
   })

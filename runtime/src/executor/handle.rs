@@ -50,6 +50,10 @@ pub(super) enum Message {
   Stats {
     reply: oneshot::Sender<ExecutorStats>,
   },
+  /// Start the worker's isolate now if it has none (staged or evicted).
+  Warm {
+    worker: String,
+  },
 }
 
 /// A snapshot of one executor's state; counts are since it started.
@@ -150,6 +154,15 @@ impl ExecutorHandle {
       .ask(|reply| Message::Remove { worker, reply })
       .await
       .ok_or(DispatchError::ExecutorGone)
+  }
+
+  /// Starts `worker`'s isolate now if it has none, so that its next
+  /// request finds it warm (a TLS handshake naming its host, say). Does
+  /// nothing for a worker with an isolate, or none installed.
+  pub fn warm(&self, worker: &str) {
+    let _ = self.tx.send(Message::Warm {
+      worker: worker.to_owned(),
+    });
   }
 
   /// The executor's current state.

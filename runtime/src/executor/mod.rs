@@ -203,6 +203,7 @@ impl Executor {
             self.stage(worker, version, reply)
           }
           Some(Message::Request { worker, serve }) => self.route(&worker, serve),
+          Some(Message::Warm { worker }) => self.warm(&worker),
           Some(Message::Remove { worker, reply }) => {
             self.installs += 1;
             self.removed.insert(worker.clone(), self.installs);
@@ -302,6 +303,16 @@ impl Executor {
       self.workers.insert(started.worker, started.live);
     }
     let _ = started.reply.send(Ok(()));
+  }
+
+  /// Starts a dormant worker's isolate ahead of its first request.
+  fn warm(&mut self, worker: &str) {
+    if self.workers.contains_key(worker) {
+      return;
+    }
+    if let Some((generation, version)) = self.dormant.remove(worker) {
+      self.start_in_place(worker, generation, version);
+    }
   }
 
   fn route(&mut self, worker: &str, serve: ServeRequest) {

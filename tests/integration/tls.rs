@@ -1,0 +1,237 @@
+//! HTTPS at the edge, checked with curl: two host names with their own
+//! certificates chosen by SNI, over HTTP/1.1 and HTTP/2; an unknown name
+//! refused in the handshake (and logged); certificates reloaded from
+//! their files without a restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+use crate::util::outpost;
+
+/// A test CA that issues leaf certificates into a folder.
+struct TestCa {
+  issuer: Issuer<'static, KeyPair>,
+  pem: String,
+}
+
+impl TestCa {
+  fn new() -> Self {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+      .distinguished_name
+      .push(DnType::CommonName, "Outpost Test CA");
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("CA certificate");
+    Self {
+      pem: cert.pem(),
+      issuer: Issuer::new(params, key),
+    }
+  }
+
+  /// Writes `<stem>.pem` and `<stem>.key` for `names`, with common name
+  /// `common`, into `dir`.
+  fn issue(&self, dir: &Path, stem: &str, common: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = CertificateParams::new(names).expect("params");
+    params.distinguished_name.push(DnType::CommonName, common);
+    let key = KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, &self.issuer).expect("leaf");
+    let (cert_path, key_path) = (
+      dir.join(format!("{stem}.pem")),
+      dir.join(format!("{stem}.key")),
+    );
+    // Written beside and renamed, as certificate tools do.
+    std::fs::write(dir.join(".cert.tmp"), cert.pem()).expect("write");
+    std::fs::write(dir.join(".key.tmp"), key.serialize_pem()).expect("write");
+    std::fs::rename(dir.join(".key.tmp"), &key_path).expect("rename");
+    std::fs::rename(dir.join(".cert.tmp"), &cert_path).expect("rename");
+    (cert_path, key_path)
+  }
+}
+
+/// A child process killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+  fn drop(&mut self) {
+    let _ = self.0.kill();
+    let _ = self.0.wait();
+  }
+}
+
+/// `outpost edge --local` over a one-worker folder, serving HTTPS with the
+/// given certificates; returns it, its HTTPS port and its log file.
+fn start_edge(dir: &Path, certs: &[(PathBuf, PathBuf)]) -> (Killed, u16, PathBuf) {
+  let workers = dir.join("workers");
+  std::fs::create_dir_all(workers.join("site")).expect("folder");
+  std::fs::write(
+    workers.join("site/worker.js"),
+    "export default { fetch(request) { const url = new URL(request.url); \
+     return new Response(`${url.protocol}//${url.host} ok`); } };",
+  )
+  .expect("worker");
+  let log = dir.join("edge.log");
+  let mut command = outpost();
+  command.args(["edge", "--local"]).arg(&workers).args([
+    "--port",
+    "0",
+    "--tls-port",
+    "0",
+    "--threads",
+    "1",
+  ]);
+  for (cert, key) in certs {
+    command
+      .arg("--tls-cert")
+      .arg(cert)
+      .arg("--tls-key")
+      .arg(key);
+  }
+  let mut child = command
+    .stdout(Stdio::piped())
+    .stderr(std::fs::File::create(&log).expect("log file"))
+    .spawn()
+    .expect("outpost edge starts");
+  let stdout = child.stdout.take().expect("stdout");
+  let child = Killed(child);
+  let mut line = String::new();
+  BufReader::new(stdout)
+    .read_line(&mut line)
+    .expect("a ready line");
+  let port = line
+    .split_whitespace()
+    .find_map(|w| w.strip_prefix("https://"))
+    .and_then(|a| a.trim_end_matches('/').rsplit_once(':'))
+    .and_then(|(_, p)| p.parse().ok())
+    .unwrap_or_else(|| panic!("no https address in {line:?}"));
+  (child, port, log)
+}
+
+/// What curl saw for `https://<host>:<port>/site/` with `version`
+/// (`--http1.1` or `--http2`): its exit code, HTTP version, certificate
+/// subject and body.
+fn curl(ca: &Path, host: &str, port: u16, version: &str) -> (i32, String, String, String) {
+  let out = Command::new("curl")
+    .args(["--silent", "--show-error", version, "--cacert"])
+    .arg(ca)
+    .args([
+      "--resolve",
+      &format!("{host}:{port}:127.0.0.1"),
+      "--write-out",
+      "\n%{http_version}\n%{certs}",
+      &format!("https://{host}:{port}/site/"),
+    ])
+    .output()
+    .expect("curl runs");
+  let text = String::from_utf8_lossy(&out.stdout).into_owned();
+  let mut lines = text.lines();
+  let body = lines.next().unwrap_or_default().to_owned();
+  let http_version = lines.next().unwrap_or_default().to_owned();
+  let subject = lines
+    .find_map(|l| l.strip_prefix("Subject:"))
+    .unwrap_or_default()
+    .trim()
+    .to_owned();
+  (out.status.code().unwrap_or(-1), http_version, subject, body)
+}
+
+#[test]
+fn each_host_gets_its_certificate_over_http1_and_http2() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let ca = TestCa::new();
+  let ca_path = dir.path().join("ca.pem");
+  std::fs::write(&ca_path, &ca.pem).expect("write");
+  let alpha = ca.issue(dir.path(), "alpha", "Alpha Site", &["alpha.test"]);
+  let beta = ca.issue(
+    dir.path(),
+    "beta",
+    "Beta Site",
+    &["beta.test", "*.beta.test"],
+  );
+  let (_edge, port, log) = start_edge(dir.path(), &[alpha, beta]);
+
+  for version in ["--http1.1", "--http2"] {
+    let want = if version == "--http2" { "2" } else { "1.1" };
+    let (code, got, subject, body) = curl(&ca_path, "alpha.test", port, version);
+    assert_eq!(code, 0, "{version} alpha");
+    assert_eq!(got, want);
+    assert_eq!(subject, "CN = Alpha Site");
+    assert_eq!(body, format!("https://alpha.test:{port} ok"));
+    let (code, got, subject, _) = curl(&ca_path, "beta.test", port, version);
+    assert_eq!((code, got.as_str()), (0, want), "{version} beta");
+    assert_eq!(subject, "CN = Beta Site");
+    let (code, _, subject, _) = curl(&ca_path, "www.beta.test", port, version);
+    assert_eq!(code, 0, "a wildcard name");
+    assert_eq!(subject, "CN = Beta Site");
+  }
+
+  let (code, _, _, _) = curl(&ca_path, "gamma.test", port, "--http1.1");
+  assert_eq!(code, 35, "no certificate for the name: the handshake fails");
+  let deadline = Instant::now() + Duration::from_secs(5);
+  loop {
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    if text.contains("no certificate for this host") && text.contains("gamma.test") {
+      break;
+    }
+    assert!(Instant::now() < deadline, "the refusal is logged: {text}");
+    std::thread::sleep(Duration::from_millis(50));
+  }
+}
+
+#[test]
+fn certificates_reload_without_a_restart() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let ca = TestCa::new();
+  let ca_path = dir.path().join("ca.pem");
+  std::fs::write(&ca_path, &ca.pem).expect("write");
+  let alpha = ca.issue(dir.path(), "alpha", "Alpha One", &["alpha.test"]);
+  let (edge, port, _) = start_edge(dir.path(), &[alpha]);
+  assert_eq!(
+    curl(&ca_path, "alpha.test", port, "--http2").2,
+    "CN = Alpha One"
+  );
+  assert_eq!(curl(&ca_path, "new.test", port, "--http2").0, 35);
+
+  // New files in place: picked up by the watch.
+  ca.issue(
+    dir.path(),
+    "alpha",
+    "Alpha Two",
+    &["alpha.test", "new.test"],
+  );
+  let deadline = Instant::now() + Duration::from_secs(10);
+  loop {
+    let (code, _, subject, _) = curl(&ca_path, "new.test", port, "--http2");
+    if code == 0 && subject == "CN = Alpha Two" {
+      break;
+    }
+    assert!(Instant::now() < deadline, "not reloaded: {code} {subject}");
+    std::thread::sleep(Duration::from_millis(100));
+  }
+
+  // A broken file is refused, and the loaded certificates serve on.
+  std::fs::write(dir.path().join("alpha.pem"), "not a certificate").expect("write");
+  std::thread::sleep(Duration::from_millis(500));
+  // SIGHUP reloads too (and fails the same way here).
+  send_signal(edge.0.id(), "HUP");
+  std::thread::sleep(Duration::from_millis(300));
+  assert_eq!(
+    curl(&ca_path, "alpha.test", port, "--http1.1").2,
+    "CN = Alpha Two"
+  );
+}
+
+/// Sends `signal` (a name, `HUP`) to process `pid`.
+fn send_signal(pid: u32, signal: &str) {
+  let status = Command::new("kill")
+    .arg(format!("-{signal}"))
+    .arg(pid.to_string())
+    .status()
+    .expect("kill runs");
+  assert!(status.success());
+}
