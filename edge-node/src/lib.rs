@@ -5,6 +5,8 @@
 //! - [`server`]: the hyper server (HTTP/1.1 and h2, cleartext or TLS),
 //!   `run(listener, …, shutdown)` and `run_tls`, limits and graceful
 //!   shutdown.
+//! - [`h3`]: HTTP/3 over QUIC (quinn + h3) on the HTTPS port's number,
+//!   bodies streamed both ways, GOAWAY on shutdown.
 //! - [`tls`]: certificates by SNI from PEM files, reloadable; the
 //!   handshake's pre-warm hook.
 //! - [`config`]: a worker's `outpost.toml`.
@@ -27,6 +29,7 @@ pub mod config;
 pub mod control;
 mod convert;
 pub mod dispatch;
+pub mod h3;
 pub mod kv;
 pub mod local;
 pub mod local_folder;

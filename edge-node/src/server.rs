@@ -33,6 +33,9 @@ pub struct ServerConfig {
   pub max_body_bytes: u64,
   /// How long in-flight requests may run on after shutdown begins.
   pub shutdown_grace: Duration,
+  /// The `alt-svc` header for HTTPS responses: where HTTP/3 is served
+  /// ([`crate::h3::alt_svc`]).
+  pub alt_svc: Option<http::HeaderValue>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +44,7 @@ impl Default for ServerConfig {
       max_header_bytes: 64 * 1024,
       max_body_bytes: 100 * 1024 * 1024,
       shutdown_grace: Duration::from_secs(10),
+      alt_svc: None,
     }
   }
 }
@@ -48,6 +52,8 @@ impl Default for ServerConfig {
 struct Node {
   /// `http` or `https`, for the URL the worker sees.
   scheme: &'static str,
+  /// Added to every response: HTTPS advertises HTTP/3 with it.
+  alt_svc: Option<http::HeaderValue>,
   routes: Routes,
   dispatcher: Arc<Dispatcher>,
   config: ServerConfig,
@@ -127,6 +133,7 @@ async fn serve(
   let (sockets, _) = tokio::sync::watch::channel(false);
   let node = Arc::new(Node {
     scheme: if tls.is_some() { "https" } else { "http" },
+    alt_svc: tls.as_ref().and(config.alt_svc.clone()),
     routes,
     dispatcher,
     config,
@@ -226,7 +233,15 @@ async fn serve_connection<S>(
 {
   let service = service_fn(move |req| {
     let node = node.clone();
-    async move { Ok::<_, Infallible>(handle(&node, req).await) }
+    async move {
+      let mut response = handle(&node, req).await;
+      if let Some(alt_svc) = &node.alt_svc {
+        response
+          .headers_mut()
+          .insert(http::header::ALT_SVC, alt_svc.clone());
+      }
+      Ok::<_, Infallible>(response)
+    }
   });
   let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
   if let Err(err) = watcher.watch(conn.into_owned()).await {
@@ -255,6 +270,7 @@ async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response
         ),
       );
     };
+    let head_only = req.method() == http::Method::HEAD;
     let upgrade = websocket::take_upgrade(&mut req);
     let (request, overflow) =
       match convert::to_worker_request(req, node.scheme, node.config.max_body_bytes) {
@@ -285,6 +301,9 @@ async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response
       Ok(response) if matches!(response.body, ResponseBody::WebSocket(_)) => {
         websocket::accept(upgrade, response, node.sockets.subscribe())
       }
+      // A HEAD answer keeps its headers and drops its body (HTTP/2 resets
+      // a stream that sends one).
+      Ok(response) if head_only => convert::to_hyper_response(response.without_body()),
       Ok(response) => convert::to_hyper_response(response),
       Err(err) => {
         tracing::error!(worker, "dispatch failed: {err}");

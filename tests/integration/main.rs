@@ -20,6 +20,7 @@ mod edge_folder;
 mod errors;
 mod eviction;
 mod fixtures;
+mod http3;
 mod isolates;
 mod kv;
 mod kv_api;

@@ -103,3 +103,22 @@ async fn a_client_leaving_mid_stream_cancels_the_workers_stream() {
   let want = exp["status_after_disconnect"].as_str().expect("cancelled");
   wait_for_body(&http1(), &server.url("/status"), want).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_requests_get_headers_only_on_http1_and_h2c() {
+  let server = TestServer::fixture("hello").await;
+  let h2c = reqwest::Client::builder()
+    .http2_prior_knowledge()
+    .build()
+    .expect("client");
+  for (client, version) in [(http1(), "HTTP/1.1"), (h2c, "HTTP/2")] {
+    let response = client
+      .head(server.url("/"))
+      .send()
+      .await
+      .unwrap_or_else(|e| panic!("{version}: the HEAD is answered: {e}"));
+    assert_eq!(response.status(), 200, "{version}");
+    let body = response.bytes().await.expect("no stream reset");
+    assert!(body.is_empty(), "{version}: no body");
+  }
+}

@@ -13,13 +13,14 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use crate::util::outpost;
 
 /// A test CA that issues leaf certificates into a folder.
-struct TestCa {
+pub(crate) struct TestCa {
   issuer: Issuer<'static, KeyPair>,
   pem: String,
+  der: rustls_pki_types::CertificateDer<'static>,
 }
 
 impl TestCa {
-  fn new() -> Self {
+  pub(crate) fn new() -> Self {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params
@@ -29,13 +30,30 @@ impl TestCa {
     let cert = params.self_signed(&key).expect("CA certificate");
     Self {
       pem: cert.pem(),
+      der: cert.der().clone(),
       issuer: Issuer::new(params, key),
     }
   }
 
+  /// The CA certificate, PEM.
+  pub(crate) fn pem(&self) -> &str {
+    &self.pem
+  }
+
+  /// The CA certificate, DER.
+  pub(crate) fn der(&self) -> rustls_pki_types::CertificateDer<'static> {
+    self.der.clone()
+  }
+
   /// Writes `<stem>.pem` and `<stem>.key` for `names`, with common name
   /// `common`, into `dir`.
-  fn issue(&self, dir: &Path, stem: &str, common: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+  pub(crate) fn issue(
+    &self,
+    dir: &Path,
+    stem: &str,
+    common: &str,
+    names: &[&str],
+  ) -> (PathBuf, PathBuf) {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let mut params = CertificateParams::new(names).expect("params");
     params.distinguished_name.push(DnType::CommonName, common);

@@ -77,6 +77,10 @@ pub struct EdgeArgs {
   #[arg(long, value_name = "PEM", requires = "tls_port")]
   tls_key: Vec<PathBuf>,
 
+  /// Do not serve HTTP/3 (QUIC on the --tls-port number, over UDP).
+  #[arg(long, requires = "tls_port")]
+  no_http3: bool,
+
   /// Serve GET /metrics (Prometheus) on this port, apart from the workers.
   #[arg(long)]
   admin_port: Option<u16>,
@@ -210,11 +214,27 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
       let _ = stop.changed().await;
     };
-    let config = args.serve.server_config();
+    let mut config = args.serve.server_config();
     let https = match (&resolver, args.tls_port) {
       (Some(resolver), Some(port)) => {
         let tls_listener = args.serve.bind(port).await?;
         let tls_addr = tls_listener.local_addr()?;
+        // HTTP/3 on the same port number, over UDP.
+        let http3 = if args.no_http3 {
+          None
+        } else {
+          let socket = std::net::UdpSocket::bind(tls_addr)
+            .with_context(|| format!("binding UDP {tls_addr} for HTTP/3"))?;
+          let endpoint = outpost_edge::h3::bind(socket, resolver)?;
+          config.alt_svc = Some(outpost_edge::h3::alt_svc(tls_addr.port()));
+          Some(tokio::spawn(outpost_edge::h3::run(
+            endpoint,
+            routes.clone(),
+            dispatcher.clone(),
+            config.clone(),
+            stopped(stop_rx.clone()),
+          )))
+        };
         let server = outpost_edge::run_tls(
           tls_listener,
           resolver.clone(),
@@ -230,12 +250,16 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
             tracing::warn!("not watching the certificate files ({err}); reload with SIGHUP");
           }
         });
-        Some((tokio::spawn(server), tls_addr))
+        Some((tokio::spawn(server), http3, tls_addr))
       }
       _ => None,
     };
     match &https {
-      Some((_, tls_addr)) => println!("outpost edge: serving {source} at http://{addr}/ and https://{tls_addr}/"),
+      Some((_, Some(_), tls_addr)) => println!(
+        "outpost edge: serving {source} at http://{addr}/ and https://{tls_addr}/ (HTTP/3 on UDP port {})",
+        tls_addr.port()
+      ),
+      Some((_, None, tls_addr)) => println!("outpost edge: serving {source} at http://{addr}/ and https://{tls_addr}/"),
       None => println!("outpost edge: serving {source} at http://{addr}/"),
     }
     // Ctrl-C or SIGTERM stops every listener at once.
@@ -254,8 +278,11 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     let following = follow(Box::pin(stopped(stop_rx.clone())));
     outpost_edge::run(listener, routes, dispatcher, config, stopped(stop_rx)).await;
     let _ = stop_tx.send(true);
-    if let Some((server, _)) = https {
+    if let Some((server, http3, _)) = https {
       let _ = server.await;
+      if let Some(http3) = http3 {
+        let _ = http3.await;
+      }
     }
     let _ = following.await;
     Ok(())

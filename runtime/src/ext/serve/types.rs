@@ -73,6 +73,15 @@ pub struct WorkerResponse {
 }
 
 impl WorkerResponse {
+  /// The same head with no body, as for a HEAD request: the worker's
+  /// `content-length`, if it set one, stays.
+  pub fn without_body(self) -> Self {
+    Self {
+      body: ResponseBody::Full(Bytes::new()),
+      ..self
+    }
+  }
+
   /// A short plain-text response, used for errors the platform itself reports.
   pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Self {
     let mut headers = HeaderMap::new();
