@@ -25,6 +25,17 @@ struct Cli {
   /// Log filter, in tracing's EnvFilter syntax (or set RUST_LOG).
   #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
   log: String,
+
+  /// Log lines as text for people, or as JSON objects (one per line) for
+  /// collectors.
+  #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+  log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+  Text,
+  Json,
 }
 
 #[derive(Subcommand)]
@@ -62,11 +73,14 @@ fn main() -> std::process::ExitCode {
       return std::process::ExitCode::from(2);
     }
   };
-  tracing_subscriber::fmt()
+  let logs = tracing_subscriber::fmt()
     .with_env_filter(filter)
-    .with_writer(std::io::stderr)
-    .with_ansi(std::io::stderr().is_terminal())
-    .init();
+    .with_writer(std::io::stderr);
+  match cli.log_format {
+    LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    // Spans (a request's worker, version, ...) ride along on each line.
+    LogFormat::Json => logs.json().with_current_span(true).init(),
+  }
   let result = match cli.command {
     Command::Dev(args) => commands::dev::run(args),
     Command::Edge(args) => commands::edge::run(args),

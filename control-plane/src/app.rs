@@ -26,6 +26,8 @@ pub struct ControlPlane {
   kv_changes: broadcast::Sender<KvChange>,
   /// What KV expiry is measured by.
   clock: Clock,
+  /// Edges holding a sync connection to this process now.
+  connected: std::sync::atomic::AtomicUsize,
 }
 
 impl ControlPlane {
@@ -46,7 +48,26 @@ impl ControlPlane {
       removed: broadcast::Sender::new(16),
       kv_changes: broadcast::Sender::new(4096),
       clock: Clock::system(),
+      connected: Default::default(),
     }))
+  }
+
+  /// The newest epoch this process knows of.
+  pub fn epoch(&self) -> u64 {
+    *self.epoch.borrow()
+  }
+
+  /// Counts a sync connection for as long as the guard lives.
+  pub fn edge_connected(self: &Arc<Self>) -> ConnectedEdge {
+    self
+      .connected
+      .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ConnectedEdge(self.clone())
+  }
+
+  /// Edges holding a sync connection to this process now.
+  pub fn connected_edges(&self) -> usize {
+    self.connected.load(std::sync::atomic::Ordering::Relaxed)
   }
 
   /// What KV expiry is measured by; tests move it to expire keys.
@@ -131,4 +152,17 @@ pub async fn bootstrap_admin_token(store: &dyn Store) -> Result<Option<String>, 
     )
     .await?;
   Ok(Some(token))
+}
+
+/// A live sync connection, counted in [`ControlPlane::connected_edges`]
+/// until dropped.
+pub struct ConnectedEdge(Arc<ControlPlane>);
+
+impl Drop for ConnectedEdge {
+  fn drop(&mut self) {
+    self
+      .0
+      .connected
+      .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+  }
 }

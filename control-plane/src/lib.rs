@@ -9,6 +9,8 @@
 //!   mutual TLS.
 //! - [`kv`]: the store as a KV backend (for `outpost dev` and edges'
 //!   KV streams), and the invalidations sent to edges.
+//! - [`metrics`]: `GET /metrics` (epoch, connected edges, each edge's
+//!   lag) on the admin listener.
 //! - [`server`]: the API's HTTP server, `run(listener, app, shutdown)`.
 //! - [`sync_server`]: the QUIC endpoint edges hold their one connection to.
 //! - [`store`]: the storage trait, on SQLite or PostgreSQL; every change
@@ -19,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod certs;
 pub mod kv;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod sync_server;

@@ -82,6 +82,7 @@ async fn serve_edge(incoming: quinn::Incoming, app: Arc<ControlPlane>) -> Result
     }
   };
   tracing::info!(%node, peer = %connection.remote_address(), "edge connected");
+  let _counted = app.edge_connected();
   let mut removed = app.watch_removed_edges();
   loop {
     let (send, recv) = tokio::select! {

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use outpost_protocol::Bundle;
@@ -30,6 +31,7 @@ use crate::config::{kv_env, worker_limits};
 use crate::dispatch::Dispatcher;
 use crate::kv::EdgeKv;
 use crate::routes::{RouteTable, Routes};
+use crate::traffic::SyncStatus;
 
 /// The longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -239,6 +241,8 @@ pub struct ControlledNode {
   installed: BTreeSet<String>,
   /// The epoch being served.
   epoch: u64,
+  /// The sync connection's state, for `/metrics`.
+  sync: Arc<SyncStatus>,
 }
 
 impl ControlledNode {
@@ -260,7 +264,13 @@ impl ControlledNode {
       kv,
       installed: BTreeSet::new(),
       epoch: 0,
+      sync: Arc::default(),
     }
+  }
+
+  /// The sync connection's state, updated as it changes.
+  pub fn sync_status(&self) -> Arc<SyncStatus> {
+    self.sync.clone()
   }
 
   /// The epoch being served (0 before the first state).
@@ -313,6 +323,7 @@ impl ControlledNode {
     }
     self.installed = wanted;
     self.epoch = state.epoch;
+    self.sync.epoch.store(state.epoch, Ordering::Relaxed);
     let path = self.data.join("state.json");
     let bytes = serde_json::to_vec(state).map_err(|e| disk(&path)(std::io::Error::other(e)))?;
     write_private(&path, &bytes).map_err(disk(&path))?;
@@ -460,7 +471,9 @@ impl ControlledNode {
       .map_err(|e| connection_error(e.to_string()))?;
     write_frame(&mut send, &StreamOpen::Control { epoch: self.epoch }).await?;
     self.kv.set_link(Some(connection.clone()));
+    self.sync.connected.store(true, Ordering::Relaxed);
     let followed = self.follow_stream(&connection, &mut send, &mut recv).await;
+    self.sync.connected.store(false, Ordering::Relaxed);
     self.kv.set_link(None);
     followed
   }
@@ -484,6 +497,10 @@ impl ControlledNode {
           continue;
         }
       };
+      self
+        .sync
+        .announced
+        .fetch_max(state.epoch, Ordering::Relaxed);
       if state.epoch <= self.epoch {
         continue;
       }

@@ -24,6 +24,7 @@ use crate::dispatch::Dispatcher;
 use crate::routes::Routes;
 use crate::server::ServerConfig;
 use crate::tls::SniResolver;
+use crate::traffic::Protocol;
 
 /// How long a connection told to go away waits for the client to close
 /// it once its last response is sent.
@@ -182,6 +183,7 @@ async fn serve_request(
   request: http::Request<()>,
   stream: RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>,
 ) {
+  let arrived = std::time::Instant::now();
   let (mut send, recv) = stream.split();
   let (parts, ()) = request.into_parts();
   let authority = parts
@@ -203,11 +205,12 @@ async fn serve_request(
   let table = node.routes.current();
   let Some(worker) = table.route(host, &path).map(str::to_owned) else {
     let message = format!("No worker is routed for host {host:?} or path {path:?}.\n");
-    respond(
-      &mut send,
-      WorkerResponse::text(StatusCode::NOT_FOUND, message),
-    )
-    .await;
+    let response = WorkerResponse::text(StatusCode::NOT_FOUND, message);
+    node
+      .config
+      .traffic
+      .record(Protocol::Http3, response.status, arrived.elapsed());
+    respond(&mut send, response).await;
     return;
   };
   let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -254,6 +257,10 @@ async fn serve_request(
       )
     }
   };
+  node
+    .config
+    .traffic
+    .record(Protocol::Http3, response.status, arrived.elapsed());
   respond(&mut send, response).await;
 }
 

@@ -23,6 +23,8 @@
 //! - [`local_folder`]: a folder of workers, one per subfolder, followed as
 //!   folders are added, edited and removed (`outpost edge --local`).
 //! - [`metrics`]: the admin endpoint, `GET /metrics` for Prometheus.
+//! - [`traffic`]: request, latency, KV cache and sync counters the servers
+//!   keep for it.
 //! - `websocket`: WebSocket upgrades pumped into a worker's WebSocketPair.
 
 pub mod config;
@@ -37,6 +39,7 @@ pub mod metrics;
 pub mod routes;
 pub mod server;
 pub mod tls;
+pub mod traffic;
 mod websocket;
 
 pub use dispatch::Dispatcher;

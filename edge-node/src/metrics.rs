@@ -16,6 +16,7 @@ use outpost_runtime::{CPU_BUCKETS, CpuHistogram, ExecutorStats};
 use tokio::net::TcpListener;
 
 use crate::dispatch::Dispatcher;
+use crate::traffic::Traffic;
 
 /// Renders `stats` in the Prometheus text format.
 pub fn render(stats: &ExecutorStats) -> String {
@@ -105,6 +106,7 @@ fn render_cpu_histogram(out: &mut String, histogram: &CpuHistogram) {
 
 async fn answer(
   dispatcher: Arc<Dispatcher>,
+  traffic: Arc<Traffic>,
   req: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
   if req.uri().path() != "/metrics" {
@@ -112,7 +114,8 @@ async fn answer(
     *response.status_mut() = http::StatusCode::NOT_FOUND;
     return response;
   }
-  let body = render(&dispatcher.stats().await);
+  let mut body = render(&dispatcher.stats().await);
+  traffic.render(&mut body);
   let mut response = http::Response::new(Full::new(Bytes::from(body)));
   response.headers_mut().insert(
     http::header::CONTENT_TYPE,
@@ -121,10 +124,12 @@ async fn answer(
   response
 }
 
-/// Serves the admin endpoint on `listener` until `shutdown` resolves.
+/// Serves the admin endpoint on `listener` until `shutdown` resolves:
+/// the executors' stats and `traffic`'s counters.
 pub async fn serve(
   listener: TcpListener,
   dispatcher: Arc<Dispatcher>,
+  traffic: Arc<Traffic>,
   shutdown: impl Future<Output = ()>,
 ) {
   tokio::pin!(shutdown);
@@ -139,11 +144,11 @@ pub async fn serve(
       },
       () = &mut shutdown => return,
     };
-    let dispatcher = dispatcher.clone();
+    let (dispatcher, traffic) = (dispatcher.clone(), traffic.clone());
     tokio::spawn(async move {
       let service = service_fn(move |req| {
-        let dispatcher = dispatcher.clone();
-        async move { Ok::<_, Infallible>(answer(dispatcher, req).await) }
+        let (dispatcher, traffic) = (dispatcher.clone(), traffic.clone());
+        async move { Ok::<_, Infallible>(answer(dispatcher, traffic, req).await) }
       });
       let _ = auto::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(stream), service)

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -20,6 +20,7 @@ use crate::convert::{self, EdgeBody, RequestError};
 use crate::dispatch::Dispatcher;
 use crate::routes::Routes;
 use crate::tls::{HelloHook, SniResolver};
+use crate::traffic::{Protocol, Traffic};
 use crate::websocket;
 use outpost_runtime::ResponseBody;
 
@@ -36,6 +37,8 @@ pub struct ServerConfig {
   /// The `alt-svc` header for HTTPS responses: where HTTP/3 is served
   /// ([`crate::h3::alt_svc`]).
   pub alt_svc: Option<http::HeaderValue>,
+  /// Where requests are counted, shared by the node's servers.
+  pub traffic: Arc<Traffic>,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
       max_body_bytes: 100 * 1024 * 1024,
       shutdown_grace: Duration::from_secs(10),
       alt_svc: None,
+      traffic: Arc::default(),
     }
   }
 }
@@ -234,7 +238,12 @@ async fn serve_connection<S>(
   let service = service_fn(move |req| {
     let node = node.clone();
     async move {
+      let (arrived, protocol) = (Instant::now(), Protocol::of(req.version()));
       let mut response = handle(&node, req).await;
+      node
+        .config
+        .traffic
+        .record(protocol, response.status(), arrived.elapsed());
       if let Some(alt_svc) = &node.alt_svc {
         response
           .headers_mut()

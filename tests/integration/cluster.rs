@@ -233,6 +233,24 @@ pub fn start_edge_with(
   data: &Path,
   extra: &[&str],
 ) -> (Process, String) {
+  let (process, lines) = start_edge_lines(control_api, join, data, extra);
+  let url = lines
+    .last()
+    .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+    .expect("the edge's address")
+    .trim_end_matches('/')
+    .to_owned();
+  (process, url)
+}
+
+/// As [`start_edge_with`], returning the lines printed up to the ready
+/// line (the metrics address, with `--admin-port`, is among them).
+pub fn start_edge_lines(
+  control_api: &str,
+  join: Option<&str>,
+  data: &Path,
+  extra: &[&str],
+) -> (Process, Vec<String>) {
   let mut args = vec![
     "edge",
     "--control",
@@ -248,14 +266,7 @@ pub fn start_edge_with(
     args.extend(["--join", join]);
   }
   args.extend_from_slice(extra);
-  let (process, lines) = start(&args, "at http://");
-  let url = lines
-    .last()
-    .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
-    .expect("the edge's address")
-    .trim_end_matches('/')
-    .to_owned();
-  (process, url)
+  start(&args, "at http://")
 }
 
 pub async fn body_of(url: &str) -> Option<String> {

@@ -25,10 +25,25 @@ impl Drop for Killed {
   }
 }
 
-/// `outpost edge --local` with two workers (`site` answers its URL,
-/// `pipe` streams the request body back as it arrives) and HTTPS for
-/// `alpha.test`; returns the process and the HTTPS/HTTP3 port.
+/// `outpost edge --local` with three workers (`site` answers its URL,
+/// `pipe` streams the request body back as it arrives, `slow` answers
+/// after 700 ms) and HTTPS for `alpha.test`; returns the process and the
+/// HTTPS/HTTP3 port.
 fn start_edge(dir: &Path, ca: &TestCa) -> (Killed, u16) {
+  let edge = start_edge_with(dir, ca, &[]);
+  (edge.process, edge.https_port)
+}
+
+/// A running edge and its addresses.
+struct Edge {
+  process: Killed,
+  https_port: u16,
+  http: String,
+  metrics: Option<String>,
+}
+
+/// As [`start_edge`], with `extra` flags.
+fn start_edge_with(dir: &Path, ca: &TestCa, extra: &[&str]) -> Edge {
   let workers = dir.join("workers");
   for (name, source) in [
     (
@@ -52,6 +67,7 @@ fn start_edge(dir: &Path, ca: &TestCa) -> (Killed, u16) {
     .args(["edge", "--local"])
     .arg(&workers)
     .args(["--port", "0", "--tls-port", "0", "--threads", "1"])
+    .args(extra)
     .arg("--tls-cert")
     .arg(cert)
     .arg("--tls-key")
@@ -61,19 +77,48 @@ fn start_edge(dir: &Path, ca: &TestCa) -> (Killed, u16) {
     .spawn()
     .expect("outpost edge starts");
   let stdout = child.stdout.take().expect("stdout");
-  let child = Killed(child);
-  let mut line = String::new();
-  BufReader::new(stdout)
-    .read_line(&mut line)
-    .expect("a ready line");
+  let process = Killed(child);
+  let mut lines = BufReader::new(stdout).lines();
+  let mut metrics = None;
+  let line = loop {
+    let line = lines.next().expect("a ready line").expect("text");
+    if line.contains("metrics on") {
+      metrics = line.split_whitespace().last().map(str::to_owned);
+      continue;
+    }
+    break line;
+  };
   assert!(line.contains("HTTP/3 on UDP port"), "{line}");
-  let port = line
+  let https_port = line
     .split_whitespace()
     .find_map(|w| w.strip_prefix("https://"))
     .and_then(|a| a.trim_end_matches('/').rsplit_once(':'))
     .and_then(|(_, p)| p.parse().ok())
     .unwrap_or_else(|| panic!("no https address in {line:?}"));
-  (child, port)
+  let http = line
+    .split_whitespace()
+    .find(|w| w.starts_with("http://"))
+    .expect("the http address")
+    .trim_end_matches('/')
+    .to_owned();
+  Edge {
+    process,
+    https_port,
+    http,
+    metrics,
+  }
+}
+
+/// Sends GET `path` over HTTP/3 and returns the status.
+async fn h3_get(client: &mut SendRequest, path: &str) -> u16 {
+  let mut stream = client
+    .send_request(request("GET", path))
+    .await
+    .expect("send");
+  stream.finish().await.expect("finish");
+  let status = stream.recv_response().await.expect("a response").status();
+  while stream.recv_data().await.expect("data").is_some() {}
+  status.as_u16()
 }
 
 type SendRequest = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
@@ -219,4 +264,95 @@ async fn https_advertises_http3_and_shutdown_lets_requests_finish() {
   }
   assert_eq!(body, b"finished");
   drop(edge);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_by_protocol_and_status() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let ca = TestCa::new();
+  let edge = start_edge_with(dir.path(), &ca, &["--admin-port", "0"]);
+  let (mut client, _endpoint) = connect(&ca, edge.https_port).await;
+  for _ in 0..3 {
+    assert_eq!(h3_get(&mut client, "/site/").await, 200);
+  }
+  assert_eq!(h3_get(&mut client, "/nowhere/").await, 404);
+  let plain = reqwest::Client::new();
+  for _ in 0..2 {
+    let response = plain
+      .get(format!("{}/site/", edge.http))
+      .send()
+      .await
+      .expect("answer");
+    assert_eq!(response.status(), 200);
+  }
+  let ca_path = dir.path().join("ca.pem");
+  std::fs::write(&ca_path, ca.pem()).expect("write");
+  let port = edge.https_port;
+  let curl = std::process::Command::new("curl")
+    .args(["--silent", "--http2", "--cacert"])
+    .arg(&ca_path)
+    .args([
+      "--resolve",
+      &format!("alpha.test:{port}:127.0.0.1"),
+      &format!("https://alpha.test:{port}/site/"),
+    ])
+    .output()
+    .expect("curl runs");
+  assert!(curl.status.success());
+
+  let url = edge.metrics.expect("a metrics address");
+  let text = plain
+    .get(&url)
+    .send()
+    .await
+    .expect("scrape")
+    .text()
+    .await
+    .expect("text");
+  let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+    .expect("the Prometheus text format");
+  let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+    scrape
+      .samples
+      .iter()
+      .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+      .map(|s| match s.value {
+        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+        prometheus_parse::Value::Untyped(v) => v,
+        _ => f64::NAN,
+      })
+      .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+  };
+  let requests = "outpost_requests_total";
+  assert_eq!(
+    value(requests, &[("protocol", "http3"), ("status", "2xx")]),
+    3.0
+  );
+  assert_eq!(
+    value(requests, &[("protocol", "http3"), ("status", "4xx")]),
+    1.0,
+    "{text}"
+  );
+  assert_eq!(
+    value(requests, &[("protocol", "http1"), ("status", "2xx")]),
+    2.0
+  );
+  assert_eq!(
+    value(requests, &[("protocol", "http2"), ("status", "2xx")]),
+    1.0
+  );
+  let latency = scrape
+    .samples
+    .iter()
+    .find(|s| s.metric == "outpost_request_duration_seconds")
+    .expect("the latency histogram");
+  match &latency.value {
+    prometheus_parse::Value::Histogram(buckets) => {
+      let total = buckets.last().expect("buckets").count;
+      assert_eq!(total, 7.0, "every request is in the histogram");
+    }
+    other => panic!("not a histogram: {other:?}"),
+  }
+  assert!(value("outpost_live_isolates", &[]) >= 1.0);
+  assert!(value("outpost_cold_starts_total", &[]) + value("outpost_warm_starts_total", &[]) >= 1.0);
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cluster::{Control, Process, Storage, start_edge_with};
+use crate::cluster::{Control, Process, Storage, start_edge_lines, start_edge_with};
 use crate::util::{Backend, fixture_entry};
 
 on_both_stores!(writes_through_one_edge_reach_the_other);
@@ -352,4 +352,67 @@ async fn two_replicas_on_postgres_carry_invalidations_between_their_edges() {
     Duration::from_secs(2),
   )
   .await;
+}
+
+#[tokio::test]
+async fn metrics_count_kv_hits_and_misses_and_the_sync_state() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let storage = Storage::new(Backend::Sqlite, &dir.path().join("control")).await;
+  let control = Control::start_with(&storage, 0, 0, None);
+  let (_edge, lines) = start_edge_lines(
+    &control.api,
+    Some(&storage.token("edge-join")),
+    &dir.path().join("edge"),
+    &["--admin-port", "0"],
+  );
+  let metrics = lines
+    .iter()
+    .find(|l| l.contains("metrics on"))
+    .and_then(|l| l.split_whitespace().last())
+    .expect("the metrics address")
+    .to_owned();
+  let edge = lines
+    .last()
+    .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+    .expect("the edge's address")
+    .trim_end_matches('/')
+    .to_owned();
+  let ns = namespace(&control, "counted").await;
+  let epoch = deploy_kv_worker(&control, "app", &ns).await;
+  control.wait_for_acks(epoch).await;
+
+  assert_eq!(get(&edge, "app.test", "/v/a").await.0, 404, "a miss");
+  for _ in 0..3 {
+    assert_eq!(get(&edge, "app.test", "/v/a").await.0, 404, "a cached miss");
+  }
+  let text = reqwest::get(&metrics)
+    .await
+    .expect("scrape")
+    .text()
+    .await
+    .expect("text");
+  let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+    .expect("the Prometheus text format");
+  let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+    scrape
+      .samples
+      .iter()
+      .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+      .map(|s| match s.value {
+        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+        _ => f64::NAN,
+      })
+      .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+  };
+  assert_eq!(
+    value("outpost_kv_cache_total", Some(("result", "miss"))),
+    1.0
+  );
+  assert_eq!(
+    value("outpost_kv_cache_total", Some(("result", "hit"))),
+    3.0
+  );
+  assert_eq!(value("outpost_sync_connected", None), 1.0);
+  assert_eq!(value("outpost_sync_epoch", None), epoch as f64);
+  assert_eq!(value("outpost_sync_lag_epochs", None), 0.0);
 }

@@ -28,6 +28,7 @@ mod kv_cli;
 mod kv_edges;
 mod limits;
 mod metrics;
+mod observability;
 mod origin;
 mod outbound;
 mod protocol;

@@ -37,6 +37,7 @@ async fn metrics_count_isolates_starts_and_limits() {
   tokio::spawn(outpost_edge::metrics::serve(
     admin,
     server.dispatcher.clone(),
+    std::sync::Arc::default(),
     std::future::pending(),
   ));
   let text = tokio::time::timeout(Duration::from_secs(10), get_text(&client, &url))

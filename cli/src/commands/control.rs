@@ -11,7 +11,7 @@ use outpost_control::kv::KvChange;
 use outpost_control::store::{
   Change, PostgresStore, Scope, SqliteStore, Store, listen_for_changes,
 };
-use outpost_control::{ControlPlane, app, server, sync_server, tokens};
+use outpost_control::{ControlPlane, app, metrics, server, sync_server, tokens};
 
 use super::node::shutdown_signal;
 
@@ -133,6 +133,11 @@ struct ServeArgs {
   /// differs from --sync-listen (a public name or address, say).
   #[arg(long, value_name = "HOST:PORT")]
   sync_advertise: Option<String>,
+
+  /// Serve GET /metrics (Prometheus, no token) on this address, apart
+  /// from the API.
+  #[arg(long, value_name = "ADDR")]
+  admin_listen: Option<SocketAddr>,
 }
 
 fn parse_scope(name: &str) -> Result<Scope, String> {
@@ -203,12 +208,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
   let listener = tokio::net::TcpListener::bind(args.listen)
     .await
     .with_context(|| format!("listening on {}", args.listen))?;
+  let (stop, stopped) = tokio::sync::watch::channel(false);
+  // Before the API line, which scripts take as "ready".
+  if let Some(address) = args.admin_listen {
+    let admin = tokio::net::TcpListener::bind(address)
+      .await
+      .with_context(|| format!("listening on {address}"))?;
+    println!(
+      "outpost control: metrics on http://{}/metrics",
+      admin.local_addr()?
+    );
+    let mut stopped = stopped.clone();
+    tokio::spawn(metrics::serve(admin, control.clone(), async move {
+      let _ = stopped.changed().await;
+    }));
+  }
   println!(
     "outpost control: API at http://{}/v1 sync at {sync_address} data in {}",
     listener.local_addr()?,
     args.storage.describe()
   );
-  let (stop, stopped) = tokio::sync::watch::channel(false);
   let sync = tokio::spawn(sync_server::run(endpoint, control.clone(), async move {
     let mut stopped = stopped;
     let _ = stopped.changed().await;

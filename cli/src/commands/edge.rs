@@ -15,6 +15,7 @@ use outpost_edge::control::{ControlledNode, NodeIdentity};
 use outpost_edge::kv::EdgeKv;
 use outpost_edge::local_folder::LocalFolder;
 use outpost_edge::tls::{CertFiles, SniResolver, follow_files, reload_logged};
+use outpost_edge::traffic::Traffic;
 use outpost_protocol::KvBackend;
 
 use super::kv::{local_state_dir, open_local_store};
@@ -154,6 +155,7 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     let dispatcher = args.serve.start_dispatcher()?;
     let routes = Routes::default();
     let outbound = args.serve.outbound_policy()?;
+    let traffic = Arc::new(Traffic::default());
     let (source, follow): (String, Follower) = match (&args.local, &args.control) {
       (Some(local), _) => {
         if !local.is_dir() {
@@ -194,7 +196,9 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
           }
         };
         let kv = EdgeKv::new(args.kv_cache_mb << 20, Duration::from_millis(args.kv_timeout_ms));
+        traffic.watch_kv(kv.clone());
         let mut node = ControlledNode::new(data.clone(), dispatcher.clone(), routes.clone(), outbound, kv);
+        traffic.watch_sync(node.sync_status());
         let restored = node.restore().await.context("serving the saved state")?;
         let source = format!(
           "{restored} worker(s) from {} (epoch {}), following the control plane at {}",
@@ -215,6 +219,7 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
       let _ = stop.changed().await;
     };
     let mut config = args.serve.server_config();
+    config.traffic = traffic.clone();
     let https = match (&resolver, args.tls_port) {
       (Some(resolver), Some(port)) => {
         let tls_listener = args.serve.bind(port).await?;
@@ -254,6 +259,12 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
       }
       _ => None,
     };
+    // Before the serving line, which scripts take as "ready".
+    if let Some(port) = args.admin_port {
+      let admin = args.serve.bind(port).await?;
+      println!("outpost edge: metrics on http://{}/metrics", admin.local_addr()?);
+      tokio::spawn(outpost_edge::metrics::serve(admin, dispatcher.clone(), traffic.clone(), stopped(stop_rx.clone())));
+    }
     match &https {
       Some((_, Some(_), tls_addr)) => println!(
         "outpost edge: serving {source} at http://{addr}/ and https://{tls_addr}/ (HTTP/3 on UDP port {})",
@@ -269,11 +280,6 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
       });
-    }
-    if let Some(port) = args.admin_port {
-      let admin = args.serve.bind(port).await?;
-      println!("outpost edge: metrics at http://{}/metrics", admin.local_addr()?);
-      tokio::spawn(outpost_edge::metrics::serve(admin, dispatcher.clone(), stopped(stop_rx.clone())));
     }
     let following = follow(Box::pin(stopped(stop_rx.clone())));
     outpost_edge::run(listener, routes, dispatcher, config, stopped(stop_rx)).await;
