@@ -62,6 +62,9 @@ enum Command {
   Edges(commands::deploy::EdgesArgs),
   /// Manage KV namespaces and keys, on the control plane or locally.
   Kv(commands::kv::KvArgs),
+  /// Follow a worker's console output, exceptions and requests, live, on
+  /// every edge.
+  Tail(commands::tail::TailArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
     Command::Routes(args) => commands::deploy::routes(args),
     Command::Edges(args) => commands::deploy::edges(args),
     Command::Kv(args) => commands::kv::run(args),
+    Command::Tail(args) => commands::tail::run(args),
   };
   match result {
     Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
+use outpost_protocol::tail::TailEvent;
 use tokio::sync::{broadcast, watch};
 
 use outpost_protocol::kv::Clock;
@@ -28,6 +31,12 @@ pub struct ControlPlane {
   clock: Clock,
   /// Edges holding a sync connection to this process now.
   connected: std::sync::atomic::AtomicUsize,
+  /// How many `outpost tail`s follow each worker through this process.
+  tails: std::sync::Mutex<BTreeMap<String, usize>>,
+  /// The workers tailed now, for the sync connections to tell edges.
+  tailed: watch::Sender<Vec<String>>,
+  /// Tail events from every edge connected here.
+  tail_events: broadcast::Sender<Arc<TailEvent>>,
 }
 
 impl ControlPlane {
@@ -49,7 +58,51 @@ impl ControlPlane {
       kv_changes: broadcast::Sender::new(4096),
       clock: Clock::system(),
       connected: Default::default(),
+      tails: Default::default(),
+      tailed: watch::Sender::new(Vec::new()),
+      tail_events: broadcast::Sender::new(4096),
     }))
+  }
+
+  /// Starts following `worker`'s events; edges send them while any
+  /// subscription lives.
+  pub fn start_tail(self: &Arc<Self>, worker: &str) -> TailSubscription {
+    let events = self.tail_events.subscribe();
+    self.count_tail(worker, true);
+    TailSubscription {
+      app: self.clone(),
+      worker: worker.to_owned(),
+      events,
+    }
+  }
+
+  fn count_tail(&self, worker: &str, more: bool) {
+    let Ok(mut tails) = self.tails.lock() else {
+      return;
+    };
+    let count = tails.entry(worker.to_owned()).or_default();
+    if more {
+      *count += 1;
+    } else {
+      *count = count.saturating_sub(1);
+    }
+    tails.retain(|_, count| *count > 0);
+    let workers: Vec<String> = tails.keys().cloned().collect();
+    self.tailed.send_if_modified(|current| {
+      let changed = *current != workers;
+      *current = workers;
+      changed
+    });
+  }
+
+  /// The workers tailed now, for the sync server.
+  pub fn watch_tailed(&self) -> watch::Receiver<Vec<String>> {
+    self.tailed.subscribe()
+  }
+
+  /// Passes an edge's event to every tail.
+  pub fn tail_event(&self, event: TailEvent) {
+    let _ = self.tail_events.send(Arc::new(event));
   }
 
   /// The newest epoch this process knows of.
@@ -164,5 +217,20 @@ impl Drop for ConnectedEdge {
       .0
       .connected
       .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+  }
+}
+
+/// One `outpost tail`: the events of every edge, for as long as it lives.
+pub struct TailSubscription {
+  app: Arc<ControlPlane>,
+  /// The worker followed.
+  pub worker: String,
+  /// Every edge's events (of every tailed worker: filter by `worker`).
+  pub events: broadcast::Receiver<Arc<TailEvent>>,
+}
+
+impl Drop for TailSubscription {
+  fn drop(&mut self) {
+    self.app.count_tail(&self.worker, false);
   }
 }

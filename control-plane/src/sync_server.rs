@@ -8,6 +8,7 @@ use std::sync::Arc;
 use outpost_protocol::sync::{
   BundleReply, ControlMessage, EdgeMessage, StreamOpen, read_frame, write_frame, write_raw,
 };
+use outpost_protocol::tail::TailBatch;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::app::ControlPlane;
@@ -146,6 +147,15 @@ async fn serve_stream(
       Ok(())
     }
     Some(StreamOpen::Control { epoch }) => follow_changes(send, recv, app, node, epoch).await,
+    Some(StreamOpen::Logs) => {
+      while let Some(batch) = read_frame::<_, TailBatch>(&mut recv).await? {
+        for mut event in batch.events {
+          event.edge = node.to_owned();
+          app.tail_event(event);
+        }
+      }
+      Ok(())
+    }
     Some(StreamOpen::Kv { request }) => {
       crate::kv::serve_request(app, node, request, &mut send, &mut recv).await?;
       let _ = send.finish();
@@ -178,6 +188,11 @@ async fn follow_changes(
   });
   let mut epochs = app.watch_epoch();
   let mut kv_changes = app.watch_kv_changes();
+  let mut tailed = app.watch_tailed();
+  let workers = tailed.borrow_and_update().clone();
+  if !workers.is_empty() {
+    write_frame(&mut send, &ControlMessage::Tail { workers }).await?;
+  }
   let mut epoch_moved = true;
   loop {
     if epoch_moved {
@@ -194,6 +209,13 @@ async fn follow_changes(
           return Ok(());
         }
         epoch_moved = true;
+      }
+      changed = tailed.changed() => {
+        if changed.is_err() {
+          return Ok(());
+        }
+        let workers = tailed.borrow_and_update().clone();
+        write_frame(&mut send, &ControlMessage::Tail { workers }).await?;
       }
       change = kv_changes.recv() => {
         let message = match change {

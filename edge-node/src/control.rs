@@ -31,6 +31,7 @@ use crate::config::{kv_env, worker_limits};
 use crate::dispatch::Dispatcher;
 use crate::kv::EdgeKv;
 use crate::routes::{RouteTable, Routes};
+use crate::tail::TailHub;
 use crate::traffic::SyncStatus;
 
 /// The longest wait between reconnection attempts.
@@ -243,6 +244,8 @@ pub struct ControlledNode {
   epoch: u64,
   /// The sync connection's state, for `/metrics`.
   sync: Arc<SyncStatus>,
+  /// Where tailed workers' events are collected, if anywhere.
+  tail: Option<Arc<TailHub>>,
 }
 
 impl ControlledNode {
@@ -265,7 +268,14 @@ impl ControlledNode {
       installed: BTreeSet::new(),
       epoch: 0,
       sync: Arc::default(),
+      tail: None,
     }
+  }
+
+  /// Sends tailed workers' events to the control plane through `tail`.
+  pub fn with_tail(mut self, tail: Arc<TailHub>) -> Self {
+    self.tail = Some(tail);
+    self
   }
 
   /// The sync connection's state, updated as it changes.
@@ -471,10 +481,16 @@ impl ControlledNode {
       .map_err(|e| connection_error(e.to_string()))?;
     write_frame(&mut send, &StreamOpen::Control { epoch: self.epoch }).await?;
     self.kv.set_link(Some(connection.clone()));
+    if let Some(tail) = &self.tail {
+      tail.set_link(Some(connection.clone()));
+    }
     self.sync.connected.store(true, Ordering::Relaxed);
     let followed = self.follow_stream(&connection, &mut send, &mut recv).await;
     self.sync.connected.store(false, Ordering::Relaxed);
     self.kv.set_link(None);
+    if let Some(tail) = &self.tail {
+      tail.set_link(None);
+    }
     followed
   }
 
@@ -494,6 +510,12 @@ impl ControlledNode {
         }
         ControlMessage::KvFlush => {
           self.kv.flush();
+          continue;
+        }
+        ControlMessage::Tail { workers } => {
+          if let Some(tail) = &self.tail {
+            tail.set_tailed(workers);
+          }
           continue;
         }
       };

@@ -60,6 +60,23 @@ fn request_url(req: &http::Request<Incoming>, scheme: &str) -> Result<String, Re
   Ok(format!("{scheme}://{host}{target}"))
 }
 
+/// A new `cf-ray` value: 16 hex digits, unique within the process and
+/// unlikely to repeat across nodes.
+pub(crate) fn new_ray() -> http::HeaderValue {
+  use std::hash::BuildHasher;
+  use std::sync::OnceLock;
+  use std::sync::atomic::AtomicU64;
+  static BASE: OnceLock<u64> = OnceLock::new();
+  static NEXT: AtomicU64 = AtomicU64::new(0);
+  let base = *BASE.get_or_init(|| std::hash::RandomState::new().hash_one(std::process::id()));
+  let ray = base.wrapping_add(
+    NEXT
+      .fetch_add(1, Ordering::Relaxed)
+      .wrapping_mul(0x9e37_79b9_7f4a_7c15),
+  );
+  http::HeaderValue::from_str(&format!("{ray:016x}")).unwrap_or(http::HeaderValue::from_static("0"))
+}
+
 /// Converts a hyper request that came in on `scheme` (http or https),
 /// streaming its body through a bounded channel.
 pub(crate) fn to_worker_request(

@@ -7,6 +7,8 @@
 //!   shutdown.
 //! - [`h3`]: HTTP/3 over QUIC (quinn + h3) on the HTTPS port's number,
 //!   bodies streamed both ways, GOAWAY on shutdown.
+//! - [`tail`]: live logs of tailed workers, forwarded to the control
+//!   plane (`outpost tail`).
 //! - [`tls`]: certificates by SNI from PEM files, reloadable; the
 //!   handshake's pre-warm hook.
 //! - [`config`]: a worker's `outpost.toml`.
@@ -38,6 +40,7 @@ pub mod local_folder;
 pub mod metrics;
 pub mod routes;
 pub mod server;
+pub mod tail;
 pub mod tls;
 pub mod traffic;
 mod websocket;

@@ -12,7 +12,9 @@
 //!   answered with a [`KvReply`]. Values travel as a raw frame after the
 //!   request or reply that announces them. After a KV write the control
 //!   plane tells every other node on its control stream
-//!   ([`ControlMessage::KvInvalidate`]).
+//!   ([`ControlMessage::KvInvalidate`]);
+//! - while anyone tails a worker ([`ControlMessage::Tail`]), one logs
+//!   stream ([`StreamOpen::Logs`]) of `tail::TailBatch` frames.
 //!
 //! Every message is a frame: a 4-byte big-endian length, then JSON (or the
 //! raw bundle bytes).
@@ -91,6 +93,9 @@ pub enum StreamOpen {
     /// What is asked.
     request: KvRequest,
   },
+  /// The node's log stream: [`crate::tail::TailBatch`] frames follow, for
+  /// as long as the connection lasts.
+  Logs,
 }
 
 /// A KV call from an edge node, on a stream of its own.
@@ -181,6 +186,11 @@ pub enum ControlMessage {
   },
   /// Too many KV changes to tell: drop the whole KV cache.
   KvFlush,
+  /// The workers someone tails now (none: send no logs).
+  Tail {
+    /// Worker names.
+    workers: Vec<String>,
+  },
 }
 
 /// The control plane's answer on a bundle stream, before the bundle's bytes

@@ -25,6 +25,7 @@ use crate::ext::kv::{KvBindings, KvNamespace};
 use crate::ext::serve::{
   CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
 };
+use crate::ext::worker::WorkerLog;
 use crate::isolate::IsolateCell;
 use crate::limits::{CpuWatchdog, Termination, WatchedIsolate, WorkerLimits};
 use crate::pool::{BlankIsolate, IsolatePool};
@@ -486,6 +487,7 @@ pub(crate) async fn start_worker(
   pool: &Rc<IsolatePool>,
   counts: Rc<LimitCounts>,
   cache: CacheScope,
+  log: Option<WorkerLog>,
 ) -> Result<WorkerIsolate, WorkerError> {
   let limits = &version.limits;
   let BlankIsolate {
@@ -501,6 +503,9 @@ pub(crate) async fn start_worker(
     let mut op_state = op_state.borrow_mut();
     op_state.put(ledger.clone());
     op_state.put(cache);
+    if let Some(log) = log {
+      op_state.put(log);
+    }
     op_state.put(version.env.kv_bindings());
     op_state.put(OutboundConfig {
       policy: limits.outbound.clone(),

@@ -225,6 +225,7 @@ fn every_command_has_help() {
     &["kv", "key", "get"],
     &["kv", "key", "list"],
     &["kv", "bulk", "put"],
+    &["tail"],
   ] {
     let help = outpost().args(command).arg("--help").output().expect("run");
     let text = String::from_utf8_lossy(&help.stdout);

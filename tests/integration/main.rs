@@ -37,6 +37,7 @@ mod routes;
 mod scale;
 mod shutdown;
 mod streaming;
+mod tail;
 mod tls;
 mod websocket;
 mod worker_limits;

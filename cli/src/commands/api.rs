@@ -145,6 +145,29 @@ impl Api {
     serde_json::from_slice(&bytes).with_context(|| format!("{} answered without JSON", self.base))
   }
 
+  /// Opens `GET /v1<path>` and returns the response to read as a stream;
+  /// an error answer becomes an error naming the API's message.
+  pub async fn open(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+    let response = self
+      .client
+      .get(format!("{}/v1{path}", self.base))
+      .bearer_auth(&self.token)
+      .send()
+      .await
+      .with_context(|| format!("cannot reach the control plane at {}", self.base))?;
+    let status = response.status();
+    if !status.is_success() {
+      let bytes = response.bytes().await.context("reading the answer")?;
+      let value: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} answered {status} without JSON", self.base))?;
+      let message = value["error"]["message"]
+        .as_str()
+        .unwrap_or("no reason given");
+      bail!("GET {path}: {message} ({status})");
+    }
+    Ok(response)
+  }
+
   /// Calls `method /v1<path>` with a raw body and extra headers, and
   /// returns the answer's headers and raw body; an error answer becomes an
   /// error naming the API's message.

@@ -14,9 +14,11 @@ use outpost_edge::Routes;
 use outpost_edge::control::{ControlledNode, NodeIdentity};
 use outpost_edge::kv::EdgeKv;
 use outpost_edge::local_folder::LocalFolder;
+use outpost_edge::tail::TailHub;
 use outpost_edge::tls::{CertFiles, SniResolver, follow_files, reload_logged};
 use outpost_edge::traffic::Traffic;
 use outpost_protocol::KvBackend;
+use outpost_runtime::LogSink;
 
 use super::kv::{local_state_dir, open_local_store};
 use super::node::{ServeArgs, shutdown_signal};
@@ -152,7 +154,10 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
   let resolver = tls_resolver(&args)?;
   let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
-    let dispatcher = args.serve.start_dispatcher()?;
+    // Tailing needs a control plane to stream to.
+    let tail = args.control.is_some().then(|| Arc::new(TailHub::default()));
+    let sink = tail.clone().map(|hub| hub as Arc<dyn LogSink>);
+    let dispatcher = args.serve.start_dispatcher_logging(sink)?;
     let routes = Routes::default();
     let outbound = args.serve.outbound_policy()?;
     let traffic = Arc::new(Traffic::default());
@@ -198,6 +203,10 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
         let kv = EdgeKv::new(args.kv_cache_mb << 20, Duration::from_millis(args.kv_timeout_ms));
         traffic.watch_kv(kv.clone());
         let mut node = ControlledNode::new(data.clone(), dispatcher.clone(), routes.clone(), outbound, kv);
+        if let Some(tail) = &tail {
+          node = node.with_tail(tail.clone());
+          tokio::spawn(tail.clone().forward());
+        }
         traffic.watch_sync(node.sync_status());
         let restored = node.restore().await.context("serving the saved state")?;
         let source = format!(
@@ -220,6 +229,7 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     };
     let mut config = args.serve.server_config();
     config.traffic = traffic.clone();
+    config.tail = tail.clone();
     let https = match (&resolver, args.tls_port) {
       (Some(resolver), Some(port)) => {
         let tls_listener = args.serve.bind(port).await?;

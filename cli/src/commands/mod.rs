@@ -7,3 +7,4 @@ pub mod dev;
 pub mod edge;
 pub mod kv;
 mod node;
+pub mod tail;

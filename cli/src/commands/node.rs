@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use outpost_edge::{Dispatcher, ServerConfig};
-use outpost_runtime::{ExecutorOptions, OutboundPolicy, ResidencyPolicy, ResponseCache};
+use outpost_runtime::{ExecutorOptions, LogSink, OutboundPolicy, ResidencyPolicy, ResponseCache};
 
 /// Options of every command that serves HTTP.
 #[derive(Args)]
@@ -113,6 +113,15 @@ impl ServeArgs {
 
   /// Starts the executor threads.
   pub fn start_dispatcher(&self) -> anyhow::Result<Arc<Dispatcher>> {
+    self.start_dispatcher_logging(None)
+  }
+
+  /// As [`ServeArgs::start_dispatcher`], with workers' console lines also
+  /// going to `log_sink` (`outpost tail`).
+  pub fn start_dispatcher_logging(
+    &self,
+    log_sink: Option<Arc<dyn LogSink>>,
+  ) -> anyhow::Result<Arc<Dispatcher>> {
     let threads = self
       .threads
       .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -132,6 +141,7 @@ impl ServeArgs {
         idle_timeout: Duration::from_secs(self.idle_timeout_secs),
       },
       response_cache: ResponseCache::new(self.cache_mb << 20),
+      log_sink,
     };
     let dispatcher =
       Dispatcher::start_with(threads, &options).context("starting executor threads")?;

@@ -15,16 +15,19 @@
 //! | `GET /v1/edges` | read-only |
 //! | `DELETE /v1/edges/{id}` (shuts the node out) | admin |
 //! | `GET /v1/state` (what edges serve now) | read-only |
+//! | `GET /v1/workers/{worker}/tail` (live events from every edge, one JSON object per line) | read-only |
 //!
 //! KV calls are under `/v1/kv/namespaces` (see [`kv`]).
 
 mod error;
 mod kv;
+mod tail;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use outpost_protocol::bundle::MAX_BUNDLE_BYTES;
@@ -45,21 +48,26 @@ const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
 
 type ApiResult = Result<(StatusCode, serde_json::Value), ApiError>;
 
-/// What a call answers: JSON, or (a KV value) raw bytes.
+/// A response body: whole, or (a tail) streamed.
+pub type ApiBody = BoxBody<Bytes, std::convert::Infallible>;
+
+/// What a call answers: JSON, raw bytes (a KV value), or a stream (a tail).
 enum Reply {
   Json(StatusCode, serde_json::Value),
   Raw(Response<Full<Bytes>>),
+  Stream(Response<ApiBody>),
 }
 
 /// Answers one API request.
-pub async fn handle(app: Arc<ControlPlane>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(app: Arc<ControlPlane>, request: Request<Incoming>) -> Response<ApiBody> {
   let (status, body) = match route(&app, request).await {
     Ok(Reply::Json(status, body)) => (status, body),
-    Ok(Reply::Raw(response)) => return response,
+    Ok(Reply::Raw(response)) => return response.map(BodyExt::boxed),
+    Ok(Reply::Stream(response)) => return response,
     Err(err) => (err.status, err.body()),
   };
   let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
-  let mut response = Response::new(Full::new(Bytes::from(bytes)));
+  let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed());
   *response.status_mut() = status;
   response.headers_mut().insert(
     header::CONTENT_TYPE,
@@ -68,7 +76,7 @@ pub async fn handle(app: Arc<ControlPlane>, request: Request<Incoming>) -> Respo
   response
 }
 
-async fn route(app: &ControlPlane, request: Request<Incoming>) -> Result<Reply, ApiError> {
+async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Reply, ApiError> {
   let path = request.uri().path().to_owned();
   let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
   let method = request.method().clone();
@@ -86,6 +94,9 @@ async fn route(app: &ControlPlane, request: Request<Incoming>) -> Result<Reply, 
   let (scope, token_hash) = authenticate(app, &request).await?;
   if let Some((&"kv", segments)) = segments.split_first() {
     return kv::route(app, scope, segments, request).await;
+  }
+  if let (&Method::GET, ["workers", worker, "tail"]) = (&method, segments) {
+    return Ok(Reply::Stream(tail::stream(app, worker_name(worker)?)));
   }
   let (status, body) = platform(app, request, scope, token_hash, &path, segments).await?;
   Ok(Reply::Json(status, body))

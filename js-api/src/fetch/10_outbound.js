@@ -15,6 +15,16 @@ const denoFetch = core.loadExtScript("ext:deno_fetch/26_fetch.js");
  */
 class RequestScope {
   subrequests = 0;
+  /** @param {number} rid the request's resource id, which names it in log lines */
+  constructor(rid) {
+    this.rid = rid;
+  }
+}
+
+/** The resource id of the request being handled, or -1 outside any. */
+function currentRequestRid() {
+  const scope = core.getAsyncContext();
+  return scope instanceof RequestScope ? scope.rid : -1;
 }
 
 // Read from the host once per isolate, on the first fetch: an isolate only
@@ -62,4 +72,4 @@ function fetch(input, init = undefined) {
 /** deno_fetch's handler for WebAssembly.compileStreaming and instantiateStreaming. */
 const { handleWasmStreaming } = denoFetch;
 
-export { fetch, handleWasmStreaming, RequestScope, takeSubrequest };
+export { currentRequestRid, fetch, handleWasmStreaming, RequestScope, takeSubrequest };

@@ -2,6 +2,7 @@
 // `ctx` (ExecutionContext) and the service-worker form's FetchEvent.
 import { primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
+import { currentRequestRid } from "ext:outpost_fetch/10_outbound.js";
 import { event } from "ext:outpost_worker/00_globals.js";
 
 const { PromisePrototypeThen, PromiseResolve, TypeError } = primordials;
@@ -9,7 +10,7 @@ const { PromisePrototypeThen, PromiseResolve, TypeError } = primordials;
 /** Keeps a promise's rejection from going unnoticed. */
 function observe(promise, describeError) {
   PromisePrototypeThen(PromiseResolve(promise), undefined, (err) =>
-    op_worker_log(3, `Uncaught (in waitUntil) ${describeError(err)}\n`)
+    op_worker_log(3, `Uncaught (in waitUntil) ${describeError(err)}\n`, currentRequestRid())
   );
 }
 

@@ -314,7 +314,7 @@ function handleOne(handle, describeError, rid, method, url, hasBody, headerText)
  */
 function handleInScope(handle, describeError, rid, method, url, hasBody, headerText) {
   const outer = core.getAsyncContext();
-  core.setAsyncContext(new RequestScope());
+  core.setAsyncContext(new RequestScope(rid));
   try {
     handleOne(handle, describeError, rid, method, url, hasBody, headerText);
   } finally {

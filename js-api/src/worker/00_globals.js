@@ -4,7 +4,7 @@
 // is built, so its cost is paid once at build time, not per isolate.
 import { core, primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
-import { fetch } from "ext:outpost_fetch/10_outbound.js";
+import { currentRequestRid, fetch } from "ext:outpost_fetch/10_outbound.js";
 import { HTMLRewriter } from "ext:outpost_html/10_html_rewriter.js";
 import { Cache, caches, CacheStorage } from "ext:outpost_cache/10_cache.js";
 import { Response, WebSocket, WebSocketPair } from "ext:outpost_websocket/10_websocket.js";
@@ -35,7 +35,7 @@ const response = core.loadExtScript("ext:deno_fetch/23_response.js");
 
 // Console output goes to the host, tagged with the level: 0 debug, 1 log and
 // info, 2 warn, 3 error.
-const console = new consoleMod.Console((msg, level) => op_worker_log(level, msg));
+const console = new consoleMod.Console((msg, level) => op_worker_log(level, msg, currentRequestRid()));
 
 const classes = {
   AbortController: abortSignal.AbortController,

@@ -5,7 +5,7 @@ import { core, primordials } from "ext:core/mod.js";
 import { op_worker_log } from "ext:core/ops";
 import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js";
 import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
-import { handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
+import { currentRequestRid, handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
 import { kvNamespace } from "ext:outpost_kv/10_kv.js";
 
 const { JSONParse, ObjectDefineProperty, ObjectFreeze, ObjectKeys, TypeError } = primordials;
@@ -29,12 +29,12 @@ function describeError(err) {
 // first offered to the global scope as an "unhandledrejection" event
 // (`onunhandledrejection` included); a listener that calls preventDefault()
 // keeps it out of the log.
-core.setReportExceptionCallback((err) => op_worker_log(3, `Uncaught ${describeError(err)}\n`));
+core.setReportExceptionCallback((err) => op_worker_log(3, `Uncaught ${describeError(err)}\n`, currentRequestRid()));
 core.setUnhandledPromiseRejectionHandler((promise, reason) => {
   const rejection = new event.PromiseRejectionEvent("unhandledrejection", { promise, reason, cancelable: true });
   globalThis.dispatchEvent(rejection);
   if (!rejection.defaultPrevented) {
-    op_worker_log(3, `Unhandled promise rejection: ${describeError(reason)}\n`);
+    op_worker_log(3, `Unhandled promise rejection: ${describeError(reason)}\n`, currentRequestRid());
   }
   return true;
 });

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Executor;
 use crate::ext::cache::ResponseCache;
 use crate::ext::serve::{ServeRequest, WorkerRequest, WorkerResponse};
+use crate::ext::worker::LogSink;
 use crate::limits::{CpuHistogram, CpuWatchdog};
 use crate::pool::DEFAULT_POOL_SIZE;
 use crate::residency::ResidencyPolicy;
@@ -219,6 +220,8 @@ pub struct ExecutorOptions {
   pub residency: ResidencyPolicy,
   /// The node's Cache API store; every executor of a node shares one.
   pub response_cache: ResponseCache,
+  /// Where workers' console lines go besides the node's log.
+  pub log_sink: Option<std::sync::Arc<dyn LogSink>>,
 }
 
 impl Default for ExecutorOptions {
@@ -227,6 +230,7 @@ impl Default for ExecutorOptions {
       pool_size: DEFAULT_POOL_SIZE,
       residency: ResidencyPolicy::default(),
       response_cache: ResponseCache::default(),
+      log_sink: None,
     }
   }
 }

@@ -28,6 +28,7 @@ use crate::ext::cache::{CacheScope, ResponseCache};
 use crate::ext::serve::{
   AnswerTracker, Outbox, Reply, RoutedRequest, ServeRequest, WorkerResponse,
 };
+use crate::ext::worker::{LogSink, WorkerLog};
 use crate::limits::{CpuWatchdog, Termination};
 use crate::pool::IsolatePool;
 use crate::residency::{ResidencyPolicy, Usage, pick_evictions};
@@ -147,6 +148,7 @@ struct Executor {
   dormant: HashMap<String, (u64, WorkerVersion)>,
   residency: ResidencyPolicy,
   response_cache: ResponseCache,
+  log_sink: Option<Arc<dyn LogSink>>,
   evictions: u64,
   limits_broken: Rc<LimitCounts>,
   /// Names of workers one of whose requests has just been answered while
@@ -176,6 +178,7 @@ impl Executor {
       dormant: HashMap::new(),
       residency: options.residency,
       response_cache: options.response_cache,
+      log_sink: options.log_sink,
       evictions: 0,
       limits_broken: Rc::default(),
       released_tx,
@@ -434,8 +437,13 @@ impl Executor {
       store: self.response_cache.clone(),
       worker: Arc::from(worker),
     };
-    let start =
-      async move { start_within_wall_limit(&version, links, watchdog, &pool, counts, cache).await };
+    let log = self.log_sink.clone().map(|sink| WorkerLog {
+      worker: cache.worker.clone(),
+      sink,
+    });
+    let start = async move {
+      start_within_wall_limit(&version, links, watchdog, &pool, counts, cache, log).await
+    };
     (live, start)
   }
 
@@ -522,11 +530,12 @@ async fn start_within_wall_limit(
   pool: &Rc<IsolatePool>,
   counts: Rc<LimitCounts>,
   cache: CacheScope,
+  log: Option<WorkerLog>,
 ) -> Result<(WorkerIsolate, oneshot::Receiver<()>), WorkerError> {
   let limit = version.limits.wall_per_request;
   let IsolateLinks { requests, retired } = links;
   let start = async {
-    let isolate = start_worker(version, requests, watchdog, pool, counts, cache).await?;
+    let isolate = start_worker(version, requests, watchdog, pool, counts, cache, log).await?;
     Ok((isolate, retired))
   };
   tokio::time::timeout(limit, start)

@@ -27,6 +27,8 @@ struct InflightRequest {
   /// The host answered it already (wall-clock limit); JS's answer is dropped.
   expired: Cell<bool>,
   response_body: RefCell<Option<mpsc::Sender<Result<Bytes, BodyError>>>>,
+  /// Its `cf-ray`, which names it in the worker's log lines.
+  ray: Option<http::HeaderValue>,
 }
 
 impl Resource for InflightRequest {
@@ -172,6 +174,7 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
     reply: RefCell::new(Some(routed.reply)),
     expired: Cell::new(false),
     response_body: RefCell::new(None),
+    ray: request.headers.get("cf-ray").cloned(),
   });
   if let Some(ledger) = state.try_borrow::<CpuLedger>() {
     ledger.open(rid);
@@ -274,6 +277,13 @@ fn take_reply(
     None if inflight.expired.get() => Ok(None),
     None => Err(ServeError::RequestGone),
   }
+}
+
+/// The `cf-ray` of request `rid`, while it is in flight.
+pub fn ray_of(state: &OpState, rid: ResourceId) -> Option<String> {
+  let inflight = state.resource_table.get::<InflightRequest>(rid).ok()?;
+  let ray = inflight.ray.as_ref()?;
+  ray.to_str().ok().map(str::to_owned)
 }
 
 /// Ends a request: drops its resource, and its CPU charge closes.
@@ -429,6 +439,13 @@ pub fn op_serve_close_body(state: &mut OpState, #[smi] rid: ResourceId) {
 #[op2(fast)]
 pub fn op_serve_fail(state: &mut OpState, #[smi] rid: ResourceId, #[string] error: &str) {
   tracing::error!(target: "outpost::worker", "uncaught exception in fetch handler: {error}");
+  let message = format!("Uncaught exception in fetch handler: {error}");
+  crate::ext::worker::to_sink(
+    state,
+    crate::ext::worker::LogLevel::Error,
+    &message,
+    Some(rid),
+  );
   let Some(inflight) = finish(state, rid) else {
     return;
   };

@@ -3,6 +3,78 @@
 
 mod ops;
 
+use std::sync::Arc;
+
+/// How bad a log line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+  /// `console.debug`.
+  Debug,
+  /// `console.log`, `console.info`.
+  Info,
+  /// `console.warn`.
+  Warn,
+  /// `console.error`, and uncaught exceptions.
+  Error,
+}
+
+/// One line a worker wrote, for a [`LogSink`].
+#[derive(Debug, Clone)]
+pub struct WorkerLogLine {
+  /// The worker (its executor name).
+  pub worker: Arc<str>,
+  /// How bad.
+  pub level: LogLevel,
+  /// The text, without its trailing newline.
+  pub message: String,
+  /// The `cf-ray` of the request it was written for, if it was written
+  /// while one was handled.
+  pub ray: Option<String>,
+}
+
+/// Where workers' console output and uncaught exceptions go besides the
+/// node's log (`outpost tail`). `wants` is asked before each line is built,
+/// so a sink nobody listens to costs a check.
+pub trait LogSink: Send + Sync + std::fmt::Debug + 'static {
+  /// Whether lines of `worker` (an executor name) are wanted now.
+  fn wants(&self, worker: &str) -> bool;
+  /// Takes one line; must not block.
+  fn log(&self, line: WorkerLogLine);
+}
+
+/// Hands a line to the isolate's sink, if it wants the worker; `rid` is
+/// the request it was written for.
+pub(crate) fn to_sink(
+  state: &deno_core::OpState,
+  level: LogLevel,
+  message: &str,
+  rid: Option<deno_core::ResourceId>,
+) {
+  let Some(log) = state.try_borrow::<WorkerLog>() else {
+    return;
+  };
+  if !log.sink.wants(&log.worker) {
+    return;
+  }
+  let ray = rid.and_then(|rid| crate::ext::serve::ray_of(state, rid));
+  log.sink.log(WorkerLogLine {
+    worker: log.worker.clone(),
+    level,
+    message: message.to_owned(),
+    ray,
+  });
+}
+
+/// The isolate's worker and its sink, in the isolate's `OpState`.
+#[derive(Clone)]
+pub struct WorkerLog {
+  /// The worker (its executor name).
+  pub worker: Arc<str>,
+  /// Where its lines go.
+  pub sink: Arc<dyn LogSink>,
+}
+
 deno_core::extension!(
   outpost_worker,
   deps = [

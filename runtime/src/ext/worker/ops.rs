@@ -1,16 +1,32 @@
 //! `op_worker_*`: host services for the worker's global scope.
 
-use deno_core::op2;
+use deno_core::{OpState, op2};
 
-/// Receives one `console.*` line. Output goes to `tracing` under the target
-/// `outpost::console`, inside the span of the worker that wrote it.
+use super::LogLevel;
+
+/// Receives one `console.*` line (or an uncaught exception's report),
+/// written while request `rid` was handled (-1: outside any). Output goes
+/// to `tracing` under the target `outpost::console`, inside the span of the
+/// worker that wrote it, and to the node's log sink if it wants the worker.
 #[op2(fast)]
-pub fn op_worker_log(#[smi] level: i32, #[string] message: &str) {
+pub fn op_worker_log(
+  state: &mut OpState,
+  #[smi] level: i32,
+  #[string] message: &str,
+  #[smi] rid: i32,
+) {
   let message = message.strip_suffix('\n').unwrap_or(message);
+  let level = match level {
+    0 => LogLevel::Debug,
+    1 => LogLevel::Info,
+    2 => LogLevel::Warn,
+    _ => LogLevel::Error,
+  };
   match level {
-    0 => tracing::debug!(target: "outpost::console", "{message}"),
-    1 => tracing::info!(target: "outpost::console", "{message}"),
-    2 => tracing::warn!(target: "outpost::console", "{message}"),
-    _ => tracing::error!(target: "outpost::console", "{message}"),
+    LogLevel::Debug => tracing::debug!(target: "outpost::console", "{message}"),
+    LogLevel::Info => tracing::info!(target: "outpost::console", "{message}"),
+    LogLevel::Warn => tracing::warn!(target: "outpost::console", "{message}"),
+    LogLevel::Error => tracing::error!(target: "outpost::console", "{message}"),
   }
+  super::to_sink(state, level, message, u32::try_from(rid).ok());
 }

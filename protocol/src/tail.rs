@@ -1,0 +1,84 @@
+//! Live logs (`outpost tail`): what edges send the control plane while
+//! someone tails a worker, and what the control plane streams to `outpost
+//! tail`, one JSON object per line.
+
+use serde::{Deserialize, Serialize};
+
+/// One event of a tailed worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailEvent {
+  /// When, in milliseconds since the Unix epoch.
+  pub time_ms: u64,
+  /// The worker's name.
+  pub worker: String,
+  /// The version that served, where versions are numbered.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub version: Option<u64>,
+  /// The edge node; the control plane fills it in.
+  #[serde(default)]
+  pub edge: String,
+  /// The request's `cf-ray`, when the event belongs to a request.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub ray: Option<String>,
+  /// What happened.
+  #[serde(flatten)]
+  pub kind: TailKind,
+}
+
+/// What a [`TailEvent`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TailKind {
+  /// A `console.*` line or an uncaught exception (level `error`).
+  Log {
+    /// `debug`, `info`, `warn` or `error`.
+    level: String,
+    /// The text.
+    message: String,
+  },
+  /// A request's summary, once its response head went out.
+  Request {
+    /// The method.
+    method: String,
+    /// The URL.
+    url: String,
+    /// The status.
+    status: u16,
+    /// Milliseconds from arrival to the response head.
+    wall_ms: u64,
+    /// `ok`, or `error` for a 5xx.
+    outcome: String,
+  },
+  /// Events the edge dropped because its buffer was full.
+  Dropped {
+    /// How many.
+    count: u64,
+  },
+}
+
+impl TailEvent {
+  /// Whether it reports a failure: a 5xx, or a line at level `error`.
+  pub fn is_error(&self) -> bool {
+    match &self.kind {
+      TailKind::Log { level, .. } => level == "error",
+      TailKind::Request { status, .. } => *status >= 500,
+      TailKind::Dropped { .. } => false,
+    }
+  }
+
+  /// The text a `--search` looks in.
+  pub fn text(&self) -> String {
+    match &self.kind {
+      TailKind::Log { message, .. } => message.clone(),
+      TailKind::Request { method, url, .. } => format!("{method} {url}"),
+      TailKind::Dropped { count } => format!("{count} events dropped"),
+    }
+  }
+}
+
+/// Events from one edge, on its logs stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailBatch {
+  /// The events, oldest first.
+  pub events: Vec<TailEvent>,
+}
