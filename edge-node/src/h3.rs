@@ -219,15 +219,8 @@ async fn serve_request(
     .map_or("/", |p| p.as_str())
     .to_owned();
   let head_only = parts.method == Method::HEAD;
-  let ray = crate::convert::new_ray();
   let mut parts = parts;
-  parts.headers.insert("cf-ray", ray.clone());
-  let summary = node
-    .config
-    .tail
-    .as_ref()
-    .filter(|tail| tail.wants_worker(&worker))
-    .map(|_| (parts.method.clone(), format!("{authority}{target}")));
+  parts.headers.insert("cf-ray", crate::convert::new_ray());
   let overflow = Arc::new(AtomicBool::new(false));
   let body = if has_no_body(&parts.method, &parts.headers) {
     RequestBody::Empty
@@ -274,17 +267,6 @@ async fn serve_request(
     .config
     .traffic
     .record(Protocol::Http3, response.status, arrived.elapsed());
-  if let (Some(tail), Some((method, url))) = (&node.config.tail, summary) {
-    let ray = ray.to_str().ok().map(str::to_owned);
-    tail.request(
-      &worker,
-      &method,
-      &url,
-      response.status,
-      arrived.elapsed(),
-      ray,
-    );
-  }
   respond(&mut send, response).await;
 }
 

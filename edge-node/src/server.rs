@@ -19,7 +19,6 @@ use tracing::Instrument;
 use crate::convert::{self, EdgeBody, RequestError};
 use crate::dispatch::Dispatcher;
 use crate::routes::Routes;
-use crate::tail::TailHub;
 use crate::tls::{HelloHook, SniResolver};
 use crate::traffic::{Protocol, Traffic};
 use crate::websocket;
@@ -40,8 +39,6 @@ pub struct ServerConfig {
   pub alt_svc: Option<http::HeaderValue>,
   /// Where requests are counted, shared by the node's servers.
   pub traffic: Arc<Traffic>,
-  /// Where tailed workers' request summaries go (`outpost tail`).
-  pub tail: Option<Arc<TailHub>>,
 }
 
 impl Default for ServerConfig {
@@ -52,7 +49,6 @@ impl Default for ServerConfig {
       shutdown_grace: Duration::from_secs(10),
       alt_svc: None,
       traffic: Arc::default(),
-      tail: None,
     }
   }
 }
@@ -262,18 +258,6 @@ async fn serve_connection<S>(
   }
 }
 
-/// The request's URL as the worker sees it, for a log line.
-fn request_target(req: &http::Request<Incoming>) -> String {
-  let host = req
-    .headers()
-    .get(http::header::HOST)
-    .and_then(|h| h.to_str().ok())
-    .or_else(|| req.uri().authority().map(|a| a.as_str()))
-    .unwrap_or("");
-  let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-  format!("{host}{target}")
-}
-
 async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response<EdgeBody> {
   let span = tracing::debug_span!("request", method = %req.method(), uri = %req.uri());
   async move {
@@ -296,16 +280,8 @@ async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response
       );
     };
     let head_only = req.method() == http::Method::HEAD;
-    let arrived = Instant::now();
     // Names the request in its worker's log lines (and `outpost tail`).
-    let ray = convert::new_ray();
-    req.headers_mut().insert("cf-ray", ray.clone());
-    let summary = node
-      .config
-      .tail
-      .as_ref()
-      .filter(|tail| tail.wants_worker(&worker))
-      .map(|_| (req.method().clone(), request_target(&req)));
+    req.headers_mut().insert("cf-ray", convert::new_ray());
     let upgrade = websocket::take_upgrade(&mut req);
     let (request, overflow) =
       match convert::to_worker_request(req, node.scheme, node.config.max_body_bytes) {
@@ -331,13 +307,6 @@ async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response
       .await;
     if overflow.happened() {
       return convert::platform_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.\n");
-    }
-    if let (Some(tail), Some((method, url))) = (&node.config.tail, summary) {
-      let status = response
-        .as_ref()
-        .map_or(StatusCode::SERVICE_UNAVAILABLE, |r| r.status);
-      let ray = ray.to_str().ok().map(str::to_owned);
-      tail.request(&worker, &method, &url, status, arrived.elapsed(), ray);
     }
     match response {
       Ok(response) if matches!(response.body, ResponseBody::WebSocket(_)) => {

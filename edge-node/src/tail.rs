@@ -11,11 +11,10 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use outpost_protocol::sync::{StreamOpen, write_frame};
 use outpost_protocol::tail::{TailBatch, TailEvent, TailKind};
-use outpost_runtime::{LogLevel, LogSink, WorkerLogLine};
+use outpost_runtime::{LogLevel, LogSink, WorkerLogLine, WorkerRequestLine};
 use tokio::sync::{Mutex, mpsc, watch};
 
 /// Events that may wait to be sent.
@@ -118,34 +117,6 @@ impl TailHub {
     }
   }
 
-  /// Records a request's summary, if its worker is tailed.
-  pub fn request(
-    &self,
-    executor_name: &str,
-    method: &http::Method,
-    url: &str,
-    status: http::StatusCode,
-    wall: Duration,
-    ray: Option<String>,
-  ) {
-    if !self.wants_worker(executor_name) {
-      return;
-    }
-    let kind = TailKind::Request {
-      method: method.to_string(),
-      url: url.to_owned(),
-      status: status.as_u16(),
-      wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
-      outcome: if status.is_server_error() {
-        "error"
-      } else {
-        "ok"
-      }
-      .to_owned(),
-    };
-    self.push(executor_name, ray, kind);
-  }
-
   /// Sends collected events to the control plane until the hub is
   /// dropped; a batch that cannot be sent (no connection, a broken stream)
   /// is counted as dropped. Call once; later calls return at once.
@@ -216,6 +187,18 @@ async fn open_logs(connection: &quinn::Connection) -> Option<quinn::SendStream> 
 impl LogSink for TailHub {
   fn wants(&self, worker: &str) -> bool {
     self.wants_worker(worker)
+  }
+
+  fn request(&self, line: WorkerRequestLine) {
+    let kind = TailKind::Request {
+      method: line.method,
+      url: line.url,
+      status: line.status,
+      cpu_ms: line.cpu.as_secs_f64() * 1000.0,
+      wall_ms: u64::try_from(line.wall.as_millis()).unwrap_or(u64::MAX),
+      outcome: line.outcome.to_owned(),
+    };
+    self.push(&line.worker, line.ray, kind);
   }
 
   fn log(&self, line: WorkerLogLine) {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One event of a tailed worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TailEvent {
   /// When, in milliseconds since the Unix epoch.
   pub time_ms: u64,
@@ -26,7 +26,7 @@ pub struct TailEvent {
 }
 
 /// What a [`TailEvent`] reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TailKind {
   /// A `console.*` line or an uncaught exception (level `error`).
@@ -44,9 +44,12 @@ pub enum TailKind {
     url: String,
     /// The status.
     status: u16,
-    /// Milliseconds from arrival to the response head.
+    /// Its share of the isolate's CPU time, in milliseconds.
+    cpu_ms: f64,
+    /// Milliseconds from its arrival in the isolate to its end.
     wall_ms: u64,
-    /// `ok`, or `error` for a 5xx.
+    /// `ok`, `exception`, or the limit that stopped it (`cpu-limit`,
+    /// `memory-limit`, `wall-limit`).
     outcome: String,
   },
   /// Events the edge dropped because its buffer was full.
@@ -57,11 +60,14 @@ pub enum TailKind {
 }
 
 impl TailEvent {
-  /// Whether it reports a failure: a 5xx, or a line at level `error`.
+  /// Whether it reports a failure: a 5xx, an outcome other than `ok`, or
+  /// a line at level `error`.
   pub fn is_error(&self) -> bool {
     match &self.kind {
       TailKind::Log { level, .. } => level == "error",
-      TailKind::Request { status, .. } => *status >= 500,
+      TailKind::Request {
+        status, outcome, ..
+      } => *status >= 500 || outcome != "ok",
       TailKind::Dropped { .. } => false,
     }
   }
@@ -77,7 +83,7 @@ impl TailEvent {
 }
 
 /// Events from one edge, on its logs stream.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TailBatch {
   /// The events, oldest first.
   pub events: Vec<TailEvent>,

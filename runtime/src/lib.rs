@@ -46,7 +46,7 @@ pub use ext::serve::{
   BodyError, CpuLedger, RequestBody, ResponseBody, WorkerRequest, WorkerResponse,
 };
 pub use ext::websocket::{WebSocketLink, WsMessage, pump as pump_websocket};
-pub use ext::worker::{LogLevel, LogSink, WorkerLogLine};
+pub use ext::worker::{LogLevel, LogSink, WorkerLogLine, WorkerRequestLine};
 pub use isolate::IsolateCell;
 pub use limits::{CPU_BUCKETS, CpuHistogram, Termination, WorkerLimits};
 pub use residency::ResidencyPolicy;

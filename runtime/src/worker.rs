@@ -22,10 +22,11 @@ use crate::executor::LimitCounts;
 use crate::ext::cache::CacheScope;
 use crate::ext::fetch::OutboundConfig;
 use crate::ext::kv::{KvBindings, KvNamespace};
+use crate::ext::serve::RequestSummary;
 use crate::ext::serve::{
   CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
 };
-use crate::ext::worker::WorkerLog;
+use crate::ext::worker::{WorkerLog, WorkerRequestLine};
 use crate::isolate::IsolateCell;
 use crate::limits::{CpuWatchdog, Termination, WatchedIsolate, WorkerLimits};
 use crate::pool::{BlankIsolate, IsolatePool};
@@ -242,9 +243,29 @@ struct Watch {
   /// The most memory outside the V8 heap (ArrayBuffer contents, WebAssembly
   /// memories) the isolate may hold: its heap limit again.
   external_limit: i64,
+  /// Where tailed requests' summaries go.
+  log: Option<WorkerLog>,
 }
 
 impl Watch {
+  /// Counts a finished request's CPU time, and hands its summary (if its
+  /// worker is tailed) to the log sink.
+  fn finished(&self, cpu: Duration, summary: Option<RequestSummary>) {
+    self.watchdog.record_request(cpu);
+    if let (Some(log), Some(summary)) = (&self.log, summary) {
+      log.sink.request(WorkerRequestLine {
+        worker: log.worker.clone(),
+        method: summary.method,
+        url: summary.url,
+        status: summary.status,
+        outcome: summary.outcome,
+        cpu,
+        wall: summary.wall,
+        ray: summary.ray,
+      });
+    }
+  }
+
   /// `MemoryLimit` if the isolate holds more than its limit outside the
   /// heap (WebAssembly memories are not bounded while they are made).
   fn memory_exceeded(&self, external: i64) -> Option<Termination> {
@@ -275,7 +296,7 @@ impl Watch {
     };
     let most_used = self
       .ledger
-      .charge(used, |cpu| self.watchdog.record_request(cpu));
+      .charge(used, |cpu, summary| self.finished(cpu, summary));
     let broken = if self.watched.cpu_exceeded() || most_used > self.cpu_budget {
       Some(Termination::CpuLimit)
     } else if self.watched.out_of_memory() {
@@ -384,13 +405,14 @@ impl WorkerIsolate {
   /// the isolate is dropped after it stopped; returns the requests not yet
   /// handed to JS, which have not started and can go to a fresh isolate.
   pub(crate) fn answer_inflight(&mut self, why: Termination) -> Vec<RoutedRequest> {
-    answer_all(&mut self.op_state.borrow_mut(), || why.response());
+    answer_all(&mut self.op_state.borrow_mut(), why.code(), || {
+      why.response()
+    });
     // Count the requests just cut short with what they had used.
-    let watchdog = &self.watch.watchdog;
-    self
-      .watch
+    let watch = &self.watch;
+    watch
       .ledger
-      .charge(Duration::ZERO, |cpu| watchdog.record_request(cpu));
+      .charge(Duration::ZERO, |cpu, summary| watch.finished(cpu, summary));
     self.take_queued()
   }
 
@@ -503,7 +525,7 @@ pub(crate) async fn start_worker(
     let mut op_state = op_state.borrow_mut();
     op_state.put(ledger.clone());
     op_state.put(cache);
-    if let Some(log) = log {
+    if let Some(log) = log.clone() {
       op_state.put(log);
     }
     op_state.put(version.env.kv_bindings());
@@ -536,6 +558,7 @@ pub(crate) async fn start_worker(
     cpu_budget: limits.cpu_per_request,
     ledger,
     external_limit: i64::try_from(limits.heap_bytes).unwrap_or(i64::MAX),
+    log,
   };
 
   let main = version.bundle.main().clone();

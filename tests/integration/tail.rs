@@ -185,12 +185,16 @@ async fn tail_shows_both_edges_filters_and_drops_what_overflows() {
   assert_eq!(summary["status"], 200);
   assert_eq!(summary["outcome"], "ok");
   assert!(summary["url"].as_str().expect("url").ends_with("/hello"));
+  assert!(
+    summary["cpu_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+    "{summary}"
+  );
 
   // An uncaught exception: its stack, and a 500 summary.
   drive_until(&urls[..1], "/boom", &all, |events| {
     events
       .iter()
-      .any(|e| e["type"] == "request" && e["status"] == 500)
+      .any(|e| e["type"] == "request" && e["status"] == 500 && e["outcome"] == "exception")
   })
   .await;
   let events = all.events();
@@ -253,16 +257,18 @@ async fn tail_shows_both_edges_filters_and_drops_what_overflows() {
 #[test]
 fn nothing_is_collected_untailed_and_the_buffer_is_bounded() {
   use outpost_edge::tail::{BUFFERED_EVENTS, TailHub};
+  use outpost_runtime::{LogLevel, LogSink, WorkerLogLine};
   let hub = TailHub::default();
+  // What the runtime does for each console line: ask, then hand it over.
   let record = |hub: &TailHub, worker: &str| {
-    hub.request(
-      worker,
-      &http::Method::GET,
-      "app.test/",
-      http::StatusCode::OK,
-      Duration::from_millis(1),
-      None,
-    )
+    if hub.wants(worker) {
+      hub.log(WorkerLogLine {
+        worker: worker.into(),
+        level: LogLevel::Info,
+        message: "line".into(),
+        ray: None,
+      });
+    }
   };
   for _ in 0..5000 {
     record(&hub, "app@1");

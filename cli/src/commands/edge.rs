@@ -229,7 +229,6 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     };
     let mut config = args.serve.server_config();
     config.traffic = traffic.clone();
-    config.tail = tail.clone();
     let https = match (&resolver, args.tls_port) {
       (Some(resolver), Some(port)) => {
         let tls_listener = args.serve.bind(port).await?;

@@ -86,9 +86,17 @@ fn pretty(event: &TailEvent) -> String {
       method,
       url,
       status,
+      cpu_ms,
       wall_ms,
-      ..
-    } => format!("{method} {url} -> {status} in {wall_ms} ms"),
+      outcome,
+    } => {
+      let outcome = if outcome == "ok" {
+        String::new()
+      } else {
+        format!(" ({outcome})")
+      };
+      format!("{method} {url} -> {status}{outcome}, {cpu_ms:.1} ms CPU, {wall_ms} ms")
+    }
     TailKind::Dropped { count } => {
       format!("{count} events dropped (a tail buffer was full)")
     }

@@ -23,8 +23,26 @@ pub struct CpuLedger(Rc<RefCell<Charges>>);
 #[derive(Default)]
 struct Charges {
   open: HashMap<ResourceId, Duration>,
-  /// Requests answered since the last charge, with what they had used.
-  closed: Vec<Duration>,
+  /// Requests answered since the last charge, with what they had used, and
+  /// their summaries where their worker is tailed.
+  closed: Vec<(Duration, Option<RequestSummary>)>,
+}
+
+/// What a request's log summary says, apart from its CPU time.
+#[derive(Debug, Clone)]
+pub struct RequestSummary {
+  /// The method.
+  pub method: String,
+  /// The URL.
+  pub url: String,
+  /// The status answered (0: none was).
+  pub status: u16,
+  /// `ok`, `exception`, or a limit's code.
+  pub outcome: &'static str,
+  /// From arrival to end.
+  pub wall: Duration,
+  /// Its `cf-ray`.
+  pub ray: Option<String>,
 }
 
 impl CpuLedger {
@@ -33,11 +51,12 @@ impl CpuLedger {
     self.0.borrow_mut().open.insert(rid, Duration::ZERO);
   }
 
-  /// Stops charging a request once the current stretch has been charged.
-  pub fn close(&self, rid: ResourceId) {
+  /// Stops charging a request once the current stretch has been charged;
+  /// its `summary` is handed on with its total then.
+  pub fn close(&self, rid: ResourceId, summary: Option<RequestSummary>) {
     let mut charges = self.0.borrow_mut();
     if let Some(used) = charges.open.remove(&rid) {
-      charges.closed.push(used);
+      charges.closed.push((used, summary));
     }
   }
 
@@ -54,9 +73,13 @@ impl CpuLedger {
   }
 
   /// Splits `cpu` among the requests in flight during the stretch that used
-  /// it; passes each request answered in it, with its total, to `finished`.
-  /// Returns the most any still-open request has now used.
-  pub fn charge(&self, cpu: Duration, mut finished: impl FnMut(Duration)) -> Duration {
+  /// it; passes each request answered in it, with its total and summary,
+  /// to `finished`. Returns the most any still-open request has now used.
+  pub fn charge(
+    &self,
+    cpu: Duration,
+    mut finished: impl FnMut(Duration, Option<RequestSummary>),
+  ) -> Duration {
     let mut charges = self.0.borrow_mut();
     let Charges { open, closed } = &mut *charges;
     let sharing = open.len() + closed.len();
@@ -64,8 +87,8 @@ impl CpuLedger {
       return Duration::ZERO;
     }
     let share = cpu / sharing as u32;
-    for used in closed.drain(..) {
-      finished(used + share);
+    for (used, summary) in closed.drain(..) {
+      finished(used + share, summary);
     }
     open.values_mut().fold(Duration::ZERO, |most, used| {
       *used += share;

@@ -11,7 +11,7 @@ mod error;
 mod ops;
 mod types;
 
-pub use cpu::CpuLedger;
+pub use cpu::{CpuLedger, RequestSummary};
 pub use error::ServeError;
 pub use ops::{accept_batch, answer_all, awaiting_answer, expire, ray_of};
 #[allow(

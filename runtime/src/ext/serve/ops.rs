@@ -14,8 +14,10 @@ use deno_core::{
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::mpsc;
 
+use super::cpu::RequestSummary;
 use super::types::{BodyError, Reply, RequestBody, ResponseBody, RoutedRequest, WorkerResponse};
 use super::{CpuLedger, ServeError};
+use crate::ext::worker::WorkerLog;
 
 /// How many response chunks may wait for the client before JS is paused.
 const RESPONSE_CHUNKS_BUFFERED: usize = 8;
@@ -29,6 +31,45 @@ struct InflightRequest {
   response_body: RefCell<Option<mpsc::Sender<Result<Bytes, BodyError>>>>,
   /// Its `cf-ray`, which names it in the worker's log lines.
   ray: Option<http::HeaderValue>,
+  /// Where its worker is tailed: what its summary needs.
+  tailed: Option<Tailed>,
+  /// The status it was answered with (0: none yet).
+  status: Cell<u16>,
+  /// `ok`, `exception`, or the limit that stopped it.
+  outcome: Cell<&'static str>,
+}
+
+/// What a tailed request's summary needs from its arrival.
+struct Tailed {
+  method: String,
+  url: String,
+  arrived: Instant,
+}
+
+impl InflightRequest {
+  fn summary(&self) -> Option<RequestSummary> {
+    let tailed = self.tailed.as_ref()?;
+    Some(RequestSummary {
+      method: tailed.method.clone(),
+      url: tailed.url.clone(),
+      status: self.status.get(),
+      outcome: self.outcome.get(),
+      wall: tailed.arrived.elapsed(),
+      ray: self
+        .ray
+        .as_ref()
+        .and_then(|r| r.to_str().ok())
+        .map(str::to_owned),
+    })
+  }
+
+  /// Records how it ends: `status` if it has no response head yet.
+  fn ends(&self, status: u16, outcome: &'static str) {
+    if self.reply.borrow().is_some() {
+      self.status.set(status);
+    }
+    self.outcome.set(outcome);
+  }
 }
 
 impl Resource for InflightRequest {
@@ -169,12 +210,23 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
     RequestBody::Empty => (None, false),
     RequestBody::Stream(rx) => (Some(rx), true),
   };
+  let tailed = state
+    .try_borrow::<WorkerLog>()
+    .is_some_and(|log| log.sink.wants(&log.worker))
+    .then(|| Tailed {
+      method: request.method.to_string(),
+      url: request.url.clone(),
+      arrived: Instant::now(),
+    });
   let rid = state.resource_table.add(InflightRequest {
     body: AsyncRefCell::new(body),
     reply: RefCell::new(Some(routed.reply)),
     expired: Cell::new(false),
     response_body: RefCell::new(None),
     ray: request.headers.get("cf-ray").cloned(),
+    tailed,
+    status: Cell::new(0),
+    outcome: Cell::new("ok"),
   });
   if let Some(ledger) = state.try_borrow::<CpuLedger>() {
     ledger.open(rid);
@@ -203,6 +255,7 @@ pub fn expire(state: &mut OpState, rid: ResourceId, response: WorkerResponse) ->
   let Ok(inflight) = state.resource_table.get::<InflightRequest>(rid) else {
     return false;
   };
+  inflight.ends(response.status.as_u16(), "wall-limit");
   let Some(reply) = inflight.reply.borrow_mut().take() else {
     return false;
   };
@@ -286,12 +339,14 @@ pub fn ray_of(state: &OpState, rid: ResourceId) -> Option<String> {
   ray.to_str().ok().map(str::to_owned)
 }
 
-/// Ends a request: drops its resource, and its CPU charge closes.
+/// Ends a request: drops its resource, and its CPU charge closes (with
+/// its summary, where its worker is tailed).
 fn finish(state: &mut OpState, rid: ResourceId) -> Option<Rc<InflightRequest>> {
+  let inflight = state.resource_table.take::<InflightRequest>(rid).ok();
   if let Some(ledger) = state.try_borrow::<CpuLedger>() {
-    ledger.close(rid);
+    ledger.close(rid, inflight.as_ref().and_then(|r| r.summary()));
   }
-  state.resource_table.take::<InflightRequest>(rid).ok()
+  inflight
 }
 
 /// Sends a response whose whole body is known, and ends the request.
@@ -333,10 +388,11 @@ fn respond_full(
   body: Bytes,
 ) -> Result<(), ServeError> {
   let (status, headers) = response_head(status, headers)?;
-  let Some((_, reply)) = take_reply(state, rid)? else {
+  let Some((inflight, reply)) = take_reply(state, rid)? else {
     finish(state, rid);
     return Ok(());
   };
+  inflight.status.set(status.as_u16());
   let body = ResponseBody::Full(body);
   // A client that already left is not an error for the worker.
   reply.send(WorkerResponse {
@@ -359,10 +415,11 @@ pub fn op_serve_respond_websocket(
 ) -> Result<(), ServeError> {
   let link = crate::ext::websocket::take_peer(state, peer)?;
   let (_, headers) = response_head(200, headers)?;
-  let Some((_, reply)) = take_reply(state, rid)? else {
+  let Some((inflight, reply)) = take_reply(state, rid)? else {
     finish(state, rid);
     return Ok(());
   };
+  inflight.status.set(101);
   reply.send(WorkerResponse {
     status: StatusCode::SWITCHING_PROTOCOLS,
     headers,
@@ -387,6 +444,7 @@ pub fn op_serve_respond_stream(
   let Some((inflight, reply)) = take_reply(state, rid)? else {
     return Ok(false);
   };
+  inflight.status.set(status.as_u16());
   let (tx, rx) = mpsc::channel(RESPONSE_CHUNKS_BUFFERED);
   *inflight.response_body.borrow_mut() = Some(tx);
   let body = ResponseBody::Stream(rx);
@@ -446,6 +504,9 @@ pub fn op_serve_fail(state: &mut OpState, #[smi] rid: ResourceId, #[string] erro
     &message,
     Some(rid),
   );
+  if let Ok(inflight) = state.resource_table.get::<InflightRequest>(rid) {
+    inflight.ends(500, "exception");
+  }
   let Some(inflight) = finish(state, rid) else {
     return;
   };
@@ -464,14 +525,22 @@ pub fn op_serve_fail(state: &mut OpState, #[smi] rid: ResourceId, #[string] erro
 /// Answers every request in flight in this isolate with `response()`: used
 /// when the isolate is being discarded. A response already streaming is cut
 /// off instead.
-pub fn answer_all(state: &mut OpState, response: impl Fn() -> WorkerResponse) {
+pub fn answer_all(
+  state: &mut OpState,
+  outcome: &'static str,
+  response: impl Fn() -> WorkerResponse,
+) {
   let inflight: Vec<ResourceId> = state
     .resource_table
     .names()
     .filter(|(_, name)| name == "outpostInflightRequest")
     .map(|(rid, _)| rid)
     .collect();
+  let status = response().status.as_u16();
   for rid in inflight {
+    if let Ok(request) = state.resource_table.get::<InflightRequest>(rid) {
+      request.ends(status, outcome);
+    }
     let Some(request) = finish(state, rid) else {
       continue;
     };

@@ -33,14 +33,37 @@ pub struct WorkerLogLine {
   pub ray: Option<String>,
 }
 
-/// Where workers' console output and uncaught exceptions go besides the
-/// node's log (`outpost tail`). `wants` is asked before each line is built,
-/// so a sink nobody listens to costs a check.
+/// A request's summary once it is over, for a [`LogSink`].
+#[derive(Debug, Clone)]
+pub struct WorkerRequestLine {
+  /// The worker (its executor name).
+  pub worker: Arc<str>,
+  /// The method.
+  pub method: String,
+  /// The URL.
+  pub url: String,
+  /// The status answered (0: none was).
+  pub status: u16,
+  /// `ok`, `exception`, or the limit that stopped it (`cpu-limit`, ...).
+  pub outcome: &'static str,
+  /// Its share of the isolate's CPU time.
+  pub cpu: std::time::Duration,
+  /// From its arrival in the isolate to its end (the body's included).
+  pub wall: std::time::Duration,
+  /// Its `cf-ray`.
+  pub ray: Option<String>,
+}
+
+/// Where workers' console output, uncaught exceptions and request
+/// summaries go besides the node's log (`outpost tail`). `wants` is asked
+/// before each line is built, so a sink nobody listens to costs a check.
 pub trait LogSink: Send + Sync + std::fmt::Debug + 'static {
   /// Whether lines of `worker` (an executor name) are wanted now.
   fn wants(&self, worker: &str) -> bool;
   /// Takes one line; must not block.
   fn log(&self, line: WorkerLogLine);
+  /// Takes one request's summary; must not block.
+  fn request(&self, line: WorkerRequestLine);
 }
 
 /// Hands a line to the isolate's sink, if it wants the worker; `rid` is
