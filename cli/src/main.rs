@@ -62,6 +62,8 @@ enum Command {
   Edges(commands::deploy::EdgesArgs),
   /// Manage KV namespaces and keys, on the control plane or locally.
   Kv(commands::kv::KvArgs),
+  /// Add, list and remove the TLS certificates every edge serves.
+  Certs(commands::certs::CertsArgs),
   /// Follow a worker's console output, exceptions and requests, live, on
   /// every edge.
   Tail(commands::tail::TailArgs),
@@ -97,6 +99,7 @@ fn main() -> std::process::ExitCode {
     Command::Edges(args) => commands::deploy::edges(args),
     Command::Kv(args) => commands::kv::run(args),
     Command::Tail(args) => commands::tail::run(args),
+    Command::Certs(args) => commands::certs::run(args),
   };
   match result {
     Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
+use outpost_protocol::sync::{PushedCertificate, State};
 use outpost_protocol::tail::TailEvent;
 use tokio::sync::{broadcast, watch};
 
@@ -11,6 +12,8 @@ use outpost_protocol::kv::Clock;
 
 use crate::certs::Authority;
 use crate::kv::KvChange;
+use crate::secrets::{SecretsError, SecretsKey};
+use crate::store::StoreError;
 use crate::store::{Scope, Store};
 use crate::tokens;
 
@@ -37,6 +40,8 @@ pub struct ControlPlane {
   tailed: watch::Sender<Vec<String>>,
   /// Tail events from every edge connected here.
   tail_events: broadcast::Sender<Arc<TailEvent>>,
+  /// What certificates' private keys are sealed with, once set.
+  secrets: std::sync::OnceLock<SecretsKey>,
 }
 
 impl ControlPlane {
@@ -61,6 +66,7 @@ impl ControlPlane {
       tails: Default::default(),
       tailed: watch::Sender::new(Vec::new()),
       tail_events: broadcast::Sender::new(4096),
+      secrets: std::sync::OnceLock::new(),
     }))
   }
 
@@ -103,6 +109,38 @@ impl ControlPlane {
   /// Passes an edge's event to every tail.
   pub fn tail_event(&self, event: TailEvent) {
     let _ = self.tail_events.send(Arc::new(event));
+  }
+
+  /// Seals and opens certificates' private keys with `key` from now on.
+  pub fn set_secrets_key(&self, key: SecretsKey) {
+    let _ = self.secrets.set(key);
+  }
+
+  /// The secrets key, if one was set.
+  pub fn secrets(&self) -> Result<&SecretsKey, SecretsError> {
+    self.secrets.get().ok_or(SecretsError::NoKey)
+  }
+
+  /// What edges serve: the store's state, with the certificates' keys
+  /// opened. A certificate whose key does not open is left out, and
+  /// logged.
+  pub async fn edge_state(&self) -> Result<State, StoreError> {
+    let mut state = self.store.state().await?;
+    for stored in self.store.certificates().await? {
+      let opened = self
+        .secrets()
+        .and_then(|key| key.open(&stored.key_sealed))
+        .and_then(|key| String::from_utf8(key).map_err(|_| SecretsError::Corrupt));
+      match opened {
+        Ok(key_pem) => state.certificates.push(PushedCertificate {
+          host: stored.host,
+          cert_pem: stored.cert_pem,
+          key_pem,
+        }),
+        Err(err) => tracing::error!(host = %stored.host, "certificate not sent to edges: {err}"),
+      }
+    }
+    Ok(state)
   }
 
   /// The newest epoch this process knows of.

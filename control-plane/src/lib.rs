@@ -11,6 +11,8 @@
 //!   KV streams), and the invalidations sent to edges.
 //! - [`metrics`]: `GET /metrics` (epoch, connected edges, each edge's
 //!   lag) on the admin listener.
+//! - [`secrets`]: sealing private keys at rest (AES-256-GCM, the key
+//!   outside the database).
 //! - [`server`]: the API's HTTP server, `run(listener, app, shutdown)`.
 //! - [`sync_server`]: the QUIC endpoint edges hold their one connection to.
 //! - [`store`]: the storage trait, on SQLite or PostgreSQL; every change
@@ -22,6 +24,7 @@ pub mod app;
 pub mod certs;
 pub mod kv;
 pub mod metrics;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod sync_server;

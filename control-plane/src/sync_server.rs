@@ -196,7 +196,7 @@ async fn follow_changes(
   let mut epoch_moved = true;
   loop {
     if epoch_moved {
-      let state = store.state().await?;
+      let state = app.edge_state().await?;
       if state.epoch > sent {
         sent = state.epoch;
         write_frame(&mut send, &ControlMessage::State(state)).await?;

@@ -32,6 +32,7 @@ use crate::dispatch::Dispatcher;
 use crate::kv::EdgeKv;
 use crate::routes::{RouteTable, Routes};
 use crate::tail::TailHub;
+use crate::tls::SniResolver;
 use crate::traffic::SyncStatus;
 
 /// The longest wait between reconnection attempts.
@@ -246,6 +247,8 @@ pub struct ControlledNode {
   sync: Arc<SyncStatus>,
   /// Where tailed workers' events are collected, if anywhere.
   tail: Option<Arc<TailHub>>,
+  /// Where pushed certificates are served, if the node serves HTTPS.
+  tls: Option<Arc<SniResolver>>,
 }
 
 impl ControlledNode {
@@ -269,7 +272,14 @@ impl ControlledNode {
       epoch: 0,
       sync: Arc::default(),
       tail: None,
+      tls: None,
     }
+  }
+
+  /// Serves the certificates the control plane pushes through `tls`.
+  pub fn with_tls(mut self, tls: Arc<SniResolver>) -> Self {
+    self.tls = Some(tls);
+    self
   }
 
   /// Sends tailed workers' events to the control plane through `tail`.
@@ -328,6 +338,14 @@ impl ControlledNode {
       .map(|route| (route.pattern.clone(), route.worker.clone()));
     // Routes first, so no request goes to a version about to be retired.
     self.routes.replace(RouteTable::deployed(routes, versions));
+    if let Some(tls) = &self.tls {
+      let certificates: Vec<_> = state
+        .certificates
+        .iter()
+        .map(|c| (c.host.clone(), c.cert_pem.clone(), c.key_pem.clone()))
+        .collect();
+      tls.set_pushed(&certificates);
+    }
     for gone in self.installed.difference(&wanted) {
       let _ = self.dispatcher.executor_for(gone).remove(gone).await;
     }

@@ -86,6 +86,9 @@ pub type HelloHook = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct SniResolver {
   files: Vec<CertFiles>,
   table: RwLock<Arc<CertTable>>,
+  /// Certificates the control plane pushed, by the host they were added
+  /// for; they win over files for that host.
+  pushed: RwLock<Arc<CertTable>>,
   on_hello: RwLock<Option<HelloHook>>,
 }
 
@@ -101,17 +104,53 @@ impl SniResolver {
   /// Loads every pair of `files`; any that fails fails the whole.
   pub fn load(files: Vec<CertFiles>) -> Result<Self, TlsError> {
     let table = load_table(&files)?;
-    Ok(Self {
+    Ok(Self::with_table(files, table))
+  }
+
+  /// A resolver with no certificates of its own, for a node whose
+  /// certificates all come from the control plane.
+  pub fn pushed_only() -> Self {
+    Self::with_table(Vec::new(), CertTable::default())
+  }
+
+  fn with_table(files: Vec<CertFiles>, table: CertTable) -> Self {
+    Self {
       files,
       table: RwLock::new(Arc::new(table)),
+      pushed: RwLock::default(),
       on_hello: RwLock::new(None),
-    })
+    }
+  }
+
+  /// Serves exactly `certificates` (host, chain PEM, key PEM) besides the
+  /// files' from now on. One that does not load is logged and left out.
+  pub fn set_pushed(&self, certificates: &[(String, String, String)]) {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let mut table = CertTable::default();
+    for (host, cert, key) in certificates {
+      match pushed_pair(cert, key, &provider) {
+        Ok(certified) => {
+          let certified = Arc::new(certified);
+          match host.strip_prefix("*.") {
+            Some(parent) => table.wildcard.insert(parent.to_owned(), certified),
+            None => table.exact.insert(host.clone(), certified),
+          };
+        }
+        Err(why) => tracing::error!(host, "pushed certificate not served: {why}"),
+      }
+    }
+    if let Ok(mut pushed) = self.pushed.write() {
+      *pushed = Arc::new(table);
+    }
   }
 
   /// Reads the files again and swaps the new certificates in; on error
   /// the ones loaded before keep serving. Returns how many host names are
   /// served.
   pub fn reload(&self) -> Result<usize, TlsError> {
+    if self.files.is_empty() {
+      return Ok(0);
+    }
     let table = load_table(&self.files)?;
     let hosts = table.hosts();
     if let Ok(mut current) = self.table.write() {
@@ -153,8 +192,9 @@ impl ResolvesServerCert for SniResolver {
       tracing::warn!("TLS handshake refused: the client named no host (SNI)");
       return None;
     };
+    let pushed = self.pushed.read().ok()?.clone();
     let table = self.table.read().ok()?.clone();
-    let Some(key) = table.find(host) else {
+    let Some(key) = pushed.find(host).or_else(|| table.find(host)) else {
       tracing::warn!(
         sni = host,
         "TLS handshake refused: no certificate for this host"
@@ -185,6 +225,15 @@ fn load_table(files: &[CertFiles]) -> Result<CertTable, TlsError> {
     return Err(TlsError::NoHosts);
   }
   Ok(table)
+}
+
+/// A pushed certificate and key, from PEM text.
+fn pushed_pair(cert: &str, key: &str, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+  let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| e.to_string())?;
+  let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| e.to_string())?;
+  CertifiedKey::from_der(chain, key, provider).map_err(|e| e.to_string())
 }
 
 fn file_error(path: &Path, why: impl std::fmt::Display) -> TlsError {

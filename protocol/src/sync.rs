@@ -72,6 +72,21 @@ pub struct State {
   pub workers: Vec<WorkerDeployment>,
   /// Every route.
   pub routes: Vec<Route>,
+  /// TLS certificates edges serve by SNI, besides their own files.
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub certificates: Vec<PushedCertificate>,
+}
+
+/// A TLS certificate the control plane pushes to edges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedCertificate {
+  /// The host name it was added for.
+  pub host: String,
+  /// The certificate chain, PEM, leaf first.
+  pub cert_pem: String,
+  /// Its private key, PEM (in the clear only inside the mutual-TLS sync
+  /// connection and the edge's 0600 state file).
+  pub key_pem: String,
 }
 
 /// The first frame of every stream, from the edge node.

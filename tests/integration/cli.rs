@@ -226,6 +226,8 @@ fn every_command_has_help() {
     &["kv", "key", "list"],
     &["kv", "bulk", "put"],
     &["tail"],
+    &["certs"],
+    &["certs", "add"],
   ] {
     let help = outpost().args(command).arg("--help").output().expect("run");
     let text = String::from_utf8_lossy(&help.stdout);

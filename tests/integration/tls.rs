@@ -253,3 +253,124 @@ fn send_signal(pid: u32, signal: &str) {
     .expect("kill runs");
   assert!(status.success());
 }
+
+/// `outpost certs <args>` against `control`, as its admin.
+fn certs(control: &crate::cluster::Control, args: &[&str]) -> std::process::Output {
+  outpost()
+    .arg("certs")
+    .args(args)
+    .args(["--url", &control.api, "--token", &control.admin])
+    .output()
+    .expect("outpost certs runs")
+}
+
+/// Polls curl until `check` holds for what it saw.
+fn wait_for_curl(
+  ca: &Path,
+  host: &str,
+  port: u16,
+  what: &str,
+  check: impl Fn(&(i32, String, String, String)) -> bool,
+) {
+  let deadline = Instant::now() + Duration::from_secs(15);
+  loop {
+    let seen = curl(ca, host, port, "--http2");
+    if check(&seen) {
+      return;
+    }
+    assert!(Instant::now() < deadline, "{what}: curl saw {seen:?}");
+    std::thread::sleep(Duration::from_millis(100));
+  }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_pushed_by_the_control_plane_are_served_and_sealed_at_rest() {
+  use crate::cluster::{Control, Storage, start_edge_lines};
+  use crate::util::Backend;
+  let dir = tempfile::tempdir().expect("temp dir");
+  let ca = TestCa::new();
+  let ca_path = dir.path().join("ca.pem");
+  std::fs::write(&ca_path, &ca.pem).expect("write");
+  let storage = Storage::new(Backend::Sqlite, &dir.path().join("control")).await;
+  let control = Control::start_with(&storage, 0, 0, None);
+  let (_edge, lines) = start_edge_lines(
+    &control.api,
+    Some(&storage.token("edge-join")),
+    &dir.path().join("edge"),
+    &["--tls-port", "0"],
+  );
+  let port: u16 = lines
+    .last()
+    .and_then(|l| {
+      l.split_whitespace()
+        .find_map(|w| w.strip_prefix("https://"))
+    })
+    .and_then(|a| a.trim_end_matches('/').rsplit_once(':'))
+    .and_then(|(_, p)| p.parse().ok())
+    .unwrap_or_else(|| panic!("no https address in {lines:?}"));
+  assert_eq!(
+    curl(&ca_path, "alpha.test", port, "--http2").0,
+    35,
+    "no certificate yet"
+  );
+
+  let (cert, key) = ca.issue(dir.path(), "alpha", "Alpha Pushed", &["alpha.test"]);
+  let (cert, key) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+  let refused = certs(
+    &control,
+    &["add", "--host", "beta.test", "--cert", cert, "--key", key],
+  );
+  assert!(!refused.status.success());
+  assert!(
+    String::from_utf8_lossy(&refused.stderr).contains("not \"beta.test\""),
+    "{}",
+    String::from_utf8_lossy(&refused.stderr)
+  );
+  let added = certs(
+    &control,
+    &["add", "--host", "alpha.test", "--cert", cert, "--key", key],
+  );
+  assert!(
+    added.status.success(),
+    "{}",
+    String::from_utf8_lossy(&added.stderr)
+  );
+  wait_for_curl(
+    &ca_path,
+    "alpha.test",
+    port,
+    "the pushed certificate",
+    |seen| seen.0 == 0 && seen.2 == "CN = Alpha Pushed",
+  );
+  let listed = certs(&control, &["list"]);
+  assert!(String::from_utf8_lossy(&listed.stdout).starts_with("alpha.test\t"));
+
+  // At rest, the key is sealed: neither the database nor its WAL holds it.
+  let key_pem = std::fs::read_to_string(key).expect("key");
+  let key_body = key_pem.lines().nth(1).expect("a base64 line").to_owned();
+  for file in ["control.db", "control.db-wal"] {
+    let bytes = std::fs::read(dir.path().join("control").join(file)).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(&key_body), "{file} holds the key's bytes");
+  }
+
+  // A renewed certificate replaces it, on the edge, without a restart.
+  let (cert, key) = ca.issue(dir.path(), "alpha2", "Alpha Renewed", &["alpha.test"]);
+  let (cert, key) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+  let added = certs(
+    &control,
+    &["add", "--host", "alpha.test", "--cert", cert, "--key", key],
+  );
+  assert!(added.status.success());
+  wait_for_curl(
+    &ca_path,
+    "alpha.test",
+    port,
+    "the renewed certificate",
+    |seen| seen.2 == "CN = Alpha Renewed",
+  );
+
+  let removed = certs(&control, &["remove", "alpha.test"]);
+  assert!(removed.status.success());
+  wait_for_curl(&ca_path, "alpha.test", port, "removal", |seen| seen.0 == 35);
+}

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use outpost_control::certs::Authority;
 use outpost_control::kv::KvChange;
+use outpost_control::secrets::{self, SecretsKey};
 use outpost_control::store::{
   Change, PostgresStore, Scope, SqliteStore, Store, listen_for_changes,
 };
@@ -189,6 +190,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     None => endpoint.local_addr()?.to_string(),
   };
   let control = ControlPlane::new(store, authority, sync_address.clone()).await?;
+  // Certificates' keys are sealed with a key kept outside the database.
+  match (SecretsKey::from_env()?, &args.storage.data) {
+    (Some(key), _) => control.set_secrets_key(key),
+    (None, Some(data)) if args.storage.database.is_none() => {
+      control.set_secrets_key(SecretsKey::load_or_create(data)?)
+    }
+    (None, _) => tracing::warn!(
+      "{} is not set: certificates cannot be added or sent to edges",
+      secrets::KEY_ENV
+    ),
+  }
   // Replicas on one PostgreSQL database hear of each other's changes.
   let listener_task = args.storage.database.clone().map(|url| {
     let control = control.clone();

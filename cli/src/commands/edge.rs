@@ -66,8 +66,9 @@ pub struct EdgeArgs {
   port: u16,
 
   /// Also serve HTTPS (h2 and HTTP/1.1 by ALPN) on this port, with the
-  /// certificates of --tls-cert/--tls-key chosen by SNI.
-  #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+  /// certificates of --tls-cert/--tls-key (and, under --control, those of
+  /// `outpost certs add`) chosen by SNI.
+  #[arg(long)]
   tls_port: Option<u16>,
 
   /// A PEM certificate chain; it serves the host names in its subject
@@ -111,6 +112,15 @@ type Follower =
 fn tls_resolver(args: &EdgeArgs) -> anyhow::Result<Option<Arc<SniResolver>>> {
   if args.tls_port.is_none() {
     return Ok(None);
+  }
+  if args.tls_cert.is_empty() && args.control.is_some() {
+    // Every certificate will come from the control plane.
+    return Ok(Some(Arc::new(SniResolver::pushed_only())));
+  }
+  if args.tls_cert.is_empty() {
+    bail!(
+      "--tls-port needs --tls-cert and --tls-key (or --control, whose `outpost certs add` certificates it serves)"
+    );
   }
   if args.tls_cert.len() != args.tls_key.len() {
     bail!(
@@ -203,6 +213,9 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
         let kv = EdgeKv::new(args.kv_cache_mb << 20, Duration::from_millis(args.kv_timeout_ms));
         traffic.watch_kv(kv.clone());
         let mut node = ControlledNode::new(data.clone(), dispatcher.clone(), routes.clone(), outbound, kv);
+        if let Some(resolver) = &resolver {
+          node = node.with_tls(resolver.clone());
+        }
         if let Some(tail) = &tail {
           node = node.with_tail(tail.clone());
           tokio::spawn(tail.clone().forward());

@@ -1,6 +1,7 @@
 //! One module per subcommand, and what the serving ones share.
 
 mod api;
+pub mod certs;
 pub mod control;
 pub mod deploy;
 pub mod dev;

@@ -17,8 +17,10 @@
 //! | `GET /v1/state` (what edges serve now) | read-only |
 //! | `GET /v1/workers/{worker}/tail` (live events from every edge, one JSON object per line) | read-only |
 //!
-//! KV calls are under `/v1/kv/namespaces` (see [`kv`]).
+//! KV calls are under `/v1/kv/namespaces` (see [`kv`]), TLS certificates
+//! for edges under `/v1/certificates` (see [`certs`]).
 
+mod certs;
 mod error;
 mod kv;
 mod tail;
@@ -94,6 +96,9 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
   let (scope, token_hash) = authenticate(app, &request).await?;
   if let Some((&"kv", segments)) = segments.split_first() {
     return kv::route(app, scope, segments, request).await;
+  }
+  if let Some((&"certificates", segments)) = segments.split_first() {
+    return certs::route(app, scope, segments, request).await;
   }
   if let (&Method::GET, ["workers", worker, "tail"]) = (&method, segments) {
     return Ok(Reply::Stream(tail::stream(app, worker_name(worker)?)));

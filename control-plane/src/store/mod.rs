@@ -7,6 +7,7 @@
 //! epoch in the same transaction, so an edge at epoch N has seen exactly
 //! the changes up to N.
 
+mod certs;
 mod kv;
 mod kv_postgres;
 mod kv_sqlite;
@@ -18,6 +19,7 @@ use outpost_protocol::RoutePattern;
 use outpost_protocol::sync::State;
 use serde::{Deserialize, Serialize};
 
+pub use certs::{CertStore, StoredCertificate};
 pub use kv::{KvNamespaceInfo, KvStore, KvWrite};
 pub use postgres::{Change, PostgresStore, listen_for_changes};
 pub use sqlite::SqliteStore;
@@ -182,7 +184,7 @@ impl From<rusqlite::Error> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The control plane's storage. Every method is one transaction.
-pub trait Store: KvStore + Send + Sync + 'static {
+pub trait Store: KvStore + CertStore + Send + Sync + 'static {
   /// Stores a token's hash with its scope.
   fn create_token(
     &self,

@@ -119,6 +119,14 @@ const MIGRATIONS: &[&str] = &[
     PRIMARY KEY (namespace, key)
   );
 "#,
+  r#"
+  CREATE TABLE certificates (
+    host TEXT PRIMARY KEY,
+    cert_pem TEXT NOT NULL,
+    key_sealed TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+"#,
 ];
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -277,7 +285,11 @@ pub async fn listen_for_changes(
 }
 
 /// Records a change, announces it on commit, and returns its epoch.
-async fn record_change(tx: &Transaction<'_>, kind: &str, subject: &str) -> StoreResult<u64> {
+pub(super) async fn record_change(
+  tx: &Transaction<'_>,
+  kind: &str,
+  subject: &str,
+) -> StoreResult<u64> {
   let row = tx
     .query_one(
       "INSERT INTO changes (kind, subject, created_at) VALUES ($1, $2, $3) RETURNING epoch",
@@ -706,10 +718,12 @@ impl Store for PostgresStore {
           worker: row.get(1),
         });
       }
+      // Certificates are added by the control plane, which can open their keys.
       State {
         epoch: epoch as u64,
         workers,
         routes,
+        certificates: Vec::new(),
       }
     })
   }

@@ -77,6 +77,14 @@ const MIGRATIONS: &[&str] = &[
     PRIMARY KEY (namespace, key)
   ) WITHOUT ROWID;
 "#,
+  r#"
+  CREATE TABLE certificates (
+    host TEXT PRIMARY KEY,
+    cert_pem TEXT NOT NULL,
+    key_sealed TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+"#,
 ];
 
 /// The SQLite store.
@@ -158,7 +166,7 @@ fn to_token((id, scope, label): (i64, String, String)) -> StoreResult<TokenRecor
 }
 
 /// Records a change and returns its epoch.
-fn record_change(tx: &Transaction<'_>, kind: &str, subject: &str) -> StoreResult<u64> {
+pub(super) fn record_change(tx: &Transaction<'_>, kind: &str, subject: &str) -> StoreResult<u64> {
   tx.execute(
     "INSERT INTO changes (kind, subject, created_at) VALUES (?1, ?2, ?3)",
     params![kind, subject, now()],
@@ -524,7 +532,13 @@ impl Store for SqliteStore {
             .map_err(|err| StoreError::Database(err.to_string()))
         })
         .collect::<StoreResult<Vec<_>>>()?;
-      Ok(State { epoch: epoch as u64, workers, routes })
+      // Certificates are added by the control plane, which can open their keys.
+      Ok(State {
+        epoch: epoch as u64,
+        workers,
+        routes,
+        certificates: Vec::new(),
+      })
     })
   }
 
