@@ -39,6 +39,9 @@ pub struct ServerConfig {
   pub alt_svc: Option<http::HeaderValue>,
   /// Where requests are counted, shared by the node's servers.
   pub traffic: Arc<Traffic>,
+  /// Whether a TLS handshake naming a host starts warming the isolate of
+  /// the worker routed there.
+  pub prewarm: bool,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
       shutdown_grace: Duration::from_secs(10),
       alt_svc: None,
       traffic: Arc::default(),
+      prewarm: true,
     }
   }
 }
@@ -92,7 +96,9 @@ pub async fn run_tls(
   config: ServerConfig,
   shutdown: impl Future<Output = ()>,
 ) {
-  resolver.set_hello_hook(prewarm_hook(&routes, &dispatcher));
+  if config.prewarm {
+    resolver.set_hello_hook(prewarm_hook(&routes, &dispatcher));
+  }
   let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(resolver.server_config()));
   serve(
     listener,

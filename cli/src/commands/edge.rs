@@ -85,6 +85,11 @@ pub struct EdgeArgs {
   #[arg(long, requires = "tls_port")]
   no_http3: bool,
 
+  /// Do not start a worker's isolate while the TLS handshake that names
+  /// its host runs (for measuring what that saves).
+  #[arg(long, requires = "tls_port")]
+  no_tls_prewarm: bool,
+
   /// Serve GET /metrics (Prometheus) on this port, apart from the workers.
   #[arg(long)]
   admin_port: Option<u16>,
@@ -242,6 +247,7 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     };
     let mut config = args.serve.server_config();
     config.traffic = traffic.clone();
+    config.prewarm = !args.no_tls_prewarm;
     let https = match (&resolver, args.tls_port) {
       (Some(resolver), Some(port)) => {
         let tls_listener = args.serve.bind(port).await?;
