@@ -9,8 +9,9 @@
   3. Pre-warming on the TLS handshake: the first request to a worker whose
      isolate has not started, on an edge that starts it when the
      ClientHello names its host and on one that does not
-     (`--no-tls-prewarm`). Reports curl's time to the first byte and the
-     part of it after the handshake.
+     (`--no-tls-prewarm`), on loopback and through a proxy that delays
+     every chunk (`--delay-ms` each way), as a network would. Reports
+     curl's time to the first byte and the part of it after the handshake.
 
 Usage (after `cargo build --release -p outpost` and
 `cargo build --release -p outpost-edge --example load`; needs wrk, curl and
@@ -18,11 +19,13 @@ openssl):
   scripts/bench_edge_tls.py [--rounds 3] [--seconds 5] [--workers 30]
 """
 import argparse
+import asyncio
 import os
 import re
 import statistics
 import subprocess
 import tempfile
+import threading
 
 from benchlib import start
 
@@ -101,6 +104,38 @@ def first_request(port, host, work):
     return ttfb, ttfb - appconnect
 
 
+def delaying_proxy(target_port, delay_s):
+    """A TCP proxy on a free port that holds every chunk `delay_s` in each
+    direction, as a network with a round trip of twice that would; returns
+    its port."""
+    ready = threading.Event()
+    port = []
+
+    async def pipe(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                await asyncio.sleep(delay_s)
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def handle(client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer),
+                             return_exceptions=True)
+
+    async def serve():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        await server.serve_forever()
+
+    threading.Thread(target=lambda: asyncio.run(serve()), daemon=True).start()
+    ready.wait()
+    return port[0]
+
+
 def medians(rows):
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
@@ -112,7 +147,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--conns", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=40)
+    ap.add_argument("--delay-ms", type=int, default=10)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="outpost-tls-bench-")
     make_certs(work, args.workers)
@@ -158,19 +194,28 @@ def main():
         print(f"  h3/h2: rps x{h3['rps'] / h2['rps']:.2f}, p50 x{h3['p50_us'] / h2['p50_us']:.2f}, "
               f"CPU/request x{h3['cpu_us'] / h2['cpu_us']:.2f}")
 
-        warm, unwarmed = [], []
-        for i in range(args.workers):
-            host = f"w{i}.localhost"
-            warm.append(first_request(https_port, host, work))
-            unwarmed.append(first_request(cold_port, host, work))
-        print(f"First request to a cold worker over HTTPS, {args.workers} workers each "
-              "(curl: to first byte / after the handshake):")
-        for name, rows_ in [("pre-warmed", warm), ("not", unwarmed)]:
-            ttfb = statistics.median(r[0] for r in rows_)
-            after = statistics.median(r[1] for r in rows_)
-            print(f"  {name:10} median {ttfb:6.2f} ms / {after:6.2f} ms")
-        saved = statistics.median(r[1] for r in unwarmed) - statistics.median(r[1] for r in warm)
-        print(f"  the handshake hid {saved:.2f} ms of the first request's wait")
+        # Half the workers on loopback, half through a proxy that adds a
+        # round trip of 2 x delay, as a client across a network would see.
+        half = args.workers // 2
+        for label, first, delay in [("loopback", 0, 0), (f"{2 * args.delay_ms} ms RTT", half,
+                                                         args.delay_ms / 1000)]:
+            warm_port, cold_port_ = https_port, cold_port
+            if delay:
+                warm_port = delaying_proxy(https_port, delay)
+                cold_port_ = delaying_proxy(cold_port, delay)
+            warm, unwarmed = [], []
+            for i in range(first, first + half):
+                host = f"w{i}.localhost"
+                warm.append(first_request(warm_port, host, work))
+                unwarmed.append(first_request(cold_port_, host, work))
+            print(f"First request to a cold worker over HTTPS, {label}, {half} workers each "
+                  "(curl: to first byte / after the handshake):")
+            for name, rows_ in [("pre-warmed", warm), ("not", unwarmed)]:
+                ttfb = statistics.median(r[0] for r in rows_)
+                after = statistics.median(r[1] for r in rows_)
+                print(f"  {name:10} median {ttfb:7.2f} ms / {after:7.2f} ms")
+            saved = statistics.median(r[0] for r in unwarmed) - statistics.median(r[0] for r in warm)
+            print(f"  pre-warming on the handshake saved {saved:.2f} ms of the first byte")
     finally:
         for process in processes:
             process.kill()
