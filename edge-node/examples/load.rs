@@ -44,7 +44,9 @@ fn options() -> Options {
     seconds: 5,
   };
   while let Some(flag) = args.next() {
-    let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+    let value = args
+      .next()
+      .unwrap_or_else(|| panic!("{flag} needs a value"));
     match flag.as_str() {
       "--proto" => options.proto = value,
       "--addr" => options.addr = value.parse().expect("--addr HOST:PORT"),
@@ -63,7 +65,9 @@ fn options() -> Options {
 fn tls_config(ca: &str, alpn: &[u8]) -> rustls::ClientConfig {
   let mut roots = rustls::RootCertStore::empty();
   for cert in CertificateDer::pem_file_iter(ca).expect("the CA file") {
-    roots.add(cert.expect("a CA certificate")).expect("a usable CA");
+    roots
+      .add(cert.expect("a CA certificate"))
+      .expect("a usable CA");
   }
   let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
   let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -129,10 +133,12 @@ async fn h2_connection(options: Arc<Options>, until: Instant) -> Vec<Duration> {
   tcp.set_nodelay(true).expect("nodelay");
   let name = rustls_pki_types::ServerName::try_from(options.host.clone()).expect("a host name");
   let tls = connector.connect(name, tcp).await.expect("TLS handshake");
-  let (sender, connection) =
-    hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tls))
-      .await
-      .expect("HTTP/2");
+  let (sender, connection) = hyper::client::conn::http2::handshake(
+    hyper_util::rt::TokioExecutor::new(),
+    hyper_util::rt::TokioIo::new(tls),
+  )
+  .await
+  .expect("HTTP/2");
   tokio::spawn(connection);
   let mut tasks = tokio::task::JoinSet::new();
   for _ in 0..options.streams {
