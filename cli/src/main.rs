@@ -1,8 +1,7 @@
 //! The `outpost` command.
 
 mod commands;
-
-use std::io::IsTerminal;
+mod logging;
 
 use clap::{Parser, Subcommand};
 
@@ -28,14 +27,13 @@ struct Cli {
 
   /// Log lines as text for people, or as JSON objects (one per line) for
   /// collectors.
-  #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-  log_format: LogFormat,
-}
+  #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+  log_format: logging::LogFormat,
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-  Text,
-  Json,
+  /// Export request spans as traces to this OTLP/HTTP collector (its base
+  /// URL, e.g. http://collector:4318); off when not given.
+  #[arg(long, global = true, env = "OUTPOST_OTLP_ENDPOINT", value_name = "URL")]
+  otlp_endpoint: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -71,21 +69,13 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
   let cli = Cli::parse();
-  let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
-    Ok(filter) => filter,
+  let traces = match logging::init(&cli.log, cli.log_format, cli.otlp_endpoint.as_deref()) {
+    Ok(traces) => traces,
     Err(err) => {
-      eprintln!("error: --log {:?}: {err}", cli.log);
+      eprintln!("error: {err:#}");
       return std::process::ExitCode::from(2);
     }
   };
-  let logs = tracing_subscriber::fmt()
-    .with_env_filter(filter)
-    .with_writer(std::io::stderr);
-  match cli.log_format {
-    LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-    // Spans (a request's worker, version, ...) ride along on each line.
-    LogFormat::Json => logs.json().with_current_span(true).init(),
-  }
   let result = match cli.command {
     Command::Dev(args) => commands::dev::run(args),
     Command::Edge(args) => commands::edge::run(args),
@@ -101,6 +91,7 @@ fn main() -> std::process::ExitCode {
     Command::Tail(args) => commands::tail::run(args),
     Command::Certs(args) => commands::certs::run(args),
   };
+  traces.shutdown();
   match result {
     Ok(()) => std::process::ExitCode::SUCCESS,
     Err(err) => {

@@ -18,6 +18,7 @@ use http::{HeaderMap, Method, StatusCode};
 use outpost_runtime::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::convert::HOP_BY_HOP;
 use crate::dispatch::Dispatcher;
@@ -151,7 +152,15 @@ async fn serve_connection(
           let node = node.clone();
           requests.spawn(async move {
             match resolver.resolve_request().await {
-              Ok((request, stream)) => serve_request(&node, request, stream).await,
+              Ok((request, stream)) => {
+                let span = tracing::debug_span!(
+                  "request",
+                  method = %request.method(),
+                  uri = %request.uri(),
+                  protocol = "h3"
+                );
+                serve_request(&node, request, stream).instrument(span).await
+              }
               Err(err) => tracing::debug!(%peer, "bad HTTP/3 request: {err}"),
             }
           });

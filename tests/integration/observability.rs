@@ -104,3 +104,114 @@ async fn control_plane_metrics_and_json_logs() {
   assert!(lines >= 1, "the control plane logged something");
   assert!(text.contains("edge enrolled"), "{text}");
 }
+
+/// A stand-in OTLP collector: records each request's path, content type
+/// and body.
+async fn collector() -> (
+  String,
+  std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>,
+) {
+  use http_body_util::BodyExt;
+  let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    .await
+    .expect("bind");
+  let url = format!("http://{}", listener.local_addr().expect("address"));
+  let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+  let record = seen.clone();
+  tokio::spawn(async move {
+    loop {
+      let Ok((stream, _)) = listener.accept().await else {
+        return;
+      };
+      let record = record.clone();
+      tokio::spawn(async move {
+        let service =
+          hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            let record = record.clone();
+            async move {
+              let path = request.uri().path().to_owned();
+              let kind = request
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+              let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+              record.lock().expect("record").push((path, kind, body));
+              Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::new(),
+              )))
+            }
+          });
+        let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+          .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+          .await;
+      });
+    }
+  });
+  (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_spans_are_exported_over_otlp_when_asked() {
+  let (endpoint, seen) = collector().await;
+  let folder = crate::util::copy_fixture("edge-folder");
+  let mut child = outpost()
+    .args(["edge", "--local"])
+    .arg(folder.path())
+    .args([
+      "--port",
+      "0",
+      "--threads",
+      "1",
+      "--otlp-endpoint",
+      &endpoint,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("outpost edge starts");
+  let stdout = child.stdout.take().expect("stdout");
+  let edge = Process(child);
+  let mut line = String::new();
+  BufReader::new(stdout)
+    .read_line(&mut line)
+    .expect("a ready line");
+  let url = line
+    .split_whitespace()
+    .find(|w| w.starts_with("http://"))
+    .expect("the address")
+    .trim_end_matches('/')
+    .to_owned();
+  for _ in 0..3 {
+    let response = reqwest::get(format!("{url}/beta/")).await.expect("answer");
+    assert_eq!(response.status(), 200);
+  }
+  // SIGTERM: the edge flushes its spans as it stops.
+  let status = std::process::Command::new("kill")
+    .args(["-TERM", &edge.0.id().to_string()])
+    .status()
+    .expect("kill runs");
+  assert!(status.success());
+  let deadline = Instant::now() + Duration::from_secs(15);
+  loop {
+    let exported = seen.lock().expect("seen").iter().any(|(path, kind, body)| {
+      path == "/v1/traces"
+        && kind == "application/x-protobuf"
+        && body.windows(7).any(|w| w == b"request")
+    });
+    if exported {
+      break;
+    }
+    assert!(
+      Instant::now() < deadline,
+      "no request spans reached the collector"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+  }
+}
