@@ -27,9 +27,7 @@ import subprocess
 import tempfile
 import threading
 
-from benchlib import start
-
-HZ = os.sysconf("SC_CLK_TCK")
+from benchlib import HZ, cpu_ticks, start, wrk
 
 HELLO = 'export default { fetch() { return new Response("Hello from Outpost over TLS!"); } };\n'
 # A top level with some work in it, as real workers have (a few ms).
@@ -68,12 +66,6 @@ def start_edge(binary, folder, work, extra=()):
     return process, http, https_port
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
 def measured(pid, run):
     before = cpu_ticks(pid)
     requests, figures = run()
@@ -81,10 +73,9 @@ def measured(pid, run):
     return {**figures, "cpu_us": cpu_us}
 
 
-def wrk(url, seconds, conns):
-    out = sh("wrk", "-t1", f"-c{conns}", f"-d{seconds}s", url)
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return requests, {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+def rps_of(result):
+    requests, rps = result
+    return requests, {"rps": rps}
 
 
 def load(tool, proto, port, work, seconds):
@@ -172,7 +163,7 @@ def main():
             for name, url in [("http", f"http://{http}/hello/"),
                               ("https", f"https://localhost:{https_port}/hello/")]:
                 wrk(url, 1, args.conns)
-                rows[name].append(measured(edge.pid, lambda: wrk(url, args.seconds, args.conns)))
+                rows[name].append(measured(edge.pid, lambda: rps_of(wrk(url, args.seconds, args.conns))))
         plain, tls = medians(rows["http"]), medians(rows["https"])
         print(f"HTTP/1.1 keep-alive, wrk -c{args.conns}, {args.rounds} rounds of {args.seconds} s:")
         for name, m in [("plain", plain), ("https", tls)]:

@@ -33,9 +33,7 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import call, start
-
-HZ = os.sysconf("SC_CLK_TCK")
+from benchlib import HZ, call, cpu_ticks, start, wrk
 
 BENCH_WORKER = r"""
 export default {
@@ -90,20 +88,6 @@ def get_json(url, host):
     request = urllib.request.Request(url, headers={"Host": host})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read())
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def wrk(url, host, seconds, conns):
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-H", f"Host: {host}", url],
-                         capture_output=True, text=True, check=True).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return requests, rps
 
 
 def percentile(values, p):
@@ -167,9 +151,9 @@ def main():
         results = {"kvget": [], "hello": []}
         for _ in range(args.rounds):
             for host in results:
-                wrk(f"{url}/", f"{host}.test", 1, args.conns)  # warm
+                wrk(f"{url}/", 1, args.conns, f"{host}.test")  # warm
                 before = cpu_ticks(edge.pid)
-                requests, rps = wrk(f"{url}/", f"{host}.test", args.seconds, args.conns)
+                requests, rps = wrk(f"{url}/", args.seconds, args.conns, f"{host}.test")
                 cpu_us = (cpu_ticks(edge.pid) - before) / HZ * 1e6 / max(requests, 1)
                 results[host].append((rps, cpu_us))
         med = {h: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v))

@@ -1,6 +1,8 @@
 """What the cluster benchmarks share: starting `outpost` processes and
 calling the control plane's API."""
 import json
+import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -27,3 +29,24 @@ def start(binary, args, ready):
         if ready in line:
             return process, lines
     sys.exit(f"outpost {' '.join(args)} ended before it was ready: {lines}")
+
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid):
+    """User plus system CPU ticks of process `pid`, all threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wrk(url, seconds, conns, host=None):
+    """Runs wrk against `url` (with Host `host`); returns the requests made
+    and requests/s."""
+    args = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s"]
+    if host:
+        args += ["-H", f"Host: {host}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return requests, float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

@@ -255,37 +255,14 @@ fn load_pair(
   let Some(leaf) = chain.first() else {
     return Err(file_error(&pair.cert, "no CERTIFICATE block"));
   };
-  let hosts = host_names(leaf).map_err(|why| file_error(&pair.cert, why))?;
+  let (hosts, _) =
+    outpost_protocol::tls::served_names(leaf).map_err(|why| file_error(&pair.cert, why))?;
   let key = PrivateKeyDer::from_pem_file(&pair.key).map_err(|e| file_error(&pair.key, e))?;
   let certified = CertifiedKey::from_der(chain, key, provider).map_err(|e| TlsError::Pair {
     cert: pair.cert.clone(),
     why: format!("does not pair with {}: {e}", pair.key.display()),
   })?;
   Ok((certified, hosts))
-}
-
-/// The DNS names a certificate serves: its subject alternative names, or
-/// its common name when it has none; lowercase.
-fn host_names(leaf: &CertificateDer<'_>) -> Result<Vec<String>, String> {
-  use x509_parser::extensions::GeneralName;
-  let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| e.to_string())?;
-  let mut names = Vec::new();
-  if let Ok(Some(san)) = cert.subject_alternative_name() {
-    for name in &san.value.general_names {
-      if let GeneralName::DNSName(dns) = name {
-        names.push(dns.to_ascii_lowercase());
-      }
-    }
-  }
-  if names.is_empty() {
-    let common = cert
-      .subject()
-      .iter_common_name()
-      .filter_map(|cn| cn.as_str().ok())
-      .map(str::to_ascii_lowercase);
-    names.extend(common);
-  }
-  Ok(names)
 }
 
 /// Reloads `resolver` whenever one of its files changes, until `shutdown`

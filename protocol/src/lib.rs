@@ -8,6 +8,7 @@
 //!   pages, and [`KvBackend`], what a worker's KV binding talks to.
 //! - [`route`]: route patterns (`api.example.com/*`, `*.example.com/v1/*`),
 //!   matching and specificity.
+//! - [`tls`]: the host names a TLS certificate serves.
 //! - [`tail`]: live log events, edge to control plane to `outpost tail`.
 //! - [`sync`]: the messages of the control plane's sync connection and
 //!   their framing.
@@ -17,6 +18,7 @@ pub mod kv;
 pub mod route;
 pub mod sync;
 pub mod tail;
+pub mod tls;
 
 pub use bundle::{Bundle, BundleError, KvBinding, Limits};
 pub use kv::{KvBackend, KvError};

@@ -12,31 +12,22 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 
+use crate::cluster::Process;
 use crate::tls::TestCa;
-use crate::util::outpost;
-
-/// A child process killed when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-  fn drop(&mut self) {
-    let _ = self.0.kill();
-    let _ = self.0.wait();
-  }
-}
+use crate::util::{metric, outpost};
 
 /// `outpost edge --local` with three workers (`site` answers its URL,
 /// `pipe` streams the request body back as it arrives, `slow` answers
 /// after 700 ms) and HTTPS for `alpha.test`; returns the process and the
 /// HTTPS/HTTP3 port.
-fn start_edge(dir: &Path, ca: &TestCa) -> (Killed, u16) {
+fn start_edge(dir: &Path, ca: &TestCa) -> (Process, u16) {
   let edge = start_edge_with(dir, ca, &[]);
   (edge.process, edge.https_port)
 }
 
 /// A running edge and its addresses.
 struct Edge {
-  process: Killed,
+  process: Process,
   https_port: u16,
   http: String,
   metrics: Option<String>,
@@ -77,7 +68,7 @@ fn start_edge_with(dir: &Path, ca: &TestCa, extra: &[&str]) -> Edge {
     .spawn()
     .expect("outpost edge starts");
   let stdout = child.stdout.take().expect("stdout");
-  let process = Killed(child);
+  let process = Process(child);
   let mut lines = BufReader::new(stdout).lines();
   let mut metrics = None;
   let line = loop {
@@ -309,19 +300,8 @@ async fn metrics_count_requests_by_protocol_and_status() {
     .text()
     .await
     .expect("text");
-  let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-    .expect("the Prometheus text format");
   let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
-    scrape
-      .samples
-      .iter()
-      .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-      .map(|s| match s.value {
-        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
-        prometheus_parse::Value::Untyped(v) => v,
-        _ => f64::NAN,
-      })
-      .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+    metric(&text, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
   };
   let requests = "outpost_requests_total";
   assert_eq!(
@@ -341,6 +321,8 @@ async fn metrics_count_requests_by_protocol_and_status() {
     value(requests, &[("protocol", "http2"), ("status", "2xx")]),
     1.0
   );
+  let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+    .expect("the Prometheus text format");
   let latency = scrape
     .samples
     .iter()

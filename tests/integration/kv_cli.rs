@@ -8,18 +8,9 @@ use std::process::Output;
 use reqwest::Method;
 
 use crate::cli::start_dev_at;
+use crate::cluster::Process;
 use crate::cluster::{Control, Storage};
 use crate::util::{Backend, copy_fixture, outpost};
-
-/// Kills the child when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-  fn drop(&mut self) {
-    let _ = self.0.kill();
-    let _ = self.0.wait();
-  }
-}
 
 /// The `kv` fixture in a temporary folder, with `KV` bound in outpost.toml.
 fn kv_project() -> tempfile::TempDir {
@@ -32,9 +23,9 @@ fn kv_project() -> tempfile::TempDir {
   dir
 }
 
-async fn dev(dir: &Path, extra: &[&str]) -> (Killed, String) {
+async fn dev(dir: &Path, extra: &[&str]) -> (Process, String) {
   let (child, url) = start_dev_at(&dir.join("worker.js"), extra).await;
-  (Killed(child), url.trim_end_matches('/').to_owned())
+  (Process(child), url.trim_end_matches('/').to_owned())
 }
 
 async fn request(method: Method, url: &str, body: &str) -> (u16, String) {

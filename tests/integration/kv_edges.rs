@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::cluster::{Control, Process, Storage, start_edge_lines, start_edge_with};
-use crate::util::{Backend, fixture_entry};
+use crate::util::{Backend, fixture_entry, metric};
 
 on_both_stores!(writes_through_one_edge_reach_the_other);
 
@@ -391,18 +391,9 @@ async fn metrics_count_kv_hits_and_misses_and_the_sync_state() {
     .text()
     .await
     .expect("text");
-  let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-    .expect("the Prometheus text format");
   let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
-    scrape
-      .samples
-      .iter()
-      .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-      .map(|s| match s.value {
-        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
-        _ => f64::NAN,
-      })
-      .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    let labels: Vec<(&str, &str)> = label.into_iter().collect();
+    metric(&text, name, &labels).unwrap_or_else(|| panic!("no {name} in\n{text}"))
   };
   assert_eq!(
     value("outpost_kv_cache_total", Some(("result", "miss"))),

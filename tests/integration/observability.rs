@@ -6,21 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{Process, start_edge};
-use crate::util::{make_token, outpost};
-
-/// Parses a scrape and returns the value of `name` with `label`, if any.
-fn sample(text: &str, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
-  let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-    .expect("the Prometheus text format");
-  scrape
-    .samples
-    .iter()
-    .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-    .map(|s| match s.value {
-      prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,
-      _ => f64::NAN,
-    })
-}
+use crate::util::{make_token, metric, outpost};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn control_plane_metrics_and_json_logs() {
@@ -74,16 +60,16 @@ async fn control_plane_metrics_and_json_logs() {
       .expect("text")
   };
   let text = scrape().await;
-  assert_eq!(sample(&text, "outpost_connected_edges", None), Some(0.0));
-  assert_eq!(sample(&text, "outpost_control_epoch", None), Some(0.0));
+  assert_eq!(metric(&text, "outpost_connected_edges", &[]), Some(0.0));
+  assert_eq!(metric(&text, "outpost_control_epoch", &[]), Some(0.0));
 
   let join = make_token(&["--data", data.to_str().expect("utf-8")], "edge-join");
   let (_edge, _) = start_edge(&api, Some(&join), &dir.path().join("edge"));
   let deadline = Instant::now() + Duration::from_secs(10);
   loop {
     let text = scrape().await;
-    if sample(&text, "outpost_connected_edges", None) == Some(1.0) {
-      let lag = sample(&text, "outpost_edge_sync_lag_epochs", None);
+    if metric(&text, "outpost_connected_edges", &[]) == Some(1.0) {
+      let lag = metric(&text, "outpost_edge_sync_lag_epochs", &[]);
       assert_eq!(lag, Some(0.0), "{text}");
       break;
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
+use crate::cluster::Process;
 use crate::util::outpost;
 
 /// A test CA that issues leaf certificates into a folder.
@@ -72,19 +73,9 @@ impl TestCa {
   }
 }
 
-/// A child process killed when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-  fn drop(&mut self) {
-    let _ = self.0.kill();
-    let _ = self.0.wait();
-  }
-}
-
 /// `outpost edge --local` over a one-worker folder, serving HTTPS with the
 /// given certificates; returns it, its HTTPS port and its log file.
-fn start_edge(dir: &Path, certs: &[(PathBuf, PathBuf)]) -> (Killed, u16, PathBuf) {
+fn start_edge(dir: &Path, certs: &[(PathBuf, PathBuf)]) -> (Process, u16, PathBuf) {
   let workers = dir.join("workers");
   std::fs::create_dir_all(workers.join("site")).expect("folder");
   std::fs::write(
@@ -116,7 +107,7 @@ fn start_edge(dir: &Path, certs: &[(PathBuf, PathBuf)]) -> (Killed, u16, PathBuf
     .spawn()
     .expect("outpost edge starts");
   let stdout = child.stdout.take().expect("stdout");
-  let child = Killed(child);
+  let child = Process(child);
   let mut line = String::new();
   BufReader::new(stdout)
     .read_line(&mut line)

@@ -436,3 +436,20 @@ macro_rules! on_both_stores {
     }
   };
 }
+
+/// The value of metric `name` with all of `labels` in a Prometheus text
+/// scrape (which must parse), if it is there.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+  let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+    .expect("the Prometheus text format");
+  scrape
+    .samples
+    .iter()
+    .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+    .map(|s| match s.value {
+      prometheus_parse::Value::Counter(v)
+      | prometheus_parse::Value::Gauge(v)
+      | prometheus_parse::Value::Untyped(v) => v,
+      _ => f64::NAN,
+    })
+}

@@ -12,6 +12,7 @@
 
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
+use outpost_protocol::tls::{covers, served_names};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
@@ -25,42 +26,6 @@ struct CertificateRequest {
   host: String,
   cert: String,
   key: String,
-}
-
-/// The DNS names a certificate serves (its SANs, else its CN), and when
-/// it expires (seconds since the Unix epoch).
-fn names_and_expiry(leaf: &CertificateDer<'_>) -> Result<(Vec<String>, i64), String> {
-  use x509_parser::extensions::GeneralName;
-  let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| e.to_string())?;
-  let mut names = Vec::new();
-  if let Ok(Some(san)) = cert.subject_alternative_name() {
-    for name in &san.value.general_names {
-      if let GeneralName::DNSName(dns) = name {
-        names.push(dns.to_ascii_lowercase());
-      }
-    }
-  }
-  if names.is_empty() {
-    names.extend(
-      cert
-        .subject()
-        .iter_common_name()
-        .filter_map(|cn| cn.as_str().ok())
-        .map(str::to_ascii_lowercase),
-    );
-  }
-  Ok((names, cert.validity().not_after.timestamp()))
-}
-
-/// Whether certificate name `name` (perhaps `*.example.com`) covers `host`.
-fn covers(name: &str, host: &str) -> bool {
-  if name == host {
-    return true;
-  }
-  match (name.strip_prefix("*."), host.split_once('.')) {
-    (Some(parent), Some((_, rest))) => parent == rest,
-    _ => false,
-  }
 }
 
 fn valid_host(host: &str) -> bool {
@@ -99,7 +64,7 @@ pub(super) async fn route(
       let leaf = chain
         .first()
         .ok_or_else(|| bad("no CERTIFICATE block in the certificate".into()))?;
-      let (names, not_after) = names_and_expiry(leaf).map_err(bad)?;
+      let (names, not_after) = served_names(leaf).map_err(bad)?;
       if !names.iter().any(|name| covers(name, &host)) {
         return Err(bad(format!(
           "the certificate names {names:?}, not {host:?}"
@@ -135,7 +100,7 @@ pub(super) async fn route(
       for stored in app.store().certificates().await? {
         let leaf = CertificateDer::pem_slice_iter(stored.cert_pem.as_bytes()).next();
         let (names, not_after) = match leaf {
-          Some(Ok(leaf)) => names_and_expiry(&leaf).unwrap_or_default(),
+          Some(Ok(leaf)) => served_names(&leaf).unwrap_or_default(),
           _ => Default::default(),
         };
         listed.push(serde_json::json!({
