@@ -15,6 +15,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
+use crate::secrets::SecretsKey;
 use crate::store::{Store, StoreError};
 
 /// The store setting that holds the CA.
@@ -39,10 +40,16 @@ pub enum CertError {
   Store(#[from] StoreError),
 }
 
+/// The CA as the store keeps it: its key sealed when a secrets key was
+/// given at its creation, else (and in stores made before sealing) in the
+/// clear.
 #[derive(Serialize, Deserialize)]
 struct StoredAuthority {
   cert_pem: String,
-  key_pem: String,
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  key_pem: Option<String>,
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  key_sealed: Option<String>,
 }
 
 /// The certificate authority.
@@ -53,20 +60,50 @@ pub struct Authority {
 }
 
 impl Authority {
-  /// The store's CA, made now if the store has none. Two replicas starting
-  /// at once end up with the same one.
-  pub async fn load_or_create(store: &dyn Store) -> Result<Self, CertError> {
+  /// The store's CA, made now if the store has none, its private key
+  /// sealed with `secrets` when given. Two replicas starting at once end
+  /// up with the same one.
+  pub async fn load_or_create(
+    store: &dyn Store,
+    secrets: Option<&SecretsKey>,
+  ) -> Result<Self, CertError> {
     let stored = match store.setting(CA_SETTING.into()).await? {
       Some(stored) => stored,
       None => {
-        let made =
-          serde_json::to_string(&new_authority()?).map_err(|e| CertError::Stored(e.to_string()))?;
+        let mut made = new_authority()?;
+        if let Some(secrets) = secrets {
+          let key_pem = made.key_pem.take().unwrap_or_default();
+          made.key_sealed = Some(
+            secrets
+              .seal(key_pem.as_bytes())
+              .map_err(|e| CertError::Stored(e.to_string()))?,
+          );
+        } else {
+          tracing::warn!("no secrets key: the CA's private key is stored in the clear");
+        }
+        let made = serde_json::to_string(&made).map_err(|e| CertError::Stored(e.to_string()))?;
         store.init_setting(CA_SETTING.into(), made).await?
       }
     };
     let stored: StoredAuthority =
       serde_json::from_str(&stored).map_err(|e| CertError::Stored(e.to_string()))?;
-    let key = KeyPair::from_pem(&stored.key_pem)?;
+    let key_pem = match (&stored.key_sealed, stored.key_pem) {
+      (Some(sealed), _) => {
+        let secrets = secrets.ok_or_else(|| {
+          CertError::Stored(
+            "the CA's key is sealed: this control plane needs the secrets key".into(),
+          )
+        })?;
+        let opened = secrets
+          .open(sealed)
+          .map_err(|e| CertError::Stored(format!("the CA's key: {e}")))?;
+        String::from_utf8(opened)
+          .map_err(|_| CertError::Stored("the CA's key is not PEM".into()))?
+      }
+      (None, Some(key_pem)) => key_pem,
+      (None, None) => return Err(CertError::Stored("the stored CA has no key".into())),
+    };
+    let key = KeyPair::from_pem(&key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(&stored.cert_pem, key)?;
     let cert_der = CertificateDer::from_pem_slice(stored.cert_pem.as_bytes())
       .map_err(|e| CertError::Stored(e.to_string()))?;
@@ -151,7 +188,8 @@ fn new_authority() -> Result<StoredAuthority, CertError> {
   let cert = params.self_signed(&key)?;
   Ok(StoredAuthority {
     cert_pem: cert.pem(),
-    key_pem: key.serialize_pem(),
+    key_pem: Some(key.serialize_pem()),
+    key_sealed: None,
   })
 }
 

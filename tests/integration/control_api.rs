@@ -62,7 +62,7 @@ impl Control {
         .is_none(),
       "only the first start makes one"
     );
-    let authority = Authority::load_or_create(&*store).await.expect("CA");
+    let authority = Authority::load_or_create(&*store, None).await.expect("CA");
     let control = ControlPlane::new(store, authority, "127.0.0.1:1".into())
       .await
       .expect("control plane");

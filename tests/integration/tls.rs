@@ -343,6 +343,10 @@ async fn certificates_pushed_by_the_control_plane_are_served_and_sealed_at_rest(
     let bytes = std::fs::read(dir.path().join("control").join(file)).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains(&key_body), "{file} holds the key's bytes");
+    assert!(
+      !text.contains("PRIVATE KEY"),
+      "{file} holds a PEM private key (the CA's?)"
+    );
   }
 
   // A renewed certificate replaces it, on the edge, without a restart.

@@ -182,7 +182,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("outpost control: first start; the admin token, shown only this once:");
     println!("{token}");
   }
-  let authority = Authority::load_or_create(&*store).await?;
+  // Private keys (the CA's, certificates') are sealed with a key kept
+  // outside the database.
+  let secrets_key = match (SecretsKey::from_env()?, &args.storage.data) {
+    (Some(key), _) => Some(key),
+    (None, Some(data)) if args.storage.database.is_none() => {
+      Some(SecretsKey::load_or_create(data)?)
+    }
+    (None, _) => {
+      tracing::warn!(
+        "{} is not set: certificates cannot be added or sent to edges",
+        secrets::KEY_ENV
+      );
+      None
+    }
+  };
+  let authority = Authority::load_or_create(&*store, secrets_key.as_ref()).await?;
   let endpoint = sync_server::bind(&authority, args.sync_listen)
     .with_context(|| format!("opening the sync endpoint on {}", args.sync_listen))?;
   let sync_address = match args.sync_advertise {
@@ -190,16 +205,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     None => endpoint.local_addr()?.to_string(),
   };
   let control = ControlPlane::new(store, authority, sync_address.clone()).await?;
-  // Certificates' keys are sealed with a key kept outside the database.
-  match (SecretsKey::from_env()?, &args.storage.data) {
-    (Some(key), _) => control.set_secrets_key(key),
-    (None, Some(data)) if args.storage.database.is_none() => {
-      control.set_secrets_key(SecretsKey::load_or_create(data)?)
-    }
-    (None, _) => tracing::warn!(
-      "{} is not set: certificates cannot be added or sent to edges",
-      secrets::KEY_ENV
-    ),
+  if let Some(key) = secrets_key {
+    control.set_secrets_key(key);
   }
   // Replicas on one PostgreSQL database hear of each other's changes.
   let listener_task = args.storage.database.clone().map(|url| {
