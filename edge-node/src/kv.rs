@@ -73,9 +73,18 @@ impl Expiry<CacheKey, Cached> for CachedTtl {
 pub struct KvCounters {
   /// Reads answered from the cache.
   pub hits: AtomicU64,
-  /// Reads that went to the control plane.
+  /// Reads not answered from the cache.
   pub misses: AtomicU64,
+  /// Reads sent to the control plane: concurrent misses of one key share
+  /// one.
+  pub fetches: AtomicU64,
 }
+
+/// A read of one key from the control plane, shared by every miss of that
+/// key while it runs.
+type Fetch = futures::future::Shared<
+  std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<KvEntry>, KvError>> + Send>>,
+>;
 
 /// The node's KV: one cache for every worker, in front of the control
 /// plane. Cheap to clone; clones share everything.
@@ -90,6 +99,8 @@ struct Inner {
   clock: Clock,
   timeout: Duration,
   counters: KvCounters,
+  /// Reads of keys from the control plane under way.
+  inflight: std::sync::Mutex<std::collections::HashMap<CacheKey, Fetch>>,
 }
 
 impl std::fmt::Debug for EdgeKv {
@@ -116,6 +127,7 @@ impl EdgeKv {
       clock: Clock::system(),
       timeout,
       counters: KvCounters::default(),
+      inflight: std::sync::Mutex::default(),
     };
     Self {
       inner: Arc::new(inner),
@@ -212,6 +224,49 @@ impl Inner {
     }
   }
 
+  /// The read of `key` from the control plane that is running now, or a
+  /// new one; it caches what it finds for `ttl`.
+  fn fetch(self: &Arc<Self>, key: &CacheKey, ttl: Duration) -> Fetch {
+    let Ok(mut inflight) = self.inflight.lock() else {
+      return self.new_fetch(key.clone(), ttl);
+    };
+    inflight
+      .entry(key.clone())
+      .or_insert_with(|| self.new_fetch(key.clone(), ttl))
+      .clone()
+  }
+
+  fn new_fetch(self: &Arc<Self>, key: CacheKey, ttl: Duration) -> Fetch {
+    use futures::FutureExt;
+    let this = self.clone();
+    let read = async move {
+      this.counters.fetches.fetch_add(1, Ordering::Relaxed);
+      let request = KvRequest::Get {
+        namespace: key.namespace.to_string(),
+        key: key.key.to_string(),
+      };
+      let entry = match this.call(request, None).await? {
+        (
+          KvReply::Found {
+            metadata,
+            expiration,
+          },
+          Some(value),
+        ) => Some(KvEntry {
+          value,
+          metadata,
+          expiration,
+        }),
+        (KvReply::NotFound, _) => None,
+        (reply, _) => return Err(unexpected(&reply)),
+      };
+      this.remember(key, entry.clone(), ttl);
+      Ok(entry)
+    };
+    let read: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> = Box::pin(read);
+    read.shared()
+  }
+
   /// One call to the control plane: the request (and a put's value), then
   /// the reply (and a found value), within the timeout.
   async fn call(
@@ -296,26 +351,15 @@ impl KvBackend for EdgeKv {
       .max(MIN_CACHE_TTL);
     let this = self.shared();
     Box::pin(async move {
-      let request = KvRequest::Get {
-        namespace: cache_key.namespace.to_string(),
-        key: cache_key.key.to_string(),
-      };
-      let entry = match this.call(request, None).await? {
-        (
-          KvReply::Found {
-            metadata,
-            expiration,
-          },
-          Some(value),
-        ) => Some(KvEntry {
-          value,
-          metadata,
-          expiration,
-        }),
-        (KvReply::NotFound, _) => None,
-        (reply, _) => return Err(unexpected(&reply)),
-      };
-      this.remember(cache_key, entry.clone(), ttl);
+      let fetch = this.fetch(&cache_key, ttl);
+      let entry = fetch.clone().await;
+      // The first miss to finish retires the fetch; later misses start anew.
+      if let Ok(mut inflight) = this.inflight.lock()
+        && inflight.get(&cache_key).is_some_and(|f| f.ptr_eq(&fetch))
+      {
+        inflight.remove(&cache_key);
+      }
+      let entry = entry?;
       Ok(KvRead {
         entry,
         cache_status: Some(CacheStatus::Miss),

@@ -148,6 +148,12 @@ impl Traffic {
           value.load(Ordering::Relaxed)
         );
       }
+      let name = "outpost_kv_fetches_total";
+      let _ = writeln!(
+        out,
+        "# HELP {name} KV reads sent to the control plane (concurrent misses of a key share one).\n# TYPE {name} counter\n{name} {}",
+        counters.fetches.load(Ordering::Relaxed)
+      );
     }
     if let Some(sync) = self.sync.get() {
       let epoch = sync.epoch.load(Ordering::Relaxed);

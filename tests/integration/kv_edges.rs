@@ -406,4 +406,31 @@ async fn metrics_count_kv_hits_and_misses_and_the_sync_state() {
   assert_eq!(value("outpost_sync_connected", None), 1.0);
   assert_eq!(value("outpost_sync_epoch", None), epoch as f64);
   assert_eq!(value("outpost_sync_lag_epochs", None), 0.0);
+  assert_eq!(value("outpost_kv_fetches_total", None), 1.0);
+
+  // Twenty concurrent misses of one key: one read from the control plane.
+  let same: Vec<&str> = vec!["fresh"; 20];
+  let response = reqwest::Client::new()
+    .post(format!("{edge}/bulk"))
+    .header("host", "app.test")
+    .body(serde_json::to_vec(&same).expect("JSON"))
+    .send()
+    .await
+    .expect("the edge answers");
+  assert_eq!(response.status(), 200);
+  let text = reqwest::get(&metrics)
+    .await
+    .expect("scrape")
+    .text()
+    .await
+    .expect("text");
+  let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+    let labels: Vec<(&str, &str)> = label.into_iter().collect();
+    metric(&text, name, &labels).unwrap_or_else(|| panic!("no {name} in\n{text}"))
+  };
+  assert_eq!(
+    value("outpost_kv_cache_total", Some(("result", "miss"))),
+    21.0
+  );
+  assert_eq!(value("outpost_kv_fetches_total", None), 2.0, "coalesced");
 }
