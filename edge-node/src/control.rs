@@ -9,7 +9,7 @@
 //!   (the module files the worker loads) and `code-cache/`;
 //! - `state.json`: the last [`State`] applied.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,6 +22,7 @@ use outpost_protocol::sync::{
   BundleReply, ControlMessage, EdgeMessage, SYNC_ALPN, SYNC_SERVER_NAME, State, StreamOpen,
   read_frame, read_raw, write_frame,
 };
+use outpost_runtime::resolve::{ModuleSpecifier, RecordedResolver};
 use outpost_runtime::{OutboundPolicy, WorkerBundle, WorkerEnv, WorkerVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -390,7 +391,9 @@ impl ControlledNode {
       &self.outbound,
     )
     .map_err(|e| failed(e.to_string()))?;
-    let modules = WorkerBundle::load(&dir.join("modules").join(&bundle.main))
+    let modules_dir = dir.join("modules");
+    let resolver = recorded_resolver(&modules_dir, &bundle.imports).map_err(&failed)?;
+    let modules = WorkerBundle::load_with(&modules_dir.join(&bundle.main), &resolver)
       .map_err(|e| failed(e.to_string()))?
       .with_code_cache_dir(dir.join("code-cache"));
     let version = WorkerVersion {
@@ -616,4 +619,31 @@ fn jitter(wait: Duration) -> Duration {
   use std::hash::BuildHasher;
   let draw = std::hash::RandomState::new().hash_one(std::time::Instant::now()) % 1000;
   wait.mul_f64(0.5 + draw as f64 / 2000.0)
+}
+
+/// Replays a bundle's recorded imports on its modules as written out in
+/// `modules_dir`.
+fn recorded_resolver(
+  modules_dir: &Path,
+  imports: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<RecordedResolver, String> {
+  // Canonical, as the bundle's own specifiers are.
+  let root = std::fs::canonicalize(modules_dir).map_err(|e| e.to_string())?;
+  let url = |path: &str| {
+    ModuleSpecifier::from_file_path(root.join(path))
+      .map_err(|()| format!("{path} is not a module path"))
+  };
+  let mut recorded = HashMap::new();
+  for (module, targets) in imports {
+    let mut resolved = HashMap::new();
+    for (written, target) in targets {
+      let target = match target.starts_with("node:") || target.starts_with("cloudflare:") {
+        true => ModuleSpecifier::parse(target).map_err(|e| e.to_string())?,
+        false => url(target)?,
+      };
+      resolved.insert(written.clone(), target);
+    }
+    recorded.insert(url(module)?, resolved);
+  }
+  Ok(RecordedResolver::new(recorded))
 }

@@ -60,6 +60,34 @@ fn request_url(req: &http::Request<Incoming>, scheme: &str) -> Result<String, Re
   Ok(format!("{scheme}://{host}{target}"))
 }
 
+/// `request.cf` as JSON for a request over `version`, on a connection
+/// with TLS version `tls`, at node `colo`. What the node cannot know here
+/// (country, ASN, round-trip time) is left out rather than guessed.
+pub(crate) fn request_cf(colo: &str, version: http::Version, tls: Option<&str>) -> Arc<str> {
+  let protocol = match version {
+    http::Version::HTTP_09 => "HTTP/0.9",
+    http::Version::HTTP_10 => "HTTP/1.0",
+    http::Version::HTTP_2 => "HTTP/2",
+    http::Version::HTTP_3 => "HTTP/3",
+    _ => "HTTP/1.1",
+  };
+  let cf = serde_json::json!({
+    "colo": colo,
+    "httpProtocol": protocol,
+    "tlsVersion": tls.unwrap_or(""),
+  });
+  cf.to_string().into()
+}
+
+/// How Workers names a TLS version in `request.cf.tlsVersion`.
+pub(crate) fn tls_version_name(version: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
+  Some(match version? {
+    rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+    rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+    _ => "",
+  })
+}
+
 /// A new `cf-ray` value: 16 hex digits, unique within the process and
 /// unlikely to repeat across nodes.
 pub(crate) fn new_ray() -> http::HeaderValue {
@@ -83,6 +111,7 @@ pub(crate) fn to_worker_request(
   req: http::Request<Incoming>,
   scheme: &str,
   max_body: u64,
+  cf: Arc<str>,
 ) -> Result<(WorkerRequest, Overflow), RequestError> {
   let url = request_url(&req, scheme)?;
   let (parts, body) = req.into_parts();
@@ -102,6 +131,7 @@ pub(crate) fn to_worker_request(
     url,
     headers: parts.headers,
     body,
+    cf: Some(cf),
   };
   Ok((request, overflow))
 }

@@ -248,6 +248,11 @@ async fn serve_request(
     url: format!("https://{authority}{target}"),
     headers: parts.headers,
     body,
+    cf: Some(crate::convert::request_cf(
+      &node.config.colo,
+      http::Version::HTTP_3,
+      Some("TLSv1.3"),
+    )),
   };
   let response = node
     .dispatcher

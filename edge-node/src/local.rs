@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
+use outpost_runtime::resolve::ProjectResolver;
 use outpost_runtime::{
   ExecutorHandle, WorkerBundle, WorkerEnv, WorkerError, WorkerLimits, WorkerVersion,
 };
@@ -17,7 +18,7 @@ use tokio::sync::mpsc;
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// File endings that can be modules; other files changing is no reason to reload.
-const MODULE_ENDINGS: [&str; 7] = ["js", "mjs", "ts", "mts", "jsx", "tsx", "json"];
+const MODULE_ENDINGS: [&str; 9] = ["js", "mjs", "cjs", "ts", "mts", "cts", "jsx", "tsx", "json"];
 
 /// Why watching could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,9 @@ pub struct LocalWorker {
   /// Where to keep V8 code caches on disk (see
   /// [`WorkerBundle::with_code_cache_dir`]); `None` keeps them in memory.
   pub code_cache_dir: Option<PathBuf>,
+  /// Whether bare Node names (`buffer`, `events`) import Node's built-ins
+  /// (`nodejs_compat`).
+  pub nodejs_compat: bool,
 }
 
 /// Where a worker's files keep Outpost's own state: `.outpost/` in `dir`.
@@ -57,7 +61,8 @@ impl LocalWorker {
   /// directories its modules live in. On error the previously installed
   /// version (if any) keeps serving.
   pub async fn load(&self) -> Result<BTreeSet<PathBuf>, WorkerError> {
-    let mut bundle = WorkerBundle::load(&self.entry)?;
+    let resolver = ProjectResolver::new(self.nodejs_compat);
+    let mut bundle = WorkerBundle::load_with(&self.entry, &resolver)?;
     if let Some(dir) = &self.code_cache_dir {
       bundle = bundle.with_code_cache_dir(dir);
     }

@@ -37,7 +37,7 @@ pub enum FolderError {
     message: String,
   },
   /// No entry module was found.
-  #[error("{0}: no worker.js or worker.ts, and outpost.toml names no `main`")]
+  #[error("{0}: no worker.js or worker.ts, and no config file names a `main`")]
   NoEntry(PathBuf),
 }
 
@@ -48,6 +48,7 @@ struct WorkerSpec {
   vars: BTreeMap<String, String>,
   limits: WorkerLimits,
   kv_namespaces: Vec<KvBinding>,
+  nodejs_compat: bool,
 }
 
 /// Whether `name` can be a DNS label, so that `<name>.localhost` works.
@@ -67,7 +68,7 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
   if !valid_name(name) {
     return Err(FolderError::BadName(name.to_owned()));
   }
-  let settings = read_worker_settings(dir, node).map_err(|e| FolderError::Config {
+  let settings = read_worker_settings(dir, None, node).map_err(|e| FolderError::Config {
     path: e.path,
     message: e.message,
   })?;
@@ -84,6 +85,7 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
     vars: settings.vars,
     limits: settings.limits,
     kv_namespaces: settings.kv_namespaces,
+    nodejs_compat: settings.nodejs_compat,
   })
 }
 
@@ -256,6 +258,7 @@ impl LocalFolder {
         executor: self.dispatcher.executor_for(name).clone(),
         lazy: true,
         code_cache_dir: Some(state_dir(&self.root.join(name)).join("code-cache")),
+        nodejs_compat: spec.nodejs_compat,
       };
       match worker.load().await {
         Ok(_) => {

@@ -42,6 +42,8 @@ pub struct ServerConfig {
   /// Whether a TLS handshake naming a host starts warming the isolate of
   /// the worker routed there.
   pub prewarm: bool,
+  /// The node's name, which workers see as `request.cf.colo`.
+  pub colo: Arc<str>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +55,7 @@ impl Default for ServerConfig {
       alt_svc: None,
       traffic: Arc::default(),
       prewarm: true,
+      colo: "local".into(),
     }
   }
 }
@@ -170,7 +173,10 @@ async fn serve(
       let (acceptor, node, builder) = (acceptor.clone(), node.clone(), builder.clone());
       tokio::spawn(async move {
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-          Ok(Ok(stream)) => serve_connection(stream, peer, node, builder, watcher).await,
+          Ok(Ok(stream)) => {
+            let tls = crate::convert::tls_version_name(stream.get_ref().1.protocol_version());
+            serve_connection(stream, peer, tls, node, builder, watcher).await
+          }
           Ok(Err(err)) => tracing::debug!(%peer, "TLS handshake failed: {err}"),
           Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         }
@@ -185,6 +191,7 @@ async fn serve(
       tokio::spawn(serve_connection(
         stream,
         peer,
+        None,
         node.clone(),
         builder.clone(),
         watcher,
@@ -204,7 +211,7 @@ async fn serve(
     let (node, builder) = (node.clone(), builder.clone());
     let spawned = executor.spawn(move || async move {
       match tokio::net::TcpStream::from_std(stream) {
-        Ok(stream) => serve_connection(stream, peer, node, builder, watcher).await,
+        Ok(stream) => serve_connection(stream, peer, None, node, builder, watcher).await,
         Err(err) => tracing::warn!(%peer, "cannot serve the connection: {err}"),
       }
     });
@@ -231,10 +238,12 @@ async fn serve(
   }
 }
 
-/// Serves one connection until it closes or graceful shutdown ends it.
+/// Serves one connection until it closes or graceful shutdown ends it;
+/// `tls` names its TLS version, if any.
 async fn serve_connection<S>(
   stream: S,
   peer: std::net::SocketAddr,
+  tls: Option<&'static str>,
   node: Arc<Node>,
   builder: auto::Builder<TokioExecutor>,
   watcher: hyper_util::server::graceful::Watcher,
@@ -245,7 +254,7 @@ async fn serve_connection<S>(
     let node = node.clone();
     async move {
       let (arrived, protocol) = (Instant::now(), Protocol::of(req.version()));
-      let mut response = handle(&node, req).await;
+      let mut response = handle(&node, req, tls).await;
       node
         .config
         .traffic
@@ -264,7 +273,11 @@ async fn serve_connection<S>(
   }
 }
 
-async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response<EdgeBody> {
+async fn handle(
+  node: &Node,
+  mut req: http::Request<Incoming>,
+  tls: Option<&'static str>,
+) -> http::Response<EdgeBody> {
   let span = tracing::debug_span!("request", method = %req.method(), uri = %req.uri());
   async move {
     let host = req.uri().host().map(str::to_owned).or_else(|| {
@@ -289,8 +302,9 @@ async fn handle(node: &Node, mut req: http::Request<Incoming>) -> http::Response
     // Names the request in its worker's log lines (and `outpost tail`).
     req.headers_mut().insert("cf-ray", convert::new_ray());
     let upgrade = websocket::take_upgrade(&mut req);
+    let cf = convert::request_cf(&node.config.colo, req.version(), tls);
     let (request, overflow) =
-      match convert::to_worker_request(req, node.scheme, node.config.max_body_bytes) {
+      match convert::to_worker_request(req, node.scheme, node.config.max_body_bytes, cf) {
         Ok(converted) => converted,
         Err(RequestError::TooLarge) => {
           return convert::platform_error(

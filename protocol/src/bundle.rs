@@ -18,7 +18,9 @@ pub const MAX_MODULES: usize = 1000;
 /// The most vars one bundle may hold.
 pub const MAX_VARS: usize = 256;
 /// Module file extensions an edge node can load.
-const MODULE_EXTENSIONS: [&str; 6] = [".js", ".mjs", ".ts", ".mts", ".jsx", ".tsx"];
+const MODULE_EXTENSIONS: [&str; 9] = [
+  ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".jsx", ".tsx", ".json",
+];
 
 /// Why a bundle was refused. Nothing of a refused bundle is stored.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -113,6 +115,12 @@ pub struct Bundle {
   /// KV namespaces bound into `env`.
   #[serde(default, skip_serializing_if = "Vec::is_empty")]
   pub kv_namespaces: Vec<KvBinding>,
+  /// How imports resolved when the bundle was built, for those a plain
+  /// relative URL does not give (packages, extensionless paths, built-in
+  /// modules): module path, then the specifier as written, then a module
+  /// path of the bundle or a built-in module (`node:events`).
+  #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+  pub imports: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A KV namespace bound into a worker's `env` (`[[kv_namespaces]]` in
@@ -170,11 +178,31 @@ impl Bundle {
       return Err(BundleError::BadVar(name.clone()));
     }
     self.check_bindings()?;
+    self.check_imports()?;
     let size = self.canonical_bytes().len();
     if size > MAX_BUNDLE_BYTES {
       return Err(BundleError::TooLarge(format!(
         "{size} bytes, the limit is {MAX_BUNDLE_BYTES}"
       )));
+    }
+    Ok(())
+  }
+
+  fn check_imports(&self) -> Result<(), BundleError> {
+    for (module, imports) in &self.imports {
+      if !self.modules.contains_key(module) {
+        return Err(BundleError::Malformed(format!(
+          "imports of {module:?}, which is not in the bundle"
+        )));
+      }
+      for (written, target) in imports {
+        let builtin = target.starts_with("node:") || target.starts_with("cloudflare:");
+        if !builtin && !self.modules.contains_key(target) {
+          return Err(BundleError::Malformed(format!(
+            "{module:?} imports {written:?} as {target:?}, which is not in the bundle"
+          )));
+        }
+      }
     }
     Ok(())
   }
@@ -262,15 +290,12 @@ fn check_module_path(path: &str) -> Result<(), BundleError> {
     if segment.is_empty() || segment == "." || segment == ".." {
       return bad("must not have empty, . or .. segments");
     }
-    if segment.starts_with('.') {
-      return bad("must not have hidden segments");
-    }
     if segment.chars().any(char::is_control) {
       return bad("must not hold control characters");
     }
   }
   if !MODULE_EXTENSIONS.iter().any(|ext| path.ends_with(ext)) {
-    return bad("must end in .js, .mjs, .ts, .mts, .jsx or .tsx");
+    return bad("must end in .js, .mjs, .cjs, .ts, .mts, .cts, .jsx, .tsx or .json");
   }
   Ok(())
 }

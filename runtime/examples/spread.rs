@@ -51,6 +51,7 @@ fn request(worker: usize) -> WorkerRequest {
     url: format!("http://w{worker}.localhost/"),
     headers: http::HeaderMap::new(),
     body: RequestBody::Empty,
+    cf: None,
   }
 }
 

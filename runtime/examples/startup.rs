@@ -62,6 +62,7 @@ async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize, poo
     url: "http://bench.localhost/".into(),
     headers: http::HeaderMap::new(),
     body: RequestBody::Empty,
+    cf: None,
   };
   let mut samples = Vec::with_capacity(rounds);
   let mut later = Vec::with_capacity(rounds);

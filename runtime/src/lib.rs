@@ -32,6 +32,7 @@ pub mod isolate;
 pub mod limits;
 mod pool;
 pub mod residency;
+pub mod resolve;
 pub mod worker;
 
 pub use bundle::{BundleError, WorkerBundle};

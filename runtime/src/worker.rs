@@ -561,6 +561,30 @@ pub(crate) async fn start_worker(
     log,
   };
 
+  // `env` first, so the modules' top level can import it from
+  // `cloudflare:workers`; the bootstrap hands back what starts the worker.
+  let env_json = version
+    .env
+    .to_json()
+    .map_err(|e| WorkerError::Script(e.to_string()))?;
+  let env_arg = cell.with(|runtime| -> Result<_, WorkerError> {
+    deno_core::scope!(scope, runtime);
+    let env = v8::String::new(scope, &env_json)
+      .ok_or_else(|| WorkerError::Script("the worker's env is too large for a V8 string".into()))?;
+    Ok([v8::Global::new(scope, v8::Local::<v8::Value>::from(env))])
+  })?;
+  let start = cell
+    .run(|runtime| runtime.call_with_args(&bootstrap, &env_arg))
+    .await
+    .map_err(|e| WorkerError::Script(e.to_string()))?;
+  let start = cell.with(|runtime| {
+    deno_core::scope!(scope, runtime);
+    let start = v8::Local::new(scope, start);
+    v8::Local::<v8::Function>::try_from(start)
+      .map(|start| v8::Global::new(scope, start))
+      .map_err(|_| WorkerError::Snapshot)
+  })?;
+
   let main = version.bundle.main().clone();
   let module_id = watch
     .run(cell.run(|runtime| runtime.load_main_es_module(&main)))
@@ -580,23 +604,14 @@ pub(crate) async fn start_worker(
     return Err(WorkerError::Terminated(broken));
   }
 
-  let env_json = version
-    .env
-    .to_json()
-    .map_err(|e| WorkerError::Script(e.to_string()))?;
-  let args = cell.with(|runtime| -> Result<_, WorkerError> {
+  let namespace = cell.with(|runtime| -> Result<_, WorkerError> {
     let namespace = runtime.get_module_namespace(module_id)?;
     deno_core::scope!(scope, runtime);
     let namespace: v8::Local<v8::Value> = v8::Local::new(scope, namespace).into();
-    let env = v8::String::new(scope, &env_json)
-      .ok_or_else(|| WorkerError::Script("the worker's env is too large for a V8 string".into()))?;
-    Ok([
-      v8::Global::new(scope, namespace),
-      v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
-    ])
+    Ok([v8::Global::new(scope, namespace)])
   })?;
   let dispatch = cell
-    .run(|runtime| runtime.call_with_args(&bootstrap, &args))
+    .run(|runtime| runtime.call_with_args(&start, &namespace))
     .await
     .map_err(|e| WorkerError::Script(e.to_string()))?;
   let (dispatch, context) = cell.with(|runtime| {

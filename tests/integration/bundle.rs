@@ -60,23 +60,38 @@ fn bare_and_remote_imports_are_refused_clearly() {
   let (_dir, err) = load_error("import lodash from 'lodash';\nexport default {};\n");
   let message = err.to_string();
   assert!(
-    message.contains("\"lodash\"") && message.contains("relative imports"),
+    message.contains("\"lodash\"") && message.contains("not found in node_modules"),
     "{message}"
   );
 
   let (_dir, err) = load_error("import x from 'https://example.com/x.js';\nexport default {};\n");
-  assert!(err.to_string().contains("only local files"), "{err}");
+  assert!(err.to_string().contains("URLs cannot be imported"), "{err}");
+
+  let (_dir, err) = load_error("import fs from 'node:fs';\nexport default {};\n");
+  assert!(
+    err.to_string().contains("node:fs is not available"),
+    "{err}"
+  );
 }
 
 #[test]
 fn missing_modules_and_unknown_types_name_the_file() {
   let (_dir, err) = load_error("import './nope.js';\nexport default {};\n");
   assert!(
-    matches!(err, BundleError::Read { .. }) && err.to_string().contains("nope.js"),
+    matches!(err, BundleError::Import { .. })
+      && err.to_string().contains("nope.js")
+      && err.to_string().contains("worker.js"),
     "{err}"
   );
 
-  let (_dir, err) = load_error("import './style.css';\nexport default {};\n");
+  let dir = tempfile::tempdir().expect("tempdir");
+  write(dir.path(), "style.css", "body {}");
+  let entry = write(
+    dir.path(),
+    "worker.js",
+    "import './style.css';\nexport default {};\n",
+  );
+  let err = WorkerBundle::load(&entry).expect_err("refused");
   assert!(
     matches!(err, BundleError::UnsupportedType(_)) && err.to_string().contains("style.css"),
     "{err}"

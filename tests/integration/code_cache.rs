@@ -43,6 +43,7 @@ async fn serve(executor: &ExecutorHandle, name: &str, bundle: WorkerBundle, want
     url: "http://cache.localhost/".into(),
     headers: http::HeaderMap::new(),
     body: RequestBody::Empty,
+    cf: None,
   };
   let response = executor.dispatch(name, request).await.expect("answer");
   assert_eq!(response.status, 200);

@@ -113,6 +113,7 @@ async fn requests_queued_beyond_one_batch_are_all_answered() {
         url: format!("http://batch.localhost/{i}"),
         headers: http::HeaderMap::new(),
         body: RequestBody::Empty,
+        cf: None,
       };
       let response = executor.dispatch("batch", request).await.expect("answer");
       match response.body {
@@ -158,6 +159,7 @@ async fn requests_queued_for_a_stopped_isolate_go_to_a_fresh_one() {
         url: format!("http://requeue.localhost/{path}"),
         headers: http::HeaderMap::new(),
         body: RequestBody::Empty,
+        cf: None,
       };
       executor
         .dispatch("requeue", request)

@@ -175,6 +175,7 @@ impl TestServer {
       executor: dispatcher.executor_for(&name).clone(),
       lazy: false,
       code_cache_dir: None,
+      nodejs_compat: false,
     };
     let dirs = worker
       .load()

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use outpost_edge::config::{ProjectConfig, read_project_config};
+use outpost_edge::config::{Project, read_project, read_project_config};
 use outpost_protocol::Bundle;
 use outpost_runtime::WorkerBundle;
+use outpost_runtime::resolve::{ProjectResolver, plain_relative};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -46,6 +47,10 @@ pub struct DeployArgs {
   /// How long to wait for every edge to serve the new version.
   #[arg(long, default_value = "30", value_name = "SECONDS")]
   timeout: u64,
+  /// The config environment (`[env.<name>]`): the worker is named
+  /// `<name>-<env>` unless the environment names it.
+  #[arg(long, short = 'e', value_name = "NAME")]
+  env: Option<String>,
   #[command(flatten)]
   api: ApiArgs,
 }
@@ -150,7 +155,12 @@ fn worker_name(flag: Option<String>) -> anyhow::Result<String> {
 /// shows each edge node picking it up.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
-  let (name, bundle, routes) = build_bundle(args.target.as_deref(), args.name, args.routes)?;
+  let (name, bundle, routes) = build_bundle(
+    args.target.as_deref(),
+    args.name,
+    args.routes,
+    args.env.as_deref(),
+  )?;
   runtime()?.block_on(async {
     let uploaded = api
       .call(
@@ -428,24 +438,25 @@ fn build_bundle(
   target: Option<&Path>,
   name: Option<String>,
   mut routes: Vec<String>,
+  env: Option<&str>,
 ) -> anyhow::Result<(String, Bundle, Vec<String>)> {
   let (root, entry, config) = match target {
     None => {
-      let config = read_project_config(Path::new("."))?.context(
-        "no entry given and no ./outpost.toml: pass the worker's entry module or folder",
+      let config = read_project(Path::new("."), env)?.context(
+        "no entry given and no ./outpost.toml or ./wrangler.toml: pass the worker's entry module or folder",
       )?;
       (PathBuf::from("."), None, config)
     }
     Some(dir) if dir.is_dir() => (
       dir.to_owned(),
       None,
-      read_project_config(dir)?.unwrap_or_default(),
+      read_project(dir, env)?.unwrap_or_default(),
     ),
     Some(file) if file.is_file() => {
       let root = file
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_owned);
-      let config = read_project_config(&root)?.unwrap_or_default();
+      let config = read_project(&root, env)?.unwrap_or_default();
       (root, Some(file.to_owned()), config)
     }
     Some(missing) => bail!("{} is neither a file nor a folder", missing.display()),
@@ -460,29 +471,30 @@ fn build_bundle(
       .find(|p| p.is_file())
       .with_context(|| {
         format!(
-          "{}: no worker.js or worker.ts, and outpost.toml names no `main`",
+          "{}: no worker.js or worker.ts, and no config file names a `main`",
           root.display()
         )
       })?,
   };
   let entry =
     std::fs::canonicalize(&entry).with_context(|| format!("resolving {}", entry.display()))?;
-  let ProjectConfig {
+  let kv_namespaces = config.kv_for_deploy().map_err(anyhow::Error::msg)?;
+  let resolver = ProjectResolver::new(config.nodejs_compat());
+  let Project {
     name: config_name,
     routes: config_routes,
     vars,
     limits,
     allow_eval,
     outbound_allow,
-    kv_namespaces,
     ..
   } = config;
-  let name = name
-    .or(config_name)
-    .context("name the worker: pass --name, or put `name = \"...\"` in outpost.toml")?;
+  let name = name.or(config_name).context(
+    "name the worker: pass --name, or put `name = \"...\"` in outpost.toml or wrangler.toml",
+  )?;
   routes.splice(0..0, config_routes);
   // Loading it the way an edge does checks every module and finds its imports.
-  let loaded = WorkerBundle::load(&entry)?;
+  let loaded = WorkerBundle::load_with(&entry, &resolver)?;
   let relative = |path: &Path| -> anyhow::Result<String> {
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     let relative = path.strip_prefix(&root).with_context(|| {
@@ -504,7 +516,29 @@ fn build_bundle(
       std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     modules.insert(relative(&file)?, source);
   }
+  // Where imports resolved, for those a relative URL does not give.
+  let mut imports: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+  for (referrer, resolved) in loaded.imports() {
+    let Ok(referrer_path) = referrer.to_file_path() else {
+      continue;
+    };
+    for (written, target) in resolved {
+      let plain = plain_relative(written, referrer);
+      if plain.as_ref() == Some(target) {
+        continue;
+      }
+      let target = match target.to_file_path() {
+        Ok(path) => relative(&path)?,
+        Err(()) => target.to_string(),
+      };
+      imports
+        .entry(relative(&referrer_path)?)
+        .or_default()
+        .insert(written.clone(), target);
+    }
+  }
   let bundle = Bundle {
+    imports,
     main: relative(&entry)?,
     modules,
     vars,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use outpost_control::kv::StoreKv;
-use outpost_edge::config::{kv_env, read_worker_settings};
+use outpost_edge::config::{dev_vars_file, kv_env, read_dev_vars, read_worker_settings};
 use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::{RouteTable, Routes};
 use outpost_protocol::KvBackend;
@@ -19,10 +19,15 @@ use super::node::{ServeArgs, shutdown_signal};
 #[derive(Args)]
 pub struct DevArgs {
   /// The worker's entry module (.js, .mjs or .ts); default: `main` in
-  /// ./outpost.toml, or ./worker.js or ./worker.ts beside it. An
-  /// `outpost.toml` beside the entry is read for `[vars]`, `[limits]` and
-  /// `[outbound]`, as by `outpost edge --local`.
+  /// ./outpost.toml or ./wrangler.toml (.jsonc, .json), or ./worker.js or
+  /// ./worker.ts. The config beside the entry is read for vars, KV
+  /// bindings and limits, and `.dev.vars` there adds secrets to `env`.
   entry: Option<PathBuf>,
+
+  /// The config environment (`[env.<name>]`), as wrangler's `--env`; also
+  /// picks `.dev.vars.<name>` over `.dev.vars`.
+  #[arg(long, short = 'e', value_name = "NAME")]
+  env: Option<String>,
 
   /// Port to listen on (0 picks a free one).
   #[arg(long, default_value_t = 8787)]
@@ -68,18 +73,27 @@ fn parse_vars(vars: &[String], mut env: WorkerEnv) -> anyhow::Result<WorkerEnv> 
   Ok(env)
 }
 
-/// The entry ./outpost.toml names, or ./worker.js or ./worker.ts.
-fn entry_from_project() -> anyhow::Result<PathBuf> {
-  let config = outpost_edge::config::read_project_config(Path::new("."))?
-    .context("no entry given and no ./outpost.toml: pass the worker's entry module")?;
-  if let Some(main) = config.main {
+/// The entry the config here names, or ./worker.js or ./worker.ts.
+fn entry_from_project(env: Option<&str>) -> anyhow::Result<PathBuf> {
+  let main = outpost_edge::config::read_project(Path::new("."), env)?.and_then(|c| c.main);
+  if let Some(main) = main {
     return Ok(main);
   }
   ["worker.js", "worker.ts"]
     .into_iter()
     .map(PathBuf::from)
     .find(|path| path.is_file())
-    .context("./outpost.toml names no `main`, and there is no worker.js or worker.ts here")
+    .context(
+      "no entry given, no `main` in ./outpost.toml or ./wrangler.toml, and no worker.js or \
+       worker.ts here: pass the worker's entry module",
+    )
+}
+
+/// Whether `dir` holds outpost.toml or a wrangler config.
+fn has_config(dir: &Path) -> bool {
+  std::iter::once(outpost_edge::config::CONFIG_FILE)
+    .chain(outpost_edge::config::WRANGLER_FILES)
+    .any(|name| dir.join(name).is_file())
 }
 
 /// Runs `outpost dev` until Ctrl-C or SIGTERM.
@@ -88,10 +102,16 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
   // ./outpost.toml when that is what named the entry.
   let (entry, folder) = match args.entry.take() {
     Some(entry) => {
-      let folder = entry.parent().unwrap_or(Path::new(".")).to_owned();
+      // The config beside the entry, else the one here (`outpost dev
+      // src/index.ts` in a wrangler project).
+      let beside = entry.parent().unwrap_or(Path::new(".")).to_owned();
+      let folder = match has_config(&beside) || !has_config(Path::new(".")) {
+        true => beside,
+        false => PathBuf::from("."),
+      };
       (entry, folder)
     }
-    None => (entry_from_project()?, PathBuf::from(".")),
+    None => (entry_from_project(args.env.as_deref())?, PathBuf::from(".")),
   };
   if !entry.is_file() {
     bail!("{} is not a file", entry.display());
@@ -101,7 +121,16 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     node_outbound = node_outbound.merged(&OutboundPolicy::localhost());
   }
   // Vars, limits and `[outbound] allow`, as `outpost edge --local` reads them.
-  let settings = read_worker_settings(&folder, &node_outbound)?;
+  let settings = read_worker_settings(&folder, args.env.as_deref(), &node_outbound)?;
+  // Secrets for local development, as wrangler reads them.
+  let dev_vars = read_dev_vars(&folder, args.env.as_deref())?;
+  if let Some(file) = dev_vars_file(&folder, args.env.as_deref()) {
+    eprintln!(
+      "outpost dev: {} var(s) from {}",
+      dev_vars.len(),
+      file.display()
+    );
+  }
   // --no-persist: a store in a folder removed when `scratch` drops.
   let scratch = match args.no_persist {
     true => Some(tempfile::tempdir().context("making a scratch folder for KV")?),
@@ -119,7 +148,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
   let env = parse_vars(
     &args.vars,
     WorkerEnv {
-      vars: settings.vars,
+      vars: settings.vars.into_iter().chain(dev_vars).collect(),
       kv: kv_env(&settings.kv_namespaces, &kv),
     },
   )?;
@@ -139,7 +168,8 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
       executor: dispatcher.executor_for(&name).clone(),
       // Started at once, so a broken top level shows before serving.
       lazy: false,
-      code_cache_dir: entry.parent().map(|dir| state_dir(dir).join("code-cache")),
+      code_cache_dir: Some(state_dir(&folder).join("code-cache")),
+      nodejs_compat: settings.nodejs_compat,
     };
     let dirs = worker
       .load()

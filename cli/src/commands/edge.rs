@@ -248,6 +248,8 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     let mut config = args.serve.server_config();
     config.traffic = traffic.clone();
     config.prewarm = !args.no_tls_prewarm;
+    // Workers see the node's name as request.cf.colo.
+    config.colo = args.name.clone().unwrap_or_else(default_node_name).into();
     let https = match (&resolver, args.tls_port) {
       (Some(resolver), Some(port)) => {
         let tls_listener = args.serve.bind(port).await?;

@@ -167,13 +167,17 @@ impl Target {
       bail!("which namespace? pass --namespace-id <ID> or --binding <NAME>");
     };
     let config = read_project_config(Path::new("."))?
-      .context("--binding needs an outpost.toml here with [[kv_namespaces]]")?;
-    config
-      .kv_namespaces
-      .iter()
+      .context("--binding needs an outpost.toml or wrangler config here with [[kv_namespaces]]")?;
+    // The local store is the one `outpost dev` uses: preview ids first.
+    let bindings = match self.local {
+      true => config.kv_for_local(),
+      false => config.kv_for_deploy().map_err(anyhow::Error::msg)?,
+    };
+    bindings
+      .into_iter()
       .find(|kv| &kv.binding == binding)
-      .map(|kv| kv.id.clone())
-      .with_context(|| format!("./outpost.toml binds no KV namespace as {binding:?}"))
+      .map(|kv| kv.id)
+      .with_context(|| format!("the project here binds no KV namespace as {binding:?}"))
   }
 }
 

@@ -21,10 +21,34 @@ class RequestScope {
   }
 }
 
+/**
+ * The async context while AsyncLocalStorage stores are set (node:async_hooks):
+ * the request being handled, if any, and the stores by their storage. A
+ * request with no stores keeps its bare RequestScope as the context.
+ */
+class AsyncFrame {
+  /**
+   * @param {RequestScope | null} request
+   * @param {Map<object, unknown>} stores
+   */
+  constructor(request, stores) {
+    this.request = request;
+    this.stores = stores;
+  }
+}
+
+/** The RequestScope of the request being handled, or null outside any. */
+function currentRequestScope() {
+  const context = core.getAsyncContext();
+  if (context instanceof RequestScope) return context;
+  if (context instanceof AsyncFrame) return context.request;
+  return null;
+}
+
 /** The resource id of the request being handled, or -1 outside any. */
 function currentRequestRid() {
-  const scope = core.getAsyncContext();
-  return scope instanceof RequestScope ? scope.rid : -1;
+  const scope = currentRequestScope();
+  return scope === null ? -1 : scope.rid;
 }
 
 // Read from the host once per isolate, on the first fetch: an isolate only
@@ -39,8 +63,8 @@ let subrequestLimit = -1;
  * @returns {Error | null}
  */
 function takeSubrequest(what) {
-  const scope = core.getAsyncContext();
-  if (!(scope instanceof RequestScope)) {
+  const scope = currentRequestScope();
+  if (scope === null) {
     return new TypeError(
       `${what} can only be called while handling a request: outbound I/O is not allowed ` +
         "in a worker's global scope",
@@ -72,4 +96,12 @@ function fetch(input, init = undefined) {
 /** deno_fetch's handler for WebAssembly.compileStreaming and instantiateStreaming. */
 const { handleWasmStreaming } = denoFetch;
 
-export { currentRequestRid, fetch, handleWasmStreaming, RequestScope, takeSubrequest };
+export {
+  AsyncFrame,
+  currentRequestRid,
+  currentRequestScope,
+  fetch,
+  handleWasmStreaming,
+  RequestScope,
+  takeSubrequest,
+};

@@ -5,10 +5,14 @@ import { op_worker_log } from "ext:core/ops";
 import { currentRequestRid } from "ext:outpost_fetch/10_outbound.js";
 import { event } from "ext:outpost_worker/00_globals.js";
 
-const { PromisePrototypeThen, PromiseResolve, TypeError } = primordials;
+const { Error, PromisePrototypeThen, PromiseResolve, String, TypeError } = primordials;
+
+function describe(err) {
+  return err instanceof Error && typeof err.stack === "string" ? err.stack : String(err);
+}
 
 /** Keeps a promise's rejection from going unnoticed. */
-function observe(promise, describeError) {
+function observe(promise, describeError = describe) {
   PromisePrototypeThen(PromiseResolve(promise), undefined, (err) =>
     op_worker_log(3, `Uncaught (in waitUntil) ${describeError(err)}\n`, currentRequestRid())
   );
@@ -78,4 +82,4 @@ class FetchEvent extends event.Event {
   }
 }
 
-export { ExecutionContext, FetchEvent };
+export { ExecutionContext, FetchEvent, observe as observeRejection };

@@ -7,6 +7,13 @@ import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js
 import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
 import { currentRequestRid, handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
 import { kvNamespace } from "ext:outpost_kv/10_kv.js";
+import { setEnv } from "ext:outpost_worker/30_env.js";
+// Built-in modules workers may import, evaluated here so the snapshot
+// holds them ready (the bundle resolver decides who reaches them).
+import "node:outpost/cloudflare-workers";
+import "node:async_hooks";
+import "node:diagnostics_channel";
+import "node:events";
 
 const { JSONParse, ObjectDefineProperty, ObjectFreeze, ObjectKeys, TypeError } = primordials;
 
@@ -45,20 +52,28 @@ for (const name of ["error", "unhandledrejection", "rejectionhandled"]) {
   event.defineEventHandler(globalThis, name);
 }
 
+/** Whether `exported` is a class-based entrypoint (`extends WorkerEntrypoint`). */
+function isEntrypointClass(exported) {
+  return typeof exported === "function" && exported.prototype !== undefined &&
+    typeof exported.prototype.fetch === "function";
+}
+
 /**
  * Called once per isolate by the host, after the worker's modules have been
  * evaluated. Picks the handler form.
  * @param {object} namespace the main module's namespace
- * @param {string} envJson the worker's vars and KV bindings, as JSON
+ * @param {object} env the worker's bindings
  * @returns {(heads: Array) => void} what the host calls with each batch of requests
  */
-function startWorker(namespace, envJson) {
+function startWorker(namespace, env) {
   performance.setTimeOrigin();
-  const env = buildEnv(envJson);
   const exported = namespace.default;
   let handle;
   if (exported !== null && typeof exported === "object" && typeof exported.fetch === "function") {
     handle = (request, ctx) => exported.fetch(request, env, ctx);
+  } else if (isEntrypointClass(exported)) {
+    // A new instance per request, as Workers makes one per invocation.
+    handle = (request, ctx) => new exported(ctx, env).fetch(request);
   } else if (event.listenerCount(globalThis, "fetch") > 0) {
     // Service-worker scripts have no `env`: as in Workers, bindings are
     // globals, visible to handlers (after the script's top level has run).
@@ -75,11 +90,24 @@ function startWorker(namespace, envJson) {
   return serveRequests(handle, describeError);
 }
 
+/**
+ * Called once per isolate by the host, before the worker's modules are
+ * evaluated: sets `env` (so `cloudflare:workers` has it at the top level)
+ * and returns what starts the worker once they have been.
+ * @param {string} envJson the worker's vars and KV bindings, as JSON
+ * @returns {(namespace: object) => Function}
+ */
+function bootstrap(envJson) {
+  const env = buildEnv(envJson);
+  setEnv(env);
+  return (namespace) => startWorker(namespace, env);
+}
+
 // deno_core binds ops through `globalThis.Deno` when an isolate starts from
 // the snapshot, so `Deno` and `__bootstrap` stay until then; the host deletes
 // them, with this entry point, before loading worker code.
 ObjectDefineProperty(globalThis, "__outpostBootstrap", {
-  value: startWorker,
+  value: bootstrap,
   configurable: true,
 });
 

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod fetch;
 pub mod html;
 pub mod kv;
+pub mod node;
 pub mod serve;
 pub mod websocket;
 pub mod worker;

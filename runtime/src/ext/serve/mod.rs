@@ -35,6 +35,7 @@ deno_core::extension!(
     ops::op_serve_write_body,
     ops::op_serve_close_body,
     ops::op_serve_fail,
+    ops::op_serve_request_cf,
   ],
   esm = [
     dir "../js-api/src",

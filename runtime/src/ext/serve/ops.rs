@@ -31,6 +31,8 @@ struct InflightRequest {
   response_body: RefCell<Option<mpsc::Sender<Result<Bytes, BodyError>>>>,
   /// Its `cf-ray`, which names it in the worker's log lines.
   ray: Option<http::HeaderValue>,
+  /// `request.cf` as JSON text.
+  cf: Option<std::sync::Arc<str>>,
   /// Where its worker is tailed: what its summary needs.
   tailed: Option<Tailed>,
   /// The status it was answered with (0: none yet).
@@ -224,6 +226,7 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
     expired: Cell::new(false),
     response_body: RefCell::new(None),
     ray: request.headers.get("cf-ray").cloned(),
+    cf: request.cf,
     tailed,
     status: Cell::new(0),
     outcome: Cell::new("ok"),
@@ -330,6 +333,15 @@ fn take_reply(
     None if inflight.expired.get() => Ok(None),
     None => Err(ServeError::RequestGone),
   }
+}
+
+/// `request.cf` of request `rid` as JSON text; null once the request is
+/// over or when the embedder gave none.
+#[op2]
+#[string]
+pub fn op_serve_request_cf(state: &OpState, #[smi] rid: ResourceId) -> Option<String> {
+  let inflight = state.resource_table.get::<InflightRequest>(rid).ok()?;
+  inflight.cf.as_deref().map(str::to_owned)
 }
 
 /// The `cf-ray` of request `rid`, while it is in flight.

@@ -45,6 +45,9 @@ pub struct WorkerRequest {
   pub headers: HeaderMap,
   /// The request body.
   pub body: RequestBody,
+  /// `request.cf` as JSON text (an object), made by the embedder from what
+  /// it knows of the connection; `None` leaves `request.cf` undefined.
+  pub cf: Option<std::sync::Arc<str>>,
 }
 
 /// A response body: complete, or streamed chunk by chunk as JS produces it.

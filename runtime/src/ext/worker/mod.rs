@@ -109,6 +109,7 @@ deno_core::extension!(
     outpost_fetch,
     outpost_html,
     outpost_kv,
+    outpost_node,
     outpost_serve,
     outpost_websocket
   ],
@@ -117,6 +118,8 @@ deno_core::extension!(
   esm = [
     dir "../js-api/src",
     "ext:outpost_worker/00_globals.js" = "worker/00_globals.js",
+    "ext:outpost_worker/30_env.js" = "worker/30_env.js",
+    "node:outpost/cloudflare-workers" = "worker/40_cloudflare_workers.js",
     "ext:outpost_worker/99_main.js" = "worker/99_main.js",
   ],
   lazy_loaded_js = [

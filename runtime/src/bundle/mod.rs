@@ -6,14 +6,14 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use deno_ast::swc::ast::{ModuleDecl, ModuleItem};
-use deno_ast::{MediaType, ParseParams, ProgramRef};
+use deno_ast::{MediaType, ParseParams, ParsedSource, ProgramRef};
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
   ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource,
@@ -22,6 +22,13 @@ use deno_core::{
 use deno_error::JsErrorBox;
 
 use crate::code_cache::{CodeCacheDir, code_sha256};
+use crate::resolve::{ImportKind, ModuleResolver, ProjectResolver, Resolved};
+
+mod cjs;
+
+/// What each module's imports resolved to: referrer, then the specifier as
+/// written, then the module it names.
+pub type Imports = HashMap<ModuleSpecifier, HashMap<String, ModuleSpecifier>>;
 
 /// Largest single module accepted, to keep a stray file from eating memory.
 const MAX_MODULE_BYTES: u64 = 32 * 1024 * 1024;
@@ -47,7 +54,9 @@ pub enum BundleError {
     size: u64,
   },
   /// A module's file type is not JavaScript, TypeScript or JSON.
-  #[error("{0}: unsupported module type (expected .js, .mjs, .ts, .mts, .jsx, .tsx or .json)")]
+  #[error(
+    "{0}: unsupported module type (expected .js, .mjs, .cjs, .ts, .mts, .cts, .jsx, .tsx or .json)"
+  )]
   UnsupportedType(String),
   /// A module does not parse; the message carries file:line:col.
   #[error("syntax error: {0}")]
@@ -103,6 +112,9 @@ impl BundleModule {
 pub struct WorkerBundle {
   main: ModuleSpecifier,
   modules: HashMap<ModuleSpecifier, BundleModule>,
+  /// What each import in each module resolved to, by the specifier as
+  /// written.
+  imports: Imports,
   /// V8 code caches of the modules, filled by the first isolate that
   /// compiles each one, so later isolates of the version skip compiling.
   code_cache: Mutex<HashMap<ModuleSpecifier, Arc<[u8]>>>,
@@ -111,9 +123,16 @@ pub struct WorkerBundle {
 }
 
 impl WorkerBundle {
-  /// Reads the entry module and everything it imports statically, following
-  /// relative imports, and transpiles TypeScript.
+  /// Reads the entry module and everything it imports statically, resolved
+  /// as in a project without `nodejs_compat` (see [`ProjectResolver`]).
   pub fn load(entry: &Path) -> Result<Self, BundleError> {
+    Self::load_with(entry, &ProjectResolver::new(false))
+  }
+
+  /// Reads the entry module and everything it imports statically or
+  /// `require`s with a literal name, resolved by `resolver`; transpiles
+  /// TypeScript and wraps CommonJS.
+  pub fn load_with(entry: &Path, resolver: &dyn ModuleResolver) -> Result<Self, BundleError> {
     // Canonical, so the entry's specifier matches what V8 resolves imports to.
     let entry = std::fs::canonicalize(entry).map_err(|source| BundleError::Read {
       path: entry.to_owned(),
@@ -124,22 +143,65 @@ impl WorkerBundle {
       specifier: entry.display().to_string(),
       reason: "not an absolute file path".into(),
     })?;
-    let mut modules = HashMap::new();
+    let mut sources: HashMap<ModuleSpecifier, Source> = HashMap::new();
+    let mut imports = Imports::new();
+    let mut missing: HashMap<ModuleSpecifier, BTreeMap<String, String>> = HashMap::new();
     let mut queue = VecDeque::from([main.clone()]);
     while let Some(specifier) = queue.pop_front() {
-      if modules.contains_key(&specifier) {
+      if sources.contains_key(&specifier) {
         continue;
       }
-      let (module, imports) = load_module(&specifier)?;
-      modules.insert(specifier, module);
-      queue.extend(imports.into_iter().filter(|s| !modules.contains_key(s)));
+      let source = read_module(&specifier)?;
+      for (written, kind) in source.imports()? {
+        match resolver.resolve(&written, &specifier, kind) {
+          Ok(resolved) => {
+            if let Resolved::File(file) = &resolved
+              && !sources.contains_key(file)
+            {
+              queue.push_back(file.clone());
+            }
+            let target = resolved.specifier().clone();
+            imports
+              .entry(specifier.clone())
+              .or_default()
+              .insert(written, target);
+          }
+          // An optional dependency: its require() throws when it runs.
+          Err(reason) if kind == ImportKind::Require => {
+            missing
+              .entry(specifier.clone())
+              .or_default()
+              .insert(written, reason);
+          }
+          Err(reason) => {
+            return Err(BundleError::Import {
+              referrer: specifier.to_string(),
+              specifier: written,
+              reason,
+            });
+          }
+        }
+      }
+      sources.insert(specifier, source);
+    }
+    let mut modules = HashMap::new();
+    for (specifier, source) in &sources {
+      let module = source.finish(specifier, &imports, missing.remove(specifier), &sources)?;
+      modules.insert(specifier.clone(), module);
     }
     Ok(Self {
       main,
       modules,
+      imports,
       code_cache: Mutex::default(),
       disk_cache: None,
     })
+  }
+
+  /// What each import of each module resolved to, by the specifier as
+  /// written: what a [`crate::resolve::RecordedResolver`] replays on an edge.
+  pub fn imports(&self) -> &Imports {
+    &self.imports
   }
 
   /// Keeps the modules' V8 code caches in `dir` as well as in memory: the
@@ -204,39 +266,159 @@ fn read_source(path: &Path) -> Result<String, BundleError> {
   })
 }
 
-/// Reads and prepares one module, returning it with its static imports.
-fn load_module(
-  specifier: &ModuleSpecifier,
-) -> Result<(BundleModule, Vec<ModuleSpecifier>), BundleError> {
+/// A module file read and parsed, its imports not yet resolved.
+enum Source {
+  Json(String),
+  Esm(ParsedSource),
+  CommonJs(ParsedSource),
+}
+
+/// Reads and parses one module.
+fn read_module(specifier: &ModuleSpecifier) -> Result<Source, BundleError> {
   let path = specifier
     .to_file_path()
     .map_err(|()| BundleError::UnsupportedType(specifier.to_string()))?;
   let media_type = MediaType::from_specifier(specifier);
-  let transpile = match media_type {
-    MediaType::JavaScript | MediaType::Mjs => false,
-    MediaType::Jsx | MediaType::TypeScript | MediaType::Mts | MediaType::Tsx => true,
-    MediaType::Json => {
-      let module = BundleModule::new(read_source(&path)?.into(), ModuleType::Json, None);
-      return Ok((module, Vec::new()));
-    }
+  match media_type {
+    MediaType::Json => return Ok(Source::Json(read_source(&path)?)),
+    MediaType::JavaScript
+    | MediaType::Mjs
+    | MediaType::Cjs
+    | MediaType::Jsx
+    | MediaType::TypeScript
+    | MediaType::Mts
+    | MediaType::Cts
+    | MediaType::Tsx => {}
     _ => return Err(BundleError::UnsupportedType(specifier.to_string())),
-  };
-  let text = read_source(&path)?;
-  let parsed = deno_ast::parse_module(ParseParams {
+  }
+  let parsed = deno_ast::parse_program(ParseParams {
     specifier: specifier.clone(),
-    text: text.into(),
+    text: read_source(&path)?.into(),
     media_type,
     capture_tokens: false,
     scope_analysis: false,
     maybe_syntax: None,
   })
   .map_err(|diagnostic| BundleError::Syntax(diagnostic.to_string()))?;
-  let imports = static_imports(specifier, parsed.program_ref())?;
-  if !transpile {
-    let module = BundleModule::new(parsed.text().clone(), ModuleType::JavaScript, None);
-    return Ok((module, imports));
+  let commonjs = match media_type {
+    MediaType::Cjs | MediaType::Cts => true,
+    MediaType::JavaScript => cjs::looks_commonjs(&parsed),
+    _ => false,
+  };
+  Ok(match commonjs {
+    true => Source::CommonJs(parsed),
+    false => Source::Esm(parsed),
+  })
+}
+
+impl Source {
+  /// The specifiers this module imports, as written, with how.
+  fn imports(&self) -> Result<Vec<(String, ImportKind)>, BundleError> {
+    Ok(match self {
+      Source::Json(_) => Vec::new(),
+      Source::Esm(parsed) => static_imports(parsed.program_ref())
+        .into_iter()
+        .map(|s| (s, ImportKind::Import))
+        .collect(),
+      Source::CommonJs(parsed) => cjs::required(parsed)
+        .into_iter()
+        .map(|s| (s, ImportKind::Require))
+        .collect(),
+    })
+  }
+
+  /// The names a CommonJS module exports, following its re-exports
+  /// (`module.exports = require("./x")`) among `sources`.
+  fn commonjs_names(
+    &self,
+    specifier: &ModuleSpecifier,
+    imports: &Imports,
+    sources: &HashMap<ModuleSpecifier, Source>,
+    depth: usize,
+  ) -> Vec<String> {
+    let Source::CommonJs(parsed) = self else {
+      return Vec::new();
+    };
+    let analysis = parsed.analyze_cjs();
+    let mut names = analysis.exports;
+    if depth < 8 {
+      for reexport in analysis.reexports {
+        let target = imports.get(specifier).and_then(|m| m.get(&reexport));
+        if let Some((target, source)) = target.and_then(|t| Some((t, sources.get(t)?))) {
+          names.extend(source.commonjs_names(target, imports, sources, depth + 1));
+        }
+      }
+    }
+    names.sort();
+    names.dedup();
+    names
+  }
+
+  /// The module as V8 loads it: TypeScript transpiled, CommonJS wrapped.
+  fn finish(
+    &self,
+    specifier: &ModuleSpecifier,
+    imports: &Imports,
+    missing: Option<BTreeMap<String, String>>,
+    sources: &HashMap<ModuleSpecifier, Source>,
+  ) -> Result<BundleModule, BundleError> {
+    let parsed = match self {
+      Source::Json(text) => {
+        return Ok(BundleModule::new(
+          text.as_str().into(),
+          ModuleType::Json,
+          None,
+        ));
+      }
+      Source::Esm(parsed) | Source::CommonJs(parsed) => parsed,
+    };
+    let (code, source_map) = transpiled(specifier, parsed)?;
+    let Source::CommonJs(_) = self else {
+      return Ok(BundleModule::new(
+        code.into(),
+        ModuleType::JavaScript,
+        source_map,
+      ));
+    };
+    // What each require() reaches, and whether it is JSON (whose value is
+    // its namespace's default).
+    let requires = cjs::Requires {
+      resolved: imports
+        .get(specifier)
+        .into_iter()
+        .flatten()
+        .map(|(written, target)| (written.clone(), target.path().ends_with(".json")))
+        .collect(),
+      missing: missing.unwrap_or_default(),
+    };
+    let names = self.commonjs_names(specifier, imports, sources, 0);
+    let path = specifier
+      .to_file_path()
+      .map(|p| p.display().to_string())
+      .unwrap_or_else(|()| specifier.to_string());
+    let code = cjs::wrap(&code, &path, &requires, &names);
+    Ok(BundleModule::new(
+      code.into(),
+      ModuleType::JavaScript,
+      source_map,
+    ))
+  }
+}
+
+/// The code V8 runs for a parsed module: as written for JavaScript,
+/// transpiled (with a source map) otherwise.
+fn transpiled(
+  specifier: &ModuleSpecifier,
+  parsed: &ParsedSource,
+) -> Result<(String, Option<Arc<[u8]>>), BundleError> {
+  match parsed.media_type() {
+    MediaType::JavaScript | MediaType::Mjs | MediaType::Cjs => {
+      return Ok((parsed.text().to_string(), None));
+    }
+    _ => {}
   }
   let emitted = parsed
+    .clone()
     .transpile(
       &deno_ast::TranspileOptions {
         imports_not_used_as_values: deno_ast::ImportsNotUsedAsValues::Remove,
@@ -256,17 +438,13 @@ fn load_module(
     })?
     .into_source();
   let source_map = emitted.source_map.map(|map| map.into_bytes().into());
-  let module = BundleModule::new(emitted.text.into(), ModuleType::JavaScript, source_map);
-  Ok((module, imports))
+  Ok((emitted.text, source_map))
 }
 
-/// The modules a module imports or re-exports from, resolved against it.
-fn static_imports(
-  referrer: &ModuleSpecifier,
-  program: ProgramRef<'_>,
-) -> Result<Vec<ModuleSpecifier>, BundleError> {
+/// The specifiers a module imports or re-exports from, as written.
+fn static_imports(program: ProgramRef<'_>) -> Vec<String> {
   let ProgramRef::Module(module) = program else {
-    return Ok(Vec::new());
+    return Vec::new();
   };
   let mut imports = Vec::new();
   for item in &module.body {
@@ -279,29 +457,12 @@ fn static_imports(
       },
       _ => continue,
     };
-    let written = source.value.to_string_lossy();
-    imports.push(resolve_local(&written, referrer)?);
+    let written = source.value.to_string_lossy().into_owned();
+    if !imports.contains(&written) {
+      imports.push(written);
+    }
   }
-  Ok(imports)
-}
-
-/// Resolves an import to a file inside the bundle's reach: relative and
-/// absolute file paths only, since a bundle carries no package manager.
-fn resolve_local(
-  specifier: &str,
-  referrer: &ModuleSpecifier,
-) -> Result<ModuleSpecifier, BundleError> {
-  let refuse = |reason: &str| BundleError::Import {
-    referrer: referrer.to_string(),
-    specifier: specifier.to_owned(),
-    reason: reason.to_owned(),
-  };
-  let resolved = deno_core::resolve_import(specifier, referrer.as_str())
-    .map_err(|_| refuse("only relative imports (./, ../) of local files are supported"))?;
-  if resolved.scheme() != "file" {
-    return Err(refuse("only local files can be imported"));
-  }
-  Ok(resolved)
+  imports
 }
 
 /// Serves a [`WorkerBundle`]'s modules to one isolate. A pooled isolate is
@@ -352,6 +513,21 @@ impl ModuleLoader for BundleLoader {
     referrer: &str,
     _kind: ResolutionKind,
   ) -> Result<ModuleSpecifier, ModuleLoaderError> {
+    // What the bundle recorded when it was built, then the runtime's own
+    // modules, then a plain URL (a dynamic import of a bundled file).
+    let recorded = ModuleSpecifier::parse(referrer).ok().and_then(|referrer| {
+      let bundle = self.bundle.borrow();
+      let imports = bundle.as_ref()?.imports.get(&referrer)?;
+      imports.get(specifier).cloned()
+    });
+    if let Some(target) = recorded {
+      return Ok(target);
+    }
+    if let Some(builtin) = crate::resolve::builtin(specifier, false) {
+      return builtin
+        .map(|resolved| resolved.specifier().clone())
+        .map_err(JsErrorBox::type_error);
+    }
     deno_core::resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)
   }
 
@@ -377,7 +553,7 @@ impl ModuleLoader for BundleLoader {
         ))
       }
       None => Err(JsErrorBox::type_error(format!(
-        "module {specifier} is not part of this worker's bundle (only static imports of local files are bundled)"
+        "module {specifier} is not part of this worker's bundle (only static imports are bundled)"
       ))),
     };
     ModuleLoadResponse::Sync(result)

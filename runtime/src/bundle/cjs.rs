@@ -1,0 +1,130 @@
+//! CommonJS modules as ES modules: each `require("literal")` becomes a
+//! static import, and the module's code runs inside a function given
+//! `exports`, `require`, `module`, `__filename` and `__dirname`, as Node
+//! does. The wrapper exports `module.exports` as `default` (its `default`
+//! for modules marked `__esModule`, as bundlers do), as `"module.exports"`
+//! (what `require` of it returns), and each name that cjs-module-lexer's
+//! analysis finds as a named export.
+//!
+//! `require` with anything but a string literal, or of a module that could
+//! not be resolved (an optional dependency, say), throws when it runs, not
+//! when the bundle is built.
+
+use std::collections::BTreeMap;
+
+use deno_ast::swc::ast::{Callee, Expr, Lit};
+use deno_ast::swc::ecma_visit::{Visit, VisitWith};
+use deno_ast::{ParsedSource, ProgramRef};
+
+/// Whether a parsed `.js` file is CommonJS: no `import`/`export` of its own,
+/// and it reaches for `require`, `module` or `exports`.
+pub(super) fn looks_commonjs(parsed: &ParsedSource) -> bool {
+  let has_module_syntax = match parsed.program_ref() {
+    ProgramRef::Module(module) => module.body.iter().any(|item| item.is_module_decl()),
+    ProgramRef::Script(_) => false,
+  };
+  let text = parsed.text();
+  !has_module_syntax
+    && (text.contains("require(") || text.contains("module.exports") || text.contains("exports."))
+}
+
+/// The string literals passed to `require(...)` in the module, in order of
+/// first appearance.
+pub(super) fn required(parsed: &ParsedSource) -> Vec<String> {
+  let mut finder = RequireFinder::default();
+  match parsed.program_ref() {
+    ProgramRef::Module(module) => module.visit_with(&mut finder),
+    ProgramRef::Script(script) => script.visit_with(&mut finder),
+  }
+  finder.found
+}
+
+#[derive(Default)]
+struct RequireFinder {
+  found: Vec<String>,
+}
+
+impl Visit for RequireFinder {
+  fn visit_call_expr(&mut self, call: &deno_ast::swc::ast::CallExpr) {
+    if let Callee::Expr(callee) = &call.callee
+      && let Expr::Ident(ident) = &**callee
+      && &*ident.sym == "require"
+      && let Some(first) = call.args.first()
+      && let Expr::Lit(Lit::Str(literal)) = &*first.expr
+    {
+      let name = literal.value.to_string_lossy().into_owned();
+      if !self.found.contains(&name) {
+        self.found.push(name);
+      }
+    }
+    call.visit_children_with(self);
+  }
+}
+
+/// What a wrapped module's `require` calls reach.
+pub(super) struct Requires {
+  /// Resolved requires as written, each with whether it is a JSON module.
+  pub resolved: BTreeMap<String, bool>,
+  /// Unresolved requires and why.
+  pub missing: BTreeMap<String, String>,
+}
+
+/// The ES module that runs CommonJS `code` from `path`, exporting `names`.
+pub(super) fn wrap(code: &str, path: &str, requires: &Requires, names: &[String]) -> String {
+  let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+  // Everything before the code goes on its first line, so line numbers in
+  // stack traces stay those of the file.
+  let mut out = String::new();
+  let mut deps = String::new();
+  for (index, (written, is_json)) in requires.resolved.iter().enumerate() {
+    if *is_json {
+      out.push_str(&format!(
+        "import * as __outpost_dep{index} from {} with {{ type: \"json\" }};",
+        json(written)
+      ));
+      deps.push_str(&format!(
+        "{}:{{\"module.exports\":__outpost_dep{index}.default}},",
+        json(written)
+      ));
+    } else {
+      out.push_str(&format!(
+        "import * as __outpost_dep{index} from {};",
+        json(written)
+      ));
+      deps.push_str(&format!("{}:__outpost_dep{index},", json(written)));
+    }
+  }
+  let missing = serde_json::to_string(&requires.missing).unwrap_or_else(|_| "{}".into());
+  let dir = path.rsplit_once('/').map_or("/", |(dir, _)| dir);
+  out.push_str(&format!(
+    "const __outpost_deps={{{deps}}};const __outpost_missing={missing};\
+     const __outpost_module={{exports:{{}},id:{path},filename:{path},loaded:false}};\
+     function __outpost_require(id){{const ns=__outpost_deps[id];\
+     if(ns===undefined){{const why=__outpost_missing[id];\
+     const e=new Error(\"Cannot find module '\"+id+\"'\"+(why?\": \"+why:\" (only require() of a string literal is bundled)\"));\
+     e.code=\"MODULE_NOT_FOUND\";throw e;}}\
+     return \"module.exports\" in ns?ns[\"module.exports\"]:ns;}}\
+     (function(exports,require,module,__filename,__dirname){{",
+    path = json(path),
+  ));
+  out.push_str(code);
+  out.push_str(&format!(
+    "\n}}).call(__outpost_module.exports,__outpost_module.exports,__outpost_require,__outpost_module,{},{});\n\
+     __outpost_module.loaded=true;\n\
+     const __outpost_exports=__outpost_module.exports;\n\
+     export {{ __outpost_exports as \"module.exports\" }};\n\
+     export default (__outpost_exports!==null&&typeof __outpost_exports===\"object\"&&__outpost_exports.__esModule&&\"default\" in __outpost_exports)?__outpost_exports.default:__outpost_exports;\n",
+    json(path),
+    json(dir),
+  ));
+  for (index, name) in names.iter().enumerate() {
+    if name == "default" || name == "module.exports" {
+      continue;
+    }
+    out.push_str(&format!(
+      "const __outpost_n{index}=__outpost_exports==null?undefined:__outpost_exports[{name}];export {{ __outpost_n{index} as {name} }};\n",
+      name = json(name),
+    ));
+  }
+  out
+}
