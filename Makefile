@@ -8,10 +8,12 @@ dev: tools
 	cargo run --release --locked -- dev fixtures/hello/worker.js
 
 # Every test. The integration tests also run the outpost binary, so it is
-# built first, and the control plane's tests need PostgreSQL: a local one is
-# started (installed first if missing) unless OUTPOST_TEST_DATABASE_URL
-# names one.
+# built first; the compatibility tests run real npm packages, installed
+# first by scripts/npm-fixtures.sh; and the control plane's tests need
+# PostgreSQL: a local one is started (installed first if missing) unless
+# OUTPOST_TEST_DATABASE_URL names one.
 test: tools
+	scripts/npm-fixtures.sh
 	cargo build --locked -p outpost
 	OUTPOST_TEST_DATABASE_URL="$${OUTPOST_TEST_DATABASE_URL:-$$(scripts/start-postgres.sh)}" \
 		cargo test --workspace --locked

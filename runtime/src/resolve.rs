@@ -64,13 +64,24 @@ const NODE_NAMES: [&str; 30] = [
   "http2",
 ];
 
-/// How an import is written: static `import` (ESM) or `require()` (CJS).
+/// How an import is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportKind {
-  /// `import`, `export ... from`, `import()`.
+  /// `import` or `export ... from`: must resolve for the bundle to build.
   Import,
-  /// `require()` in a CommonJS module.
+  /// `import("literal")`: bundled if it resolves; otherwise it fails when
+  /// it runs, as an optional dependency should.
+  Dynamic,
+  /// `require("literal")` in a CommonJS module; as `Dynamic` if it does not
+  /// resolve.
   Require,
+}
+
+impl ImportKind {
+  /// Whether a failure to resolve stops the bundle from building.
+  pub fn required(self) -> bool {
+    self == ImportKind::Import
+  }
 }
 
 /// What an import names.
@@ -188,7 +199,7 @@ impl ModuleResolver for ProjectResolver {
       .map_err(|()| format!("{referrer} is not a local file"))?;
     let dir = path.parent().unwrap_or(Path::new("/"));
     let resolver = match kind {
-      ImportKind::Import => &self.esm,
+      ImportKind::Import | ImportKind::Dynamic => &self.esm,
       ImportKind::Require => &self.cjs,
     };
     let resolution = resolver.resolve(dir, specifier).map_err(|err| match err {

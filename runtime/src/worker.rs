@@ -328,6 +328,9 @@ pub(crate) enum Stopped {
   Failed(CoreError),
 }
 
+/// CPU time a worker's top level may use, as Workers' startup limit.
+const STARTUP_CPU_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Most requests handed to JS in one call, so one isolate's burst cannot
 /// starve the executor's other isolates.
 const MAX_BATCH: usize = 64;
@@ -552,10 +555,12 @@ pub(crate) async fn start_worker(
     }
     isolate
   });
-  let watch = Watch {
+  let mut watch = Watch {
     watchdog,
     watched: Arc::new(WatchedIsolate::new(isolate, out_of_memory)),
-    cpu_budget: limits.cpu_per_request,
+    // The top level gets Workers' startup budget: bundled libraries (zod,
+    // say) can take longer to set up than a request may run.
+    cpu_budget: limits.cpu_per_request.max(STARTUP_CPU_BUDGET),
     ledger,
     external_limit: i64::try_from(limits.heap_bytes).unwrap_or(i64::MAX),
     log,
@@ -604,6 +609,7 @@ pub(crate) async fn start_worker(
     return Err(WorkerError::Terminated(broken));
   }
 
+  watch.cpu_budget = limits.cpu_per_request;
   let namespace = cell.with(|runtime| -> Result<_, WorkerError> {
     let namespace = runtime.get_module_namespace(module_id)?;
     deno_core::scope!(scope, runtime);

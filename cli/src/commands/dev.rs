@@ -155,11 +155,13 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
   let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
-    let name = entry
-      .file_stem()
-      .and_then(|s| s.to_str())
-      .unwrap_or("worker")
-      .to_owned();
+    let name = settings.name.clone().unwrap_or_else(|| {
+      entry
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("worker")
+        .to_owned()
+    });
     let worker = LocalWorker {
       name: name.clone(),
       entry: entry.clone(),

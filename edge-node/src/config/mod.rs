@@ -30,6 +30,8 @@ pub struct ConfigError {
 /// What a local worker's config says, with defaults for what it leaves out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerSettings {
+  /// The worker's name, if the config gives one.
+  pub name: Option<String>,
   /// The entry module it names, relative to its folder.
   pub main: Option<PathBuf>,
   /// Plain vars for `env`.
@@ -74,6 +76,7 @@ pub fn read_worker_settings(
   Ok(WorkerSettings {
     nodejs_compat: project.nodejs_compat(),
     kv_namespaces: project.kv_for_local(),
+    name: project.name,
     main: project.main,
     vars: project.vars,
     limits,

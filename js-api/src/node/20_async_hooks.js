@@ -7,7 +7,8 @@
 import { core, primordials } from "ext:core/mod.js";
 import { AsyncFrame, currentRequestScope } from "ext:outpost_fetch/10_outbound.js";
 
-const { ReflectApply, SafeMap } = primordials;
+const { Map, MapPrototypeDelete, MapPrototypeForEach, MapPrototypeGet, MapPrototypeSet, ReflectApply } =
+  primordials;
 
 /** The stores of the current async context (null: none). */
 function currentStores() {
@@ -28,9 +29,11 @@ function runInContext(context, fn, thisArg, args) {
 
 /** A frame like the current one, with `storage` mapped to `store` (or removed). */
 function frameWith(storage, store, remove) {
-  const stores = new SafeMap(currentStores() ?? undefined);
-  if (remove) stores.delete(storage);
-  else stores.set(storage, store);
+  const stores = new Map();
+  const current = currentStores();
+  if (current !== null) MapPrototypeForEach(current, (value, key) => MapPrototypeSet(stores, key, value));
+  if (remove) MapPrototypeDelete(stores, storage);
+  else MapPrototypeSet(stores, storage, store);
   return new AsyncFrame(currentRequestScope(), stores);
 }
 
@@ -40,7 +43,8 @@ class AsyncLocalStorage {
   /** The store of the current async context, if `run` set one. */
   getStore() {
     if (!this.#enabled) return undefined;
-    return currentStores()?.get(this);
+    const stores = currentStores();
+    return stores === null ? undefined : MapPrototypeGet(stores, this);
   }
 
   /** Runs `fn(...args)` with `store` as this storage's store. */

@@ -7,6 +7,7 @@ import {
   op_serve_close_body,
   op_serve_fail,
   op_serve_read_body,
+  op_serve_request_cf,
   op_serve_respond_static,
   op_serve_respond_stream,
   op_serve_respond_text,
@@ -20,6 +21,9 @@ import { webSocketPeerOf } from "ext:outpost_websocket/10_websocket.js";
 
 const {
   ArrayPrototypePush,
+  JSONParse,
+  ObjectDefineProperty,
+  ObjectFreeze,
   ObjectPrototypeIsPrototypeOf,
   PromiseResolve,
   StringPrototypeSplit,
@@ -28,7 +32,18 @@ const {
   Uint8Array,
 } = primordials;
 const { InnerBody } = core.loadExtScript("ext:deno_fetch/22_body.js");
-const { fromInnerRequest } = requestMod;
+const { fromInnerRequest, toInnerRequest } = requestMod;
+
+// `request.cf` on every Request: the edge's data for a request the worker
+// was handed, undefined for one it made itself.
+ObjectDefineProperty(requestMod.Request.prototype, "cf", {
+  get() {
+    const inner = toInnerRequest(this);
+    return inner instanceof ServedInnerRequest ? inner.cf() : undefined;
+  },
+  configurable: true,
+  enumerable: false,
+});
 const {
   getInnerResponse,
   ResponsePrototype,
@@ -90,7 +105,12 @@ class ServedInnerRequest {
   urlListInner = null;
   urlListProcessedInner = null;
 
-  constructor(method, url, headerText, body) {
+  // The request's id with the host, for `request.cf`, read on first use.
+  rid;
+  cfInner = undefined;
+
+  constructor(rid, method, url, headerText, body) {
+    this.rid = rid;
     this.methodInner = method;
     this.headerText = headerText;
     this.body = body;
@@ -139,6 +159,15 @@ class ServedInnerRequest {
     return this.urlListProcessedInner === null ? this.urlInner : this.urlListProcessedInner[0];
   }
 
+  /** `request.cf`: what the edge knows of the request, frozen; undefined if nothing. */
+  cf() {
+    if (this.cfInner === undefined) {
+      const text = op_serve_request_cf(this.rid);
+      this.cfInner = text === null ? null : ObjectFreeze(JSONParse(text));
+    }
+    return this.cfInner ?? undefined;
+  }
+
   currentUrl() {
     if (this.urlListInner === null) return this.url();
     const urlList = this.urlList;
@@ -162,6 +191,7 @@ function splitHeaderText(text) {
 function toRequest(rid, method, url, hasBody, headerText) {
   const body = hasBody ? new InnerBody(requestBodyStream(rid)) : null;
   const inner = new ServedInnerRequest(
+    rid,
     typeof method === "number" ? METHODS[method] : method,
     url,
     headerText,

@@ -9,7 +9,17 @@ import { HTMLRewriter } from "ext:outpost_html/10_html_rewriter.js";
 import { Cache, caches, CacheStorage } from "ext:outpost_cache/10_cache.js";
 import { Response, WebSocket, WebSocketPair } from "ext:outpost_websocket/10_websocket.js";
 
-const { ObjectDefineProperty, ObjectSetPrototypeOf } = primordials;
+const {
+  ArrayBuffer,
+  ArrayBufferIsView,
+  ObjectDefineProperty,
+  ObjectSetPrototypeOf,
+  Promise,
+  RangeError,
+  SharedArrayBuffer,
+  TypeError,
+  Uint8Array,
+} = primordials;
 
 const webidl = core.loadExtScript("ext:deno_webidl/00_webidl.js");
 const url = core.loadExtScript("ext:deno_web/00_url.js");
@@ -36,6 +46,54 @@ const response = core.loadExtScript("ext:deno_fetch/23_response.js");
 // Console output goes to the host, tagged with the level: 0 debug, 1 log and
 // info, 2 warn, 3 error.
 const console = new consoleMod.Console((msg, level) => op_worker_log(level, msg, currentRequestRid()));
+
+/**
+ * `scheduler.wait(ms, { signal })`: a promise that resolves after `ms`
+ * milliseconds, or rejects with the signal's reason when it aborts.
+ */
+function wait(delay, options = undefined) {
+  const signal = options?.signal;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      timers.clearTimeout.call(globalThis, id);
+      reject(signal.reason);
+    };
+    const id = timers.setTimeout.call(globalThis, () => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, delay);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * `crypto.subtle.timingSafeEqual(a, b)`, a Workers extension: compares two
+ * buffers in time that depends only on their length.
+ */
+function timingSafeEqual(a, b) {
+  const bytes = (value, name) => {
+    if (ArrayBufferIsView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return new Uint8Array(value);
+    throw new TypeError(`timingSafeEqual: ${name} must be an ArrayBuffer or an ArrayBufferView`);
+  };
+  const left = bytes(a, "the first argument");
+  const right = bytes(b, "the second argument");
+  if (left.byteLength !== right.byteLength) {
+    throw new RangeError("timingSafeEqual: the two buffers must be of the same length");
+  }
+  let difference = 0;
+  for (let i = 0; i < left.byteLength; i++) difference |= left[i] ^ right[i];
+  return difference === 0;
+}
+ObjectDefineProperty(crypto.SubtleCrypto.prototype, "timingSafeEqual", {
+  value: timingSafeEqual,
+  writable: true,
+  configurable: true,
+});
 
 const classes = {
   AbortController: abortSignal.AbortController,
@@ -113,9 +171,11 @@ properties.console = core.propNonEnumerable(console);
 properties.crypto = core.propGetterOnly(() => crypto.crypto);
 properties.performance = core.propWritable(performance.performance);
 properties.self = core.propGetterOnly(() => globalThis);
+// Libraries detect Workers by this exact string (Hono's getRuntimeKey()).
 properties.navigator = core.propNonEnumerable(
-  Object.freeze({ userAgent: "Outpost/1" }),
+  Object.freeze({ userAgent: "Cloudflare-Workers", hardwareConcurrency: 1 }),
 );
+properties.scheduler = core.propWritable(Object.freeze({ wait }));
 core.defineGlobalProperties(globalThis, properties);
 
 // `globalThis` is the worker's event target, so that service-worker scripts

@@ -31,7 +31,19 @@ pub(super) fn looks_commonjs(parsed: &ParsedSource) -> bool {
 /// The string literals passed to `require(...)` in the module, in order of
 /// first appearance.
 pub(super) fn required(parsed: &ParsedSource) -> Vec<String> {
-  let mut finder = RequireFinder::default();
+  literal_calls(parsed, CallKind::Require)
+}
+
+/// The string literals passed to `import(...)` in the module.
+pub(super) fn dynamic_imports(parsed: &ParsedSource) -> Vec<String> {
+  literal_calls(parsed, CallKind::Import)
+}
+
+fn literal_calls(parsed: &ParsedSource, kind: CallKind) -> Vec<String> {
+  let mut finder = CallFinder {
+    kind,
+    found: Vec::new(),
+  };
   match parsed.program_ref() {
     ProgramRef::Module(module) => module.visit_with(&mut finder),
     ProgramRef::Script(script) => script.visit_with(&mut finder),
@@ -39,16 +51,27 @@ pub(super) fn required(parsed: &ParsedSource) -> Vec<String> {
   finder.found
 }
 
-#[derive(Default)]
-struct RequireFinder {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+  Require,
+  Import,
+}
+
+struct CallFinder {
+  kind: CallKind,
   found: Vec<String>,
 }
 
-impl Visit for RequireFinder {
+impl Visit for CallFinder {
   fn visit_call_expr(&mut self, call: &deno_ast::swc::ast::CallExpr) {
-    if let Callee::Expr(callee) = &call.callee
-      && let Expr::Ident(ident) = &**callee
-      && &*ident.sym == "require"
+    let matches = match (&call.callee, self.kind) {
+      (Callee::Import(_), CallKind::Import) => true,
+      (Callee::Expr(callee), CallKind::Require) => {
+        matches!(&**callee, Expr::Ident(ident) if &*ident.sym == "require")
+      }
+      _ => false,
+    };
+    if matches
       && let Some(first) = call.args.first()
       && let Expr::Lit(Lit::Str(literal)) = &*first.expr
     {

@@ -166,8 +166,9 @@ impl WorkerBundle {
               .or_default()
               .insert(written, target);
           }
-          // An optional dependency: its require() throws when it runs.
-          Err(reason) if kind == ImportKind::Require => {
+          // An optional dependency: its require() or import() fails when
+          // it runs.
+          Err(reason) if !kind.required() => {
             missing
               .entry(specifier.clone())
               .or_default()
@@ -316,10 +317,18 @@ impl Source {
   fn imports(&self) -> Result<Vec<(String, ImportKind)>, BundleError> {
     Ok(match self {
       Source::Json(_) => Vec::new(),
-      Source::Esm(parsed) => static_imports(parsed.program_ref())
-        .into_iter()
-        .map(|s| (s, ImportKind::Import))
-        .collect(),
+      Source::Esm(parsed) => {
+        let mut imports: Vec<_> = static_imports(parsed.program_ref())
+          .into_iter()
+          .map(|s| (s, ImportKind::Import))
+          .collect();
+        for dynamic in cjs::dynamic_imports(parsed) {
+          if !imports.iter().any(|(s, _)| *s == dynamic) {
+            imports.push((dynamic, ImportKind::Dynamic));
+          }
+        }
+        imports
+      }
       Source::CommonJs(parsed) => cjs::required(parsed)
         .into_iter()
         .map(|s| (s, ImportKind::Require))
@@ -528,7 +537,12 @@ impl ModuleLoader for BundleLoader {
         .map(|resolved| resolved.specifier().clone())
         .map_err(JsErrorBox::type_error);
     }
-    deno_core::resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)
+    deno_core::resolve_import(specifier, referrer).map_err(|_| {
+      JsErrorBox::type_error(format!(
+        "cannot import \"{specifier}\" from {referrer}: it was not bundled (a package that \
+         did not resolve when the worker was built, or an import whose name is not a string literal)"
+      ))
+    })
   }
 
   fn load(

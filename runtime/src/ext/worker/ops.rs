@@ -16,6 +16,10 @@ pub fn op_worker_log(
   #[smi] rid: i32,
 ) {
   let message = message.strip_suffix('\n').unwrap_or(message);
+  // Libraries colour their output for terminals (Hono's logger, say); log
+  // lines and tails get plain text.
+  let message = strip_ansi(message);
+  let message = message.as_ref();
   let level = match level {
     0 => LogLevel::Debug,
     1 => LogLevel::Info,
@@ -29,4 +33,32 @@ pub fn op_worker_log(
     LogLevel::Error => tracing::error!(target: "outpost::console", "{message}"),
   }
   super::to_sink(state, level, message, u32::try_from(rid).ok());
+}
+
+/// `text` without ANSI escape sequences (CSI: `ESC [ ... final`, and
+/// two-character escapes).
+pub(crate) fn strip_ansi(text: &str) -> std::borrow::Cow<'_, str> {
+  if !text.contains('\u{1b}') {
+    return std::borrow::Cow::Borrowed(text);
+  }
+  let mut out = String::with_capacity(text.len());
+  let mut chars = text.chars().peekable();
+  while let Some(c) = chars.next() {
+    if c != '\u{1b}' {
+      out.push(c);
+      continue;
+    }
+    match chars.next() {
+      // Parameters and intermediates, up to the final byte (@ to ~).
+      Some('[') => {
+        for c in chars.by_ref() {
+          if ('@'..='~').contains(&c) {
+            break;
+          }
+        }
+      }
+      Some(_) | None => {}
+    }
+  }
+  std::borrow::Cow::Owned(out)
 }

@@ -1,0 +1,284 @@
+//! Real Workers projects with real packages from the npm registry, run as a
+//! user would: `outpost dev` with no arguments in the project's folder, and
+//! `outpost deploy` of the same folder to a control plane and an edge on
+//! loopback. `scripts/npm-fixtures.sh` (run by `make test`) installs them:
+//! fixtures/npm/<project> from their lock files, and create-cloudflare's
+//! own templates under target/npm-fixtures/templates/.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::cluster::{Control, start_edge};
+use crate::util::{fixtures_dir, http1, make_token, outpost};
+use crate::wrangler::dev_in;
+
+/// A copy of `from` (node_modules included) in a temporary folder.
+fn copy_project(from: &Path) -> tempfile::TempDir {
+  assert!(
+    from.join("node_modules").is_dir() || !from.join("package-lock.json").exists(),
+    "{} has no node_modules: run scripts/npm-fixtures.sh (`make test` does)",
+    from.display()
+  );
+  fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+      let entry = entry.expect("entry");
+      let target = to.join(entry.file_name());
+      let kind = entry.file_type().expect("type");
+      if kind.is_dir() {
+        copy_dir(&entry.path(), &target);
+      } else if kind.is_file() {
+        std::fs::copy(entry.path(), target).expect("copy");
+      }
+      // Symbolic links (node_modules/.bin) are not needed to run.
+    }
+  }
+  let dir = tempfile::tempdir().expect("tempdir");
+  copy_dir(from, dir.path());
+  dir
+}
+
+fn npm_fixture(name: &str) -> tempfile::TempDir {
+  copy_project(&fixtures_dir().join("npm").join(name))
+}
+
+fn c3_template(name: &str) -> tempfile::TempDir {
+  let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/npm-fixtures/templates");
+  assert!(
+    root.join(name).is_dir(),
+    "{} is missing: run scripts/npm-fixtures.sh (`make test` does)",
+    root.join(name).display()
+  );
+  copy_project(&root.join(name))
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+  let response = client.get(url).send().await.expect("request");
+  let status = response.status().as_u16();
+  (status, response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hono_app_with_middleware_runs_with_outpost_dev_in_its_folder() {
+  let project = npm_fixture("hono-app");
+  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let client = http1();
+
+  assert_eq!(
+    get(&client, &format!("{url}message")).await,
+    (200, "Hello from Hono!".to_owned()),
+    "c.env carries wrangler.jsonc's vars"
+  );
+  let (_, info) = get(&client, &format!("{url}api/info")).await;
+  assert_eq!(
+    serde_json::from_str::<Value>(&info).expect("JSON"),
+    json!({ "runtime": "workerd", "greeting": "Hello" }),
+    "Hono detects Workers and reads env through its adapter"
+  );
+
+  let preflight = client
+    .request(reqwest::Method::OPTIONS, format!("{url}api/info"))
+    .header("origin", "https://app.example")
+    .header("access-control-request-method", "POST")
+    .send()
+    .await
+    .expect("preflight");
+  assert_eq!(preflight.status(), 204);
+  assert_eq!(
+    preflight.headers()["access-control-allow-origin"],
+    "https://app.example"
+  );
+
+  let first = client
+    .get(format!("{url}etag/page"))
+    .send()
+    .await
+    .expect("etag");
+  let etag = first.headers()["etag"].clone();
+  let again = client
+    .get(format!("{url}etag/page"))
+    .header("if-none-match", etag)
+    .send()
+    .await
+    .expect("conditional");
+  assert_eq!(again.status(), 304);
+
+  assert_eq!(get(&client, &format!("{url}admin/secret")).await.0, 401);
+  let wrong = client
+    .get(format!("{url}admin/secret"))
+    .basic_auth("admin", Some("guess"))
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(wrong.status(), 401);
+  let allowed = client
+    .get(format!("{url}admin/secret"))
+    .basic_auth("admin", Some("s3cret pass"))
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(allowed.status(), 200, "the password comes from .dev.vars");
+  assert_eq!(allowed.text().await.expect("body"), "welcome, admin");
+
+  let _ = child.kill();
+  let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_hono_folder_deploys_unmodified() {
+  let data = tempfile::tempdir().expect("temp dir");
+  let control_data = data.path().join("control");
+  let control = Control::start(&control_data, 0, 0, None);
+  let join = make_token(
+    &["--data", control_data.to_str().expect("utf-8")],
+    "edge-join",
+  );
+  let (_edge, edge_url) = start_edge(&control.api, Some(&join), &data.path().join("edge"));
+  let project = npm_fixture("hono-app");
+
+  let deployed = outpost()
+    .args(["deploy", "--url", &control.api, "--token", &control.admin])
+    .current_dir(project.path())
+    .output()
+    .expect("outpost deploy runs");
+  let out = String::from_utf8_lossy(&deployed.stdout);
+  assert!(
+    deployed.status.success(),
+    "{out}{}",
+    String::from_utf8_lossy(&deployed.stderr)
+  );
+  assert!(out.contains("uploaded hono-app v1"), "{out}");
+  assert!(out.contains("1/1 edges serving v1"), "{out}");
+
+  // The route from wrangler.jsonc, answered by the edge from the bundle.
+  let client = reqwest::Client::builder()
+    .resolve(
+      "hono.example",
+      edge_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("edge address"),
+    )
+    .build()
+    .expect("client");
+  let port = edge_url.rsplit(':').next().expect("port");
+  let (status, body) = get(&client, &format!("http://hono.example:{port}/message")).await;
+  assert_eq!((status, body.as_str()), (200, "Hello from Hono!"));
+  let (_, info) = get(&client, &format!("http://hono.example:{port}/api/info")).await;
+  assert_eq!(
+    serde_json::from_str::<Value>(&info).expect("JSON")["runtime"],
+    "workerd"
+  );
+
+  // Deploying again uploads the same content-addressed bundle.
+  let again = outpost()
+    .args(["deploy", "--url", &control.api, "--token", &control.admin])
+    .current_dir(project.path())
+    .output()
+    .expect("outpost deploy runs");
+  assert!(
+    String::from_utf8_lossy(&again.stdout).contains("v1 (unchanged)"),
+    "{}",
+    String::from_utf8_lossy(&again.stdout)
+  );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_cloudflare_templates_answer_as_on_workerd() {
+  let client = http1();
+  for (template, path, want) in [
+    ("hello-world-js", "", "Hello World!"),
+    ("hello-world-ts", "", "Hello World!"),
+    ("hono", "message", "Hello Hono!"),
+  ] {
+    let project = c3_template(template);
+    let (mut child, url, _) = dev_in(project.path(), &[]).await;
+    let answer = get(&client, &format!("{url}{path}")).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer, (200, want.to_owned()), "{template}");
+  }
+
+  let project = c3_template("scheduled-ts");
+  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let (status, body) = get(&client, &url).await;
+  let _ = child.kill();
+  let _ = child.wait();
+  assert_eq!(status, 200);
+  assert!(body.contains("/__scheduled?cron=*+*+*+*+*"), "{body}");
+
+  let project = c3_template("openapi-ts");
+  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let (status, docs) = get(&client, &url).await;
+  assert_eq!(status, 200);
+  assert!(docs.contains("SwaggerUI"), "chanfana's docs page");
+  let (_, schema) = get(&client, &format!("{url}openapi.json")).await;
+  let schema: Value = serde_json::from_str(&schema).expect("JSON");
+  assert_eq!(schema["openapi"], "3.1.0");
+  assert!(schema["paths"]["/api/tasks"]["get"].is_object(), "{schema}");
+  let (status, tasks) = get(&client, &format!("{url}api/tasks")).await;
+  assert_eq!(status, 200);
+  let tasks: Value = serde_json::from_str(&tasks).expect("JSON");
+  assert_eq!(tasks["success"], true);
+  assert_eq!(tasks["tasks"].as_array().map(Vec::len), Some(2));
+  let invalid = client
+    .post(format!("{url}api/tasks"))
+    .header("content-type", "application/json")
+    .body(json!({ "name": 1 }).to_string())
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(invalid.status(), 400, "zod validation through chanfana");
+  let invalid: Value = serde_json::from_str(&invalid.text().await.expect("body")).expect("JSON");
+  assert_eq!(invalid["success"], false);
+  let _ = child.kill();
+  let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn itty_router_v5_routes_params_queries_and_errors() {
+  let project = npm_fixture("itty-router");
+  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let client = http1();
+  let (status, body) = get(&client, &format!("{url}hello/ann")).await;
+  assert_eq!((status, body.as_str()), (200, r#"{"hello":"ann"}"#));
+  let (_, body) = get(&client, &format!("{url}items/7?sort=asc")).await;
+  assert_eq!(body, r#"{"id":"7","sort":"asc"}"#);
+  let echoed = client
+    .post(format!("{url}echo"))
+    .header("content-type", "application/json")
+    .body(json!({ "a": [1, 2] }).to_string())
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(
+    serde_json::from_str::<Value>(&echoed.text().await.expect("body")).expect("JSON"),
+    json!({ "received": { "a": [1, 2] } })
+  );
+  assert_eq!(get(&client, &format!("{url}teapot")).await.0, 418);
+  assert_eq!(get(&client, &format!("{url}nowhere")).await.0, 404);
+  let _ = child.kill();
+  let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn esm_and_commonjs_packages_from_npm_work_together() {
+  let project = npm_fixture("libs");
+  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let response = http1()
+    .get(&url)
+    .header("cookie", "theme=dark; other=1")
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(response.status(), 200);
+  assert_eq!(response.headers()["set-cookie"], "seen=yes; HttpOnly");
+  assert_eq!(
+    serde_json::from_str::<Value>(&response.text().await.expect("body")).expect("JSON"),
+    json!({ "sub": "user-1", "theme": "dark", "twoHours": 7_200_000 }),
+    "jose signs and verifies, cookie parses, ms converts"
+  );
+  let _ = child.kill();
+  let _ = child.wait();
+}
