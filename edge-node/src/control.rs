@@ -399,6 +399,7 @@ impl ControlledNode {
     let version = WorkerVersion {
       bundle: Arc::new(modules),
       env: Arc::new(WorkerEnv {
+        nodejs_compat: bundle.nodejs_compat(),
         vars: bundle.vars,
         kv: kv_env(&bundle.kv_namespaces, &self.kv_backend()),
       }),

@@ -253,6 +253,7 @@ impl LocalFolder {
         env: Arc::new(WorkerEnv {
           vars: spec.vars.clone(),
           kv,
+          nodejs_compat: spec.nodejs_compat,
         }),
         limits: spec.limits.clone(),
         executor: self.dispatcher.executor_for(name).clone(),

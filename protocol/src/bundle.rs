@@ -115,6 +115,13 @@ pub struct Bundle {
   /// KV namespaces bound into `env`.
   #[serde(default, skip_serializing_if = "Vec::is_empty")]
   pub kv_namespaces: Vec<KvBinding>,
+  /// `compatibility_date` from the project's config, if any.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub compatibility_date: Option<String>,
+  /// `compatibility_flags` (`nodejs_compat` makes `Buffer` and `process`
+  /// globals).
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub compatibility_flags: Vec<String>,
   /// How imports resolved when the bundle was built, for those a plain
   /// relative URL does not give (packages, extensionless paths, built-in
   /// modules): module path, then the specifier as written, then a module
@@ -135,6 +142,14 @@ pub struct KvBinding {
 }
 
 impl Bundle {
+  /// Whether `nodejs_compat` (or `nodejs_compat_v2`) is among the flags.
+  pub fn nodejs_compat(&self) -> bool {
+    self
+      .compatibility_flags
+      .iter()
+      .any(|f| f == "nodejs_compat" || f == "nodejs_compat_v2")
+  }
+
   /// Parses and validates an uploaded bundle.
   pub fn from_json(bytes: &[u8]) -> Result<Self, BundleError> {
     if bytes.len() > MAX_BUNDLE_BYTES {

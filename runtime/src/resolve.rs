@@ -17,17 +17,10 @@ use std::path::Path;
 
 pub use deno_core::ModuleSpecifier;
 
-/// Built-in modules a worker may import, by the name it imports them
-/// under. `None` marks a Node module that Outpost does not provide.
-pub const BUILTIN_MODULES: [(&str, Option<&str>); 4] = [
-  (
-    "cloudflare:workers",
-    Some("node:outpost/cloudflare-workers"),
-  ),
-  ("node:async_hooks", Some("node:async_hooks")),
-  ("node:events", Some("node:events")),
-  ("node:diagnostics_channel", Some("node:diagnostics_channel")),
-];
+/// `cloudflare:` modules a worker may import, by their public name, with
+/// the internal specifier the runtime registers each under.
+const CLOUDFLARE_MODULES: [(&str, &str); 1] =
+  [("cloudflare:workers", "node:outpost/cloudflare-workers")];
 
 /// Node's built-in module names, which resolve to `node:<name>` only with
 /// `nodejs_compat` (or from CommonJS, as Node does).
@@ -127,8 +120,17 @@ pub fn builtin(specifier: &str, bare_node: bool) -> Option<Result<Resolved, Stri
     None if specifier.starts_with("cloudflare:") => specifier,
     None => return None,
   };
-  let known = BUILTIN_MODULES.iter().find(|(public, _)| *public == name);
-  Some(match known.and_then(|(_, internal)| *internal) {
+  let internal = CLOUDFLARE_MODULES
+    .iter()
+    .find(|(public, _)| *public == name)
+    .map(|(_, internal)| *internal)
+    .or_else(|| {
+      crate::ext::node::MODULES
+        .iter()
+        .copied()
+        .find(|m| *m == name)
+    });
+  Some(match internal {
     Some(internal) => ModuleSpecifier::parse(internal)
       .map(Resolved::Builtin)
       .map_err(|e| e.to_string()),

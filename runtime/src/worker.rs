@@ -48,6 +48,8 @@ pub struct WorkerEnv {
   pub vars: BTreeMap<String, String>,
   /// KV namespaces by binding name, visible as `env.NAME`.
   pub kv: BTreeMap<String, KvNamespace>,
+  /// `nodejs_compat`: `Buffer` and `process` are globals, as in Workers.
+  pub nodejs_compat: bool,
 }
 
 impl WorkerEnv {
@@ -59,7 +61,11 @@ impl WorkerEnv {
       .iter()
       .map(|(binding, namespace)| (binding.as_str(), namespace.id.as_str()))
       .collect();
-    serde_json::to_string(&serde_json::json!({ "vars": self.vars, "kv": kv }))
+    serde_json::to_string(&serde_json::json!({
+      "vars": self.vars,
+      "kv": kv,
+      "nodejsCompat": self.nodejs_compat,
+    }))
   }
 
   fn kv_bindings(&self) -> KvBindings {

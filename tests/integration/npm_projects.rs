@@ -171,6 +171,32 @@ async fn the_same_hono_folder_deploys_unmodified() {
     "workerd"
   );
 
+  // A nodejs_compat project: its flags and its bare `events` imports
+  // (CommonJS among them) travel in the bundle.
+  let node_project = npm_fixture("node-compat");
+  let deployed = outpost()
+    .args(["deploy", "--url", &control.api, "--token", &control.admin])
+    .current_dir(node_project.path())
+    .output()
+    .expect("outpost deploy runs");
+  assert!(
+    deployed.status.success(),
+    "{}{}",
+    String::from_utf8_lossy(&deployed.stdout),
+    String::from_utf8_lossy(&deployed.stderr)
+  );
+  let answer = reqwest::Client::new()
+    .get(format!("{edge_url}/?id=9"))
+    .header("host", "node-compat.localhost")
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(answer.status(), 200);
+  let answer: Value = serde_json::from_str(&answer.text().await.expect("body")).expect("JSON");
+  assert_eq!(answer["heard"], "9");
+  assert_eq!(answer["globalBuffer"], true);
+  assert_eq!(answer["processEnv"], "hello");
+
   // Deploying again uploads the same content-addressed bundle.
   let again = outpost()
     .args(["deploy", "--url", &control.api, "--token", &control.admin])
@@ -281,4 +307,101 @@ async fn esm_and_commonjs_packages_from_npm_work_together() {
   );
   let _ = child.kill();
   let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodejs_compat_serves_node_builtins_to_code_and_packages() {
+  let project = npm_fixture("node-compat");
+  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let client = http1();
+  let (status, body) = get(&client, &format!("{url}?id=7")).await;
+  assert_eq!(status, 200, "{body}");
+  let body: Value = serde_json::from_str(&body).expect("JSON");
+  assert_eq!(
+    body,
+    json!({
+      "store": "7",
+      "heard": "7",
+      "legacyHeard": true,
+      "waited": 2,
+      "viaCallback": "7",
+      "decoded": "\u{20ac}",
+      "bound": "other",
+      "buffer": "Hello There!",
+      "hex": "6869",
+      "base64": "aGVsbG8gd29ybGQ=",
+      "fromBase64": "hello world",
+      "safeBuffer": "YWJj",
+      "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+      "md5": "kAFQmDzST7DWlj99KOF/cg==",
+      "random": 16,
+      "format": "n=42 {\"ok\":true}",
+      "path": ["/a/c", "y", ".gz"],
+      "processEnv": "hello",
+      "globalBuffer": true,
+      "tick": "ticked",
+    })
+  );
+
+  // A webhook signed as GitHub signs them: HMAC-SHA256 of the body.
+  let payload = r#"{"action":"opened"}"#;
+  let signature = {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, b"It's a Secret to Everybody");
+    let tag = hmac::sign(&key, payload.as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+  };
+  let signed = client
+    .post(format!("{url}webhook"))
+    .header("x-hub-signature-256", &signature)
+    .body(payload)
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(signed.status(), 200);
+  assert_eq!(
+    signed.text().await.expect("body"),
+    r#"{"ok":true,"event":"opened"}"#
+  );
+  let forged = client
+    .post(format!("{url}webhook"))
+    .header("x-hub-signature-256", signature.replace('a', "b"))
+    .body(payload)
+    .send()
+    .await
+    .expect("request");
+  assert_eq!(forged.status(), 401);
+  let _ = child.kill();
+  let _ = child.wait();
+}
+
+#[test]
+fn node_builtins_need_the_flag_under_bare_names_and_missing_ones_are_named() {
+  use outpost_runtime::WorkerBundle;
+  use outpost_runtime::resolve::ProjectResolver;
+
+  let dir = tempfile::tempdir().expect("temp dir");
+  let entry = dir.path().join("worker.js");
+  std::fs::write(
+    &entry,
+    "import { Buffer } from 'buffer';\nexport default {};\n",
+  )
+  .expect("write");
+  let err = WorkerBundle::load_with(&entry, &ProjectResolver::new(false)).expect_err("refused");
+  assert!(
+    err.to_string().contains("\"buffer\"") && err.to_string().contains("node_modules"),
+    "without nodejs_compat a bare name is a package: {err}"
+  );
+  WorkerBundle::load_with(&entry, &ProjectResolver::new(true))
+    .expect("with the flag it is node:buffer");
+
+  std::fs::write(&entry, "import fs from 'node:fs';\nexport default {};\n").expect("write");
+  let err = WorkerBundle::load_with(&entry, &ProjectResolver::new(true)).expect_err("refused");
+  assert!(
+    err
+      .to_string()
+      .contains("node:fs is not available in Outpost"),
+    "{err}"
+  );
 }

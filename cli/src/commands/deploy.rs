@@ -481,6 +481,8 @@ fn build_bundle(
   let kv_namespaces = config.kv_for_deploy().map_err(anyhow::Error::msg)?;
   let resolver = ProjectResolver::new(config.nodejs_compat());
   let Project {
+    compatibility_date,
+    compatibility_flags,
     name: config_name,
     routes: config_routes,
     vars,
@@ -538,6 +540,8 @@ fn build_bundle(
     }
   }
   let bundle = Bundle {
+    compatibility_date,
+    compatibility_flags,
     imports,
     main: relative(&entry)?,
     modules,

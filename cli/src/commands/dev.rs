@@ -150,6 +150,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     WorkerEnv {
       vars: settings.vars.into_iter().chain(dev_vars).collect(),
       kv: kv_env(&settings.kv_namespaces, &kv),
+      nodejs_compat: settings.nodejs_compat,
     },
   )?;
   let runtime = args.serve.prepare()?;

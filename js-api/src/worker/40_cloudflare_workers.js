@@ -3,7 +3,7 @@
 // classes a module's default export may extend, and `waitUntil`.
 // Registered as node:outpost/cloudflare-workers; the bundle resolver maps
 // the public name to it (runtime/src/resolve.rs).
-import { env } from "ext:outpost_worker/30_env.js";
+import { env } from "ext:outpost_node/02_bindings.js";
 import { observeRejection } from "ext:outpost_serve/10_fetch_event.js";
 
 /**

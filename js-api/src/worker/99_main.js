@@ -7,19 +7,29 @@ import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js
 import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
 import { currentRequestRid, handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
 import { kvNamespace } from "ext:outpost_kv/10_kv.js";
-import { setEnv } from "ext:outpost_worker/30_env.js";
+import { setBindings } from "ext:outpost_node/02_bindings.js";
+import { Buffer } from "node:buffer";
+import process from "node:process";
 // Built-in modules workers may import, evaluated here so the snapshot
 // holds them ready (the bundle resolver decides who reaches them).
 import "node:outpost/cloudflare-workers";
+import "node:assert";
+import "node:assert/strict";
 import "node:async_hooks";
+import "node:crypto";
 import "node:diagnostics_channel";
 import "node:events";
+import "node:path";
+import "node:string_decoder";
+import "node:timers";
+import "node:timers/promises";
+import "node:url";
+import "node:util";
 
 const { JSONParse, ObjectDefineProperty, ObjectFreeze, ObjectKeys, TypeError } = primordials;
 
 /** `env` from the host's JSON: the vars, and a KVNamespace per KV binding. */
-function buildEnv(envJson) {
-  const { vars, kv } = JSONParse(envJson);
+function buildEnv(vars, kv) {
   const env = vars;
   const bindings = ObjectKeys(kv);
   for (let i = 0; i < bindings.length; i++) env[bindings[i]] = kvNamespace(kv[bindings[i]]);
@@ -94,12 +104,19 @@ function startWorker(namespace, env) {
  * Called once per isolate by the host, before the worker's modules are
  * evaluated: sets `env` (so `cloudflare:workers` has it at the top level)
  * and returns what starts the worker once they have been.
- * @param {string} envJson the worker's vars and KV bindings, as JSON
+ * @param {string} envJson the worker's vars, KV bindings and whether
+ *   nodejs_compat is on, as JSON
  * @returns {(namespace: object) => Function}
  */
 function bootstrap(envJson) {
-  const env = buildEnv(envJson);
-  setEnv(env);
+  const { vars, kv, nodejsCompat } = JSONParse(envJson);
+  const env = buildEnv(vars, kv);
+  setBindings(env);
+  // As Workers with nodejs_compat: Buffer and process are globals too.
+  if (nodejsCompat) {
+    ObjectDefineProperty(globalThis, "Buffer", { value: Buffer, writable: true, configurable: true });
+    ObjectDefineProperty(globalThis, "process", { value: process, writable: true, configurable: true });
+  }
   return (namespace) => startWorker(namespace, env);
 }
 

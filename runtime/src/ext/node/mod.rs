@@ -1,16 +1,53 @@
-//! The `node` area: Node.js built-in modules for workers that use
-//! `nodejs_compat` (`js-api/src/node/`), written on the Web APIs, with no
-//! ops of their own: nothing here reaches a file system, a socket or a
-//! process. Each module is registered under its `node:` name; the bundle's
-//! resolver (`crate::resolve`) decides which of them a worker may import.
+//! The `node` area: Node.js built-in modules for workers
+//! (`js-api/src/node/`), written on the Web APIs. Their only ops are the
+//! synchronous hashes node:crypto needs (`ops.rs`): nothing here reaches a
+//! file system, a socket or a process. Each module is registered under its
+//! `node:` name; the bundle's resolver (`crate::resolve`) decides which of
+//! them a worker may import.
+
+mod error;
+mod ops;
 
 deno_core::extension!(
   outpost_node,
-  deps = [deno_web, outpost_fetch],
+  deps = [deno_web, deno_crypto, outpost_fetch],
+  ops = [ops::op_node_hash, ops::op_node_hmac, ops::op_node_pbkdf2],
   esm = [
     dir "../js-api/src",
+    "ext:outpost_node/00_encodings.js" = "node/00_encodings.js",
+    "ext:outpost_node/01_deep_equal.js" = "node/01_deep_equal.js",
+    "ext:outpost_node/02_bindings.js" = "node/02_bindings.js",
     "node:events" = "node/10_events.js",
     "node:async_hooks" = "node/20_async_hooks.js",
     "node:diagnostics_channel" = "node/30_diagnostics_channel.js",
+    "node:buffer" = "node/40_buffer.js",
+    "node:string_decoder" = "node/50_string_decoder.js",
+    "node:path" = "node/60_path.js",
+    "node:util" = "node/70_util.js",
+    "node:assert" = "node/80_assert.js",
+    "node:assert/strict" = "node/81_assert_strict.js",
+    "node:process" = "node/90_process.js",
+    "node:url" = "node/91_url.js",
+    "node:timers" = "node/92_timers.js",
+    "node:timers/promises" = "node/93_timers_promises.js",
+    "node:crypto" = "node/95_crypto.js",
   ],
 );
+
+/// The `node:` modules the extension registers, for the resolver.
+pub const MODULES: [&str; 14] = [
+  "node:events",
+  "node:async_hooks",
+  "node:diagnostics_channel",
+  "node:buffer",
+  "node:string_decoder",
+  "node:path",
+  "node:util",
+  "node:assert",
+  "node:assert/strict",
+  "node:process",
+  "node:url",
+  "node:timers",
+  "node:timers/promises",
+  "node:crypto",
+];

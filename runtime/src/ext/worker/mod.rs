@@ -118,7 +118,6 @@ deno_core::extension!(
   esm = [
     dir "../js-api/src",
     "ext:outpost_worker/00_globals.js" = "worker/00_globals.js",
-    "ext:outpost_worker/30_env.js" = "worker/30_env.js",
     "node:outpost/cloudflare-workers" = "worker/40_cloudflare_workers.js",
     "ext:outpost_worker/99_main.js" = "worker/99_main.js",
   ],

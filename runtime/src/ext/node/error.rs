@@ -1,0 +1,14 @@
+//! Errors the node ops raise into JS.
+
+/// A failure of a node op. Each variant reaches JS as the class named.
+#[derive(Debug, thiserror::Error, deno_error::JsError)]
+pub enum NodeError {
+  /// A digest algorithm node:crypto does not offer.
+  #[class(type)]
+  #[error("Digest method not supported: {0}")]
+  UnknownDigest(String),
+  /// A key derivation asked for an impossible length or count.
+  #[class(range)]
+  #[error("{0}")]
+  Range(&'static str),
+}
