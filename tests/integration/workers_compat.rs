@@ -85,7 +85,15 @@ async fn diagnostics_channel_publishes_to_subscribers() {
   let body = json_at(&http1(), &server.url("/channel")).await;
   assert_eq!(
     body,
-    json!({ "got": [["outpost:test", 1]], "had": true, "after": false })
+    json!({
+      "got": [["outpost:test", 1]],
+      "had": true,
+      "after": false,
+      "inside": "from-3",
+      "traced": ["start", "end"],
+      "result": 5,
+      "traced_async": { "events": ["start", "end", "asyncStart", "asyncEnd"], "value": 42 },
+    })
   );
 }
 

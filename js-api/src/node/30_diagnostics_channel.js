@@ -2,13 +2,23 @@
 // tools subscribe to. Subscribers run synchronously, in subscription order.
 import { primordials } from "ext:core/mod.js";
 
-const { ArrayPrototypeIndexOf, ArrayPrototypeSlice, ArrayPrototypeSplice, ReflectApply, SafeMap } =
-  primordials;
+const {
+  ArrayPrototypeIndexOf,
+  ArrayPrototypeSlice,
+  ArrayPrototypeSplice,
+  PromisePrototypeThen,
+  PromiseResolve,
+  ReflectApply,
+  SafeMap,
+} = primordials;
 
 const channels = new SafeMap();
 
 class Channel {
   #subscribers = [];
+  // AsyncLocalStorage instances bound with bindStore, each with its
+  // transform of the message into the store.
+  #stores = new SafeMap();
 
   constructor(name) {
     this.name = name;
@@ -40,15 +50,30 @@ class Channel {
     }
   }
 
-  bindStore() {}
-
-  unbindStore() {
-    return false;
+  get hasStores() {
+    return this.#stores.size > 0;
   }
 
+  /** Sets `store` (an AsyncLocalStorage) to the message, or `transform(message)`, in runStores. */
+  bindStore(store, transform = undefined) {
+    this.#stores.set(store, transform);
+  }
+
+  unbindStore(store) {
+    return this.#stores.delete(store);
+  }
+
+  /** Publishes `data` and runs `fn` with every bound store set from it. */
   runStores(data, fn, thisArg, ...args) {
-    this.publish(data);
-    return ReflectApply(fn, thisArg, args);
+    let run = () => {
+      this.publish(data);
+      return ReflectApply(fn, thisArg, args);
+    };
+    for (const [store, transform] of this.#stores) {
+      const inner = run;
+      run = () => store.run(transform === undefined ? data : transform(data), inner);
+    }
+    return run();
   }
 }
 
@@ -89,33 +114,67 @@ function tracingChannel(nameOrChannels) {
         this.asyncEnd.hasSubscribers || this.error.hasSubscribers;
     },
     traceSync(fn, context = {}, thisArg, ...args) {
-      this.start.publish(context);
-      try {
-        const result = ReflectApply(fn, thisArg, args);
-        context.result = result;
-        return result;
-      } catch (error) {
-        context.error = error;
-        this.error.publish(context);
-        throw error;
-      } finally {
-        this.end.publish(context);
-      }
+      return this.start.runStores(context, () => {
+        try {
+          const result = ReflectApply(fn, thisArg, args);
+          context.result = result;
+          return result;
+        } catch (error) {
+          context.error = error;
+          this.error.publish(context);
+          throw error;
+        } finally {
+          this.end.publish(context);
+        }
+      });
     },
-    async tracePromise(fn, context = {}, thisArg, ...args) {
-      this.start.publish(context);
-      try {
-        const result = await ReflectApply(fn, thisArg, args);
-        context.result = result;
-        this.asyncEnd.publish(context);
-        return result;
-      } catch (error) {
-        context.error = error;
-        this.error.publish(context);
-        throw error;
-      } finally {
-        this.end.publish(context);
-      }
+    tracePromise(fn, context = {}, thisArg, ...args) {
+      return this.start.runStores(context, () => {
+        try {
+          const promise = PromiseResolve(ReflectApply(fn, thisArg, args));
+          return PromisePrototypeThen(
+            promise,
+            (result) => {
+              context.result = result;
+              this.asyncStart.publish(context);
+              this.asyncEnd.publish(context);
+              return result;
+            },
+            (error) => {
+              context.error = error;
+              this.error.publish(context);
+              this.asyncStart.publish(context);
+              this.asyncEnd.publish(context);
+              throw error;
+            },
+          );
+        } catch (error) {
+          context.error = error;
+          this.error.publish(context);
+          throw error;
+        } finally {
+          this.end.publish(context);
+        }
+      });
+    },
+    traceCallback(fn, position = -1, context = {}, thisArg, ...args) {
+      const at = position < 0 ? args.length + position : position;
+      const callback = args[at];
+      args[at] = (err, ...results) => {
+        if (err) {
+          context.error = err;
+          this.error.publish(context);
+        } else {
+          context.result = results[0];
+        }
+        this.asyncStart.publish(context);
+        try {
+          return ReflectApply(callback, undefined, [err, ...results]);
+        } finally {
+          this.asyncEnd.publish(context);
+        }
+      };
+      return this.traceSync(fn, context, thisArg, ...args);
     },
   };
   return tracing;

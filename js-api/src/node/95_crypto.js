@@ -3,7 +3,7 @@
 // Crypto under Node's names. Ciphers, signing and key objects are not here:
 // use crypto.subtle.
 import { primordials } from "ext:core/mod.js";
-import { op_node_hash, op_node_hmac, op_node_pbkdf2 } from "ext:core/ops";
+import { op_node_hash, op_node_hmac, op_node_pbkdf2, op_node_scrypt } from "ext:core/ops";
 import { encode } from "ext:outpost_node/00_encodings.js";
 import { atIsolateStart } from "ext:outpost_node/02_bindings.js";
 import { Buffer } from "node:buffer";
@@ -116,7 +116,7 @@ function hash(algorithm, data, outputEncoding = "hex") {
   return output(op_node_hash(algorithm, bytesOf(data, "utf8")), outputEncoding);
 }
 
-function randomFill(bytes) {
+function fillRandom(bytes) {
   for (let at = 0; at < bytes.length; at += 65536) {
     crypto.getRandomValues(bytes.subarray(at, at + 65536));
   }
@@ -127,7 +127,7 @@ function randomBytes(size, callback = undefined) {
   if (typeof size !== "number" || size < 0 || size > 2 ** 31 - 1 || MathFloor(size) !== size) {
     throw new RangeError(`The value of "size" is out of range. Received ${size}`);
   }
-  const buffer = randomFill(Buffer.alloc(size));
+  const buffer = fillRandom(Buffer.alloc(size));
   if (typeof callback === "function") {
     queueMicrotask(() => callback(null, buffer));
     return undefined;
@@ -137,7 +137,7 @@ function randomBytes(size, callback = undefined) {
 
 function randomFillSync(buffer, offset = 0, size = undefined) {
   const view = new Uint8Array(buffer.buffer ?? buffer, (buffer.byteOffset ?? 0) + offset, size ?? (buffer.byteLength - offset));
-  randomFill(view);
+  fillRandom(view);
   return buffer;
 }
 
@@ -153,7 +153,7 @@ function randomInt(min, max = undefined, callback = undefined) {
   const limit = 2 ** 48 - (2 ** 48 % range);
   let value;
   do {
-    const bytes = randomFill(new Uint8Array(6));
+    const bytes = fillRandom(new Uint8Array(6));
     value = bytes.reduce((acc, byte) => acc * 256 + byte, 0);
   } while (value >= limit);
   const result = min + (value % range);
@@ -192,6 +192,43 @@ function pbkdf2(password, salt, iterations, keylen, digest, callback) {
   queueMicrotask(() => callback(null, result));
 }
 
+/** `scryptSync(password, salt, keylen, { N, r, p, maxmem })`, Node's defaults. */
+function scryptSync(password, salt, keylen, options = {}) {
+  const n = options.N ?? options.cost ?? 16384;
+  const r = options.r ?? options.blockSize ?? 8;
+  const p = options.p ?? options.parallelization ?? 1;
+  const maxmem = options.maxmem ?? 32 * 1024 * 1024;
+  if (128 * n * r > maxmem) throw new RangeError("Invalid scrypt params: memory limit exceeded");
+  return output(op_node_scrypt(bytesOf(password, "utf8"), bytesOf(salt, "utf8"), n, r, p, keylen));
+}
+
+function scrypt(password, salt, keylen, options, callback = undefined) {
+  if (typeof options === "function") {
+    callback = options;
+    options = {};
+  }
+  let result;
+  try {
+    result = scryptSync(password, salt, keylen, options);
+  } catch (err) {
+    queueMicrotask(() => callback(err));
+    return;
+  }
+  queueMicrotask(() => callback(null, result));
+}
+
+function randomFill(buffer, offset = 0, size = undefined, callback = undefined) {
+  if (typeof offset === "function") {
+    callback = offset;
+    offset = 0;
+  } else if (typeof size === "function") {
+    callback = size;
+    size = undefined;
+  }
+  randomFillSync(buffer, offset, size);
+  queueMicrotask(() => callback(null, buffer));
+}
+
 function getHashes() {
   return ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha512-256"];
 }
@@ -215,9 +252,12 @@ const nodeCrypto = {
   pbkdf2,
   pbkdf2Sync,
   randomBytes,
+  randomFill,
   randomFillSync,
   randomInt,
   randomUUID,
+  scrypt,
+  scryptSync,
   subtle,
   timingSafeEqual,
   webcrypto,
@@ -242,9 +282,12 @@ export {
   pbkdf2,
   pbkdf2Sync,
   randomBytes,
+  randomFill,
   randomFillSync,
   randomInt,
   randomUUID,
+  scrypt,
+  scryptSync,
   subtle,
   timingSafeEqual,
   webcrypto,

@@ -11,7 +11,12 @@ mod ops;
 deno_core::extension!(
   outpost_node,
   deps = [deno_web, deno_crypto, outpost_fetch],
-  ops = [ops::op_node_hash, ops::op_node_hmac, ops::op_node_pbkdf2],
+  ops = [
+    ops::op_node_hash,
+    ops::op_node_hmac,
+    ops::op_node_pbkdf2,
+    ops::op_node_scrypt
+  ],
   esm = [
     dir "../js-api/src",
     "ext:outpost_node/00_encodings.js" = "node/00_encodings.js",
@@ -31,11 +36,15 @@ deno_core::extension!(
     "node:timers" = "node/92_timers.js",
     "node:timers/promises" = "node/93_timers_promises.js",
     "node:crypto" = "node/95_crypto.js",
+    "node:stream" = "node/96_stream.js",
+    "node:stream/promises" = "node/97_stream_promises.js",
+    "node:stream/consumers" = "node/98_stream_consumers.js",
+    "node:stream/web" = "node/99_stream_web.js",
   ],
 );
 
 /// The `node:` modules the extension registers, for the resolver.
-pub const MODULES: [&str; 14] = [
+pub const MODULES: [&str; 18] = [
   "node:events",
   "node:async_hooks",
   "node:diagnostics_channel",
@@ -50,4 +59,8 @@ pub const MODULES: [&str; 14] = [
   "node:timers",
   "node:timers/promises",
   "node:crypto",
+  "node:stream",
+  "node:stream/promises",
+  "node:stream/consumers",
+  "node:stream/web",
 ];

@@ -78,3 +78,31 @@ pub fn op_node_pbkdf2(
   pbkdf2::derive(algorithm, iterations, salt, password, &mut out);
   Ok(out)
 }
+
+/// scrypt of `password` and `salt` with cost `n` (a power of two), block
+/// size `r` and parallelism `p`: `length` bytes. Node's default memory cap
+/// (`maxmem`, 32 MiB) is checked by the caller.
+#[op2]
+#[buffer]
+pub fn op_node_scrypt(
+  #[buffer] password: &[u8],
+  #[buffer] salt: &[u8],
+  n: u32,
+  r: u32,
+  p: u32,
+  length: u32,
+) -> Result<Vec<u8>, NodeError> {
+  if n < 2 || !n.is_power_of_two() {
+    return Err(NodeError::Range("N must be a power of two greater than 1"));
+  }
+  if length == 0 || length > (1 << 20) {
+    return Err(NodeError::Range("keylen must be between 1 and 1048576"));
+  }
+  let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| NodeError::Range("N is too large"))?;
+  let params = scrypt::Params::new(log_n, r, p, length as usize)
+    .map_err(|_| NodeError::Range("invalid scrypt parameters"))?;
+  let mut out = vec![0; length as usize];
+  scrypt::scrypt(password, salt, &params, &mut out)
+    .map_err(|_| NodeError::Range("invalid scrypt output length"))?;
+  Ok(out)
+}
