@@ -25,6 +25,10 @@ for project in fixtures/npm/*/; do
     echo "npm ci in $project"
     (cd "$project" && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  # Projects bundled ahead of time (fixtures/npm/bundled) build into dist/.
+  if grep -q '"build"' "$project/package.json" && [ ! -d "$project/dist" ]; then
+    (cd "$project" && npm run --silent build)
+  fi
 done
 
 out=target/npm-fixtures

@@ -18,8 +18,9 @@ pub const MAX_MODULES: usize = 1000;
 /// The most vars one bundle may hold.
 pub const MAX_VARS: usize = 256;
 /// Module file extensions an edge node can load.
-const MODULE_EXTENSIONS: [&str; 9] = [
-  ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".jsx", ".tsx", ".json",
+/// (`.map`: a source map a bundled module names, for stack traces.)
+const MODULE_EXTENSIONS: [&str; 10] = [
+  ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".jsx", ".tsx", ".json", ".map",
 ];
 
 /// Why a bundle was refused. Nothing of a refused bundle is stored.
@@ -310,7 +311,7 @@ fn check_module_path(path: &str) -> Result<(), BundleError> {
     }
   }
   if !MODULE_EXTENSIONS.iter().any(|ext| path.ends_with(ext)) {
-    return bad("must end in .js, .mjs, .cjs, .ts, .mts, .cts, .jsx, .tsx or .json");
+    return bad("must end in .js, .mjs, .cjs, .ts, .mts, .cts, .jsx, .tsx, .json or .map");
   }
   Ok(())
 }

@@ -417,3 +417,55 @@ fn node_builtins_need_the_flag_under_bare_names_and_missing_ones_are_named() {
     "{err}"
   );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stack_traces_of_bundled_code_name_the_original_files() {
+  let project = npm_fixture("bundled");
+  for env in [None, Some("inline")] {
+    let log = project
+      .path()
+      .join(format!("stderr-{}.log", env.unwrap_or("external")));
+    let mut command = outpost();
+    command
+      .args(["dev", "--port", "0", "--no-watch"])
+      .current_dir(project.path())
+      .stdout(std::process::Stdio::piped())
+      .stderr(std::fs::File::create(&log).expect("log file"));
+    if let Some(env) = env {
+      command.args(["--env", env]);
+    }
+    let mut child = command.spawn().expect("start outpost dev");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+      use std::io::BufRead;
+      let mut line = String::new();
+      std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .map(|_| line)
+    })
+    .await
+    .expect("join")
+    .expect("a ready line");
+    let url = line.split(" at ").nth(1).expect("URL").trim().to_owned();
+    let client = http1();
+    assert_eq!(
+      get(&client, &url).await,
+      (200, "bundled by esbuild".to_owned())
+    );
+    assert_eq!(get(&client, &format!("{url}fail")).await.0, 500);
+    let mut text = String::new();
+    for _ in 0..100 {
+      text = std::fs::read_to_string(&log).unwrap_or_default();
+      if text.contains("index.ts") {
+        break;
+      }
+      tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+      text.contains("src/lib/fail.ts:8:9") && text.contains("src/index.ts:6:31"),
+      "{env:?}: the trace names the TypeScript sources, not dist/: {text}"
+    );
+  }
+}

@@ -151,3 +151,22 @@ async fn console_output_is_plain_text() {
   );
   assert_eq!(count_in_logs("[32mcoloured"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_streams_text_bytes_and_transforms_as_workerd_serves_them() {
+  let server = TestServer::fixture("web-streams").await;
+  let client = http1();
+  let words = "lorem ipsum dolor sit amet lorem ipsum ";
+  for (path, want) in [
+    ("/sync", words.to_uppercase()),
+    ("/async", words.to_uppercase()),
+    ("/bytes/sync", words.to_owned()),
+    ("/bytes/async", words.to_owned()),
+  ] {
+    let response = client.get(server.url(path)).send().await.expect("request");
+    assert_eq!(response.status(), 200, "{path}");
+    assert_eq!(response.text().await.expect("body"), want, "{path}");
+  }
+  let missing = client.get(server.url("/")).send().await.expect("request");
+  assert_eq!(missing.status(), 404);
+}

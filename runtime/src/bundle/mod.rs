@@ -115,6 +115,9 @@ pub struct WorkerBundle {
   /// What each import in each module resolved to, by the specifier as
   /// written.
   imports: Imports,
+  /// Source map files that modules name in a `sourceMappingURL` comment
+  /// (bundled code), by their URL.
+  external_maps: HashMap<ModuleSpecifier, Arc<[u8]>>,
   /// V8 code caches of the modules, filled by the first isolate that
   /// compiles each one, so later isolates of the version skip compiling.
   code_cache: Mutex<HashMap<ModuleSpecifier, Arc<[u8]>>>,
@@ -186,14 +189,19 @@ impl WorkerBundle {
       sources.insert(specifier, source);
     }
     let mut modules = HashMap::new();
+    let mut external_maps = HashMap::new();
     for (specifier, source) in &sources {
       let module = source.finish(specifier, &imports, missing.remove(specifier), &sources)?;
       modules.insert(specifier.clone(), module);
+      if let Some((url, map)) = source.external_map(specifier) {
+        external_maps.insert(url, map);
+      }
     }
     Ok(Self {
       main,
       modules,
       imports,
+      external_maps,
       code_cache: Mutex::default(),
       disk_cache: None,
     })
@@ -238,11 +246,13 @@ impl WorkerBundle {
       .len()
   }
 
-  /// The files this bundle was built from, for watching.
+  /// The files this bundle was built from (modules and the source maps
+  /// they name), for watching and for uploading.
   pub fn files(&self) -> Vec<PathBuf> {
     self
       .modules
       .keys()
+      .chain(self.external_maps.keys())
       .filter_map(|s| s.to_file_path().ok())
       .collect()
   }
@@ -361,6 +371,33 @@ impl Source {
     names.sort();
     names.dedup();
     names
+  }
+
+  /// The source map file a JavaScript module names in its
+  /// `//# sourceMappingURL=` comment, read if it is there (an inline
+  /// `data:` map needs nothing: V8 and deno_core read it from the code).
+  fn external_map(&self, specifier: &ModuleSpecifier) -> Option<(ModuleSpecifier, Arc<[u8]>)> {
+    let (Source::Esm(parsed) | Source::CommonJs(parsed)) = self else {
+      return None;
+    };
+    let text = parsed.text();
+    let tail = &text[text.len().saturating_sub(4096)..];
+    let url = tail
+      .lines()
+      .rev()
+      .find_map(|line| line.trim().strip_prefix("//# sourceMappingURL="))?
+      .trim();
+    if url.starts_with("data:") {
+      return None;
+    }
+    let map_url = specifier.join(url).ok().filter(|u| u.scheme() == "file")?;
+    let path = map_url.to_file_path().ok()?;
+    let size = std::fs::metadata(&path).ok()?.len();
+    if size > MAX_MODULE_BYTES {
+      return None;
+    }
+    let bytes = std::fs::read(&path).ok()?;
+    Some((map_url, bytes.into()))
   }
 
   /// The module as V8 loads it: TypeScript transpiled, CommonJS wrapped.
@@ -601,6 +638,20 @@ impl ModuleLoader for BundleLoader {
       .unwrap_or_else(|e| e.into_inner())
       .insert(specifier, code_cache.into());
     Box::pin(async {})
+  }
+
+  fn load_external_source_map(&self, source_map_url: &str) -> Option<Cow<'_, [u8]>> {
+    let url = ModuleSpecifier::parse(source_map_url).ok()?;
+    let bundle = self.bundle.borrow();
+    let map = bundle.as_ref()?.external_maps.get(&url)?;
+    Some(Cow::Owned(map.to_vec()))
+  }
+
+  /// Stack traces name the original sources a bundle's source map lists,
+  /// whether or not they were deployed with it: the name and line are
+  /// what the reader needs.
+  fn source_map_source_exists(&self, source_url: &str) -> Option<bool> {
+    Some(source_url.starts_with("file:"))
   }
 
   fn get_source_map(&self, specifier: &str) -> Option<Cow<'_, [u8]>> {
