@@ -11,7 +11,8 @@
 //!   plane (`outpost tail`).
 //! - [`tls`]: certificates by SNI from PEM files, reloadable; the
 //!   handshake's pre-warm hook.
-//! - [`config`]: a worker's `outpost.toml`.
+//! - [`config`]: a project's config: outpost.toml and wrangler's files,
+//!   environments, `.dev.vars`.
 //! - [`control`]: a node fed by the control plane: enrolment, the QUIC
 //!   sync connection, bundles and state kept on disk.
 //! - `convert`: hyper requests to [`outpost_runtime::WorkerRequest`] and

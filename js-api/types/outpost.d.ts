@@ -181,3 +181,53 @@ interface KVNamespace {
   delete(key: string): Promise<void>;
   list<Metadata = unknown>(options?: { prefix?: string; limit?: number; cursor?: string }): Promise<KVNamespaceListResult<Metadata>>;
 }
+
+/** What the edge knows of a request (`request.cf`). */
+interface IncomingRequestCfProperties {
+  /** The edge node's name. */
+  colo: string;
+  /** "HTTP/1.1", "HTTP/2" or "HTTP/3". */
+  httpProtocol: string;
+  /** "TLSv1.3", "TLSv1.2", or "" over plain HTTP. */
+  tlsVersion: string;
+}
+
+interface Request {
+  /** Set on requests the worker is handed; undefined on ones it makes. */
+  readonly cf?: IncomingRequestCfProperties;
+}
+
+interface SubtleCrypto {
+  /** Compares two buffers of equal length in constant time. */
+  timingSafeEqual(a: ArrayBuffer | ArrayBufferView, b: ArrayBuffer | ArrayBufferView): boolean;
+}
+
+declare const scheduler: {
+  /** Resolves after `delay` milliseconds, or rejects when `signal` aborts. */
+  wait(delay: number, options?: { signal?: AbortSignal }): Promise<void>;
+};
+
+declare module "cloudflare:workers" {
+  /** The worker's bindings, available at the top level too. */
+  export const env: Record<string, unknown>;
+  /** Base of a class-based worker: a new instance per request. */
+  export abstract class WorkerEntrypoint<Env = Record<string, unknown>> {
+    protected ctx: ExecutionContext;
+    protected env: Env;
+    constructor(ctx: ExecutionContext, env: Env);
+    fetch?(request: Request): Response | Promise<Response>;
+  }
+  export abstract class DurableObject<Env = Record<string, unknown>> {
+    protected ctx: unknown;
+    protected env: Env;
+    constructor(ctx: unknown, env: Env);
+  }
+  export abstract class WorkflowEntrypoint<Env = Record<string, unknown>> {
+    protected ctx: ExecutionContext;
+    protected env: Env;
+    constructor(ctx: ExecutionContext, env: Env);
+  }
+  export class RpcTarget {}
+  /** Keeps `promise` running after the response; a rejection is logged. */
+  export function waitUntil(promise: Promise<unknown>): void;
+}

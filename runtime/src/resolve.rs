@@ -188,13 +188,13 @@ impl ModuleResolver for ProjectResolver {
     if let Some(builtin) = builtin(specifier, self.nodejs_compat || kind == ImportKind::Require) {
       return builtin;
     }
-    if let Ok(url) = ModuleSpecifier::parse(specifier) {
-      if url.scheme() != "file" {
-        return Err(format!(
-          "{}: URLs cannot be imported; only local files and packages",
-          url.scheme()
-        ));
-      }
+    if let Ok(url) = ModuleSpecifier::parse(specifier)
+      && url.scheme() != "file"
+    {
+      return Err(format!(
+        "{}: URLs cannot be imported; only local files and packages",
+        url.scheme()
+      ));
     }
     let path = referrer
       .to_file_path()

@@ -338,6 +338,9 @@ async fn nodejs_compat_serves_node_builtins_to_code_and_packages() {
       "scrypt": "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906",
       "format": "n=42 {\"ok\":true}",
       "path": ["/a/c", "y", ".gz"],
+      "win32": "path.win32.resolve() is not implemented.",
+      "randomInt": [true, 5],
+      "randomFill": 8,
       "processEnv": "hello",
       "globalBuffer": true,
       "tick": "ticked",
@@ -468,4 +471,34 @@ async fn stack_traces_of_bundled_code_name_the_original_files() {
       "{env:?}: the trace names the TypeScript sources, not dist/: {text}"
     );
   }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_local_serves_a_folder_of_wrangler_projects() {
+  let root = tempfile::tempdir().expect("temp dir");
+  for name in ["hono-app", "node-compat"] {
+    let project = npm_fixture(name);
+    std::fs::rename(project.path(), root.path().join(name)).expect("move the project in");
+  }
+  let server = crate::util::TestServer::folder(root.path()).await;
+  let client = http1();
+  let ask = |host: &str, path: &str| {
+    client
+      .get(server.url(path))
+      .header("host", format!("{host}:{}", server.addr.port()))
+      .send()
+  };
+  let hono = ask("hono-app.localhost", "/message")
+    .await
+    .expect("request");
+  assert_eq!(hono.text().await.expect("body"), "Hello from Hono!");
+  let node = ask("node-compat.localhost", "/?id=4")
+    .await
+    .expect("request");
+  let node: Value = serde_json::from_str(&node.text().await.expect("body")).expect("JSON");
+  assert_eq!(node["heard"], "4");
+  assert_eq!(
+    node["globalBuffer"], true,
+    "the flag comes from wrangler.toml"
+  );
 }

@@ -12,8 +12,6 @@
 
 use std::collections::BTreeMap;
 
-use deno_ast::swc::ast::{Callee, Expr, Lit};
-use deno_ast::swc::ecma_visit::{Visit, VisitWith};
 use deno_ast::{ParsedSource, ProgramRef};
 
 /// Whether a parsed `.js` file is CommonJS: no `import`/`export` of its own,
@@ -26,62 +24,6 @@ pub(super) fn looks_commonjs(parsed: &ParsedSource) -> bool {
   let text = parsed.text();
   !has_module_syntax
     && (text.contains("require(") || text.contains("module.exports") || text.contains("exports."))
-}
-
-/// The string literals passed to `require(...)` in the module, in order of
-/// first appearance.
-pub(super) fn required(parsed: &ParsedSource) -> Vec<String> {
-  literal_calls(parsed, CallKind::Require)
-}
-
-/// The string literals passed to `import(...)` in the module.
-pub(super) fn dynamic_imports(parsed: &ParsedSource) -> Vec<String> {
-  literal_calls(parsed, CallKind::Import)
-}
-
-fn literal_calls(parsed: &ParsedSource, kind: CallKind) -> Vec<String> {
-  let mut finder = CallFinder {
-    kind,
-    found: Vec::new(),
-  };
-  match parsed.program_ref() {
-    ProgramRef::Module(module) => module.visit_with(&mut finder),
-    ProgramRef::Script(script) => script.visit_with(&mut finder),
-  }
-  finder.found
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum CallKind {
-  Require,
-  Import,
-}
-
-struct CallFinder {
-  kind: CallKind,
-  found: Vec<String>,
-}
-
-impl Visit for CallFinder {
-  fn visit_call_expr(&mut self, call: &deno_ast::swc::ast::CallExpr) {
-    let matches = match (&call.callee, self.kind) {
-      (Callee::Import(_), CallKind::Import) => true,
-      (Callee::Expr(callee), CallKind::Require) => {
-        matches!(&**callee, Expr::Ident(ident) if &*ident.sym == "require")
-      }
-      _ => false,
-    };
-    if matches
-      && let Some(first) = call.args.first()
-      && let Expr::Lit(Lit::Str(literal)) = &*first.expr
-    {
-      let name = literal.value.to_string_lossy().into_owned();
-      if !self.found.contains(&name) {
-        self.found.push(name);
-      }
-    }
-    call.visit_children_with(self);
-  }
 }
 
 /// What a wrapped module's `require` calls reach.

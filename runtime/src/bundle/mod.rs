@@ -25,6 +25,10 @@ use crate::code_cache::{CodeCacheDir, code_sha256};
 use crate::resolve::{ImportKind, ModuleResolver, ProjectResolver, Resolved};
 
 mod cjs;
+mod scan;
+
+/// A module's source map, as JSON bytes.
+type SourceMap = Arc<[u8]>;
 
 /// What each module's imports resolved to: referrer, then the specifier as
 /// written, then the module it names.
@@ -332,14 +336,14 @@ impl Source {
           .into_iter()
           .map(|s| (s, ImportKind::Import))
           .collect();
-        for dynamic in cjs::dynamic_imports(parsed) {
+        for dynamic in scan::dynamic_imports(parsed) {
           if !imports.iter().any(|(s, _)| *s == dynamic) {
             imports.push((dynamic, ImportKind::Dynamic));
           }
         }
         imports
       }
-      Source::CommonJs(parsed) => cjs::required(parsed)
+      Source::CommonJs(parsed) => scan::required(parsed)
         .into_iter()
         .map(|s| (s, ImportKind::Require))
         .collect(),
@@ -456,7 +460,7 @@ impl Source {
 fn transpiled(
   specifier: &ModuleSpecifier,
   parsed: &ParsedSource,
-) -> Result<(String, Option<Arc<[u8]>>), BundleError> {
+) -> Result<(String, Option<SourceMap>), BundleError> {
   match parsed.media_type() {
     MediaType::JavaScript | MediaType::Mjs | MediaType::Cjs => {
       return Ok((parsed.text().to_string(), None));

@@ -42,22 +42,20 @@ pub(crate) fn strip_ansi(text: &str) -> std::borrow::Cow<'_, str> {
     return std::borrow::Cow::Borrowed(text);
   }
   let mut out = String::with_capacity(text.len());
-  let mut chars = text.chars().peekable();
+  let mut chars = text.chars();
   while let Some(c) = chars.next() {
     if c != '\u{1b}' {
       out.push(c);
       continue;
     }
-    match chars.next() {
-      // Parameters and intermediates, up to the final byte (@ to ~).
-      Some('[') => {
-        for c in chars.by_ref() {
-          if ('@'..='~').contains(&c) {
-            break;
-          }
+    // CSI: parameters and intermediates, up to the final byte (@ to ~);
+    // any other escape drops its one following character.
+    if chars.next() == Some('[') {
+      for c in chars.by_ref() {
+        if ('@'..='~').contains(&c) {
+          break;
         }
       }
-      Some(_) | None => {}
     }
   }
   std::borrow::Cow::Owned(out)
