@@ -168,3 +168,34 @@ async fn the_first_isolate_of_a_version_leaves_a_code_cache_for_the_next() {
     .await
     .expect("install from the cache");
 }
+
+#[test]
+fn modules_with_multibyte_text_and_source_map_comments_load() {
+  let dir = tempfile::tempdir().expect("tempdir");
+  // Long enough that a byte offset from the end lands inside a character.
+  let text = "எழுத்துக்கள் ".repeat(400);
+  let entry = write(
+    dir.path(),
+    "worker.js",
+    &format!(
+      "export const words = \"{text}\";\nexport default {{}};\n//# sourceMappingURL=missing.js.map\n"
+    ),
+  );
+  let bundle = WorkerBundle::load(&entry).expect("bundle builds");
+  assert_eq!(
+    bundle.files().len(),
+    1,
+    "a missing map is not a file of the bundle"
+  );
+  std::fs::write(
+    dir.path().join("missing.js.map"),
+    "{\"version\":3,\"sources\":[],\"mappings\":\"\"}",
+  )
+  .expect("map");
+  let bundle = WorkerBundle::load(&entry).expect("bundle builds");
+  assert_eq!(
+    bundle.files().len(),
+    2,
+    "a map beside the module travels with it"
+  );
+}

@@ -91,20 +91,7 @@ pub(crate) async fn start_dev_at(
     .stderr(Stdio::null())
     .spawn()
     .expect("start outpost dev");
-  let stdout = child.stdout.take().expect("stdout");
-  let line = tokio::task::spawn_blocking(move || {
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).map(|_| line)
-  })
-  .await
-  .expect("join")
-  .expect("a ready line");
-  let url = line
-    .split(" at ")
-    .nth(1)
-    .expect("the ready line names the URL")
-    .trim()
-    .to_owned();
+  let url = crate::util::ready_url(&mut child).await;
   (child, url)
 }
 

@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::cluster::{Control, start_edge};
-use crate::util::{fixtures_dir, http1, make_token, outpost};
-use crate::wrangler::dev_in;
+use crate::util::{DevProcess, fixtures_dir, http1, make_token, outpost};
 
 /// A copy of `from` (node_modules included) in a temporary folder.
 fn copy_project(from: &Path) -> tempfile::TempDir {
@@ -62,7 +61,8 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hono_app_with_middleware_runs_with_outpost_dev_in_its_folder() {
   let project = npm_fixture("hono-app");
-  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let url = dev.url.clone();
   let client = http1();
 
   assert_eq!(
@@ -120,9 +120,7 @@ async fn a_hono_app_with_middleware_runs_with_outpost_dev_in_its_folder() {
     .expect("request");
   assert_eq!(allowed.status(), 200, "the password comes from .dev.vars");
   assert_eq!(allowed.text().await.expect("body"), "welcome, admin");
-
-  let _ = child.kill();
-  let _ = child.wait();
+  drop(dev);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -219,23 +217,24 @@ async fn create_cloudflare_templates_answer_as_on_workerd() {
     ("hono", "message", "Hello Hono!"),
   ] {
     let project = c3_template(template);
-    let (mut child, url, _) = dev_in(project.path(), &[]).await;
+    let dev = DevProcess::start(project.path(), &[]).await;
+    let url = dev.url.clone();
     let answer = get(&client, &format!("{url}{path}")).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(dev);
     assert_eq!(answer, (200, want.to_owned()), "{template}");
   }
 
   let project = c3_template("scheduled-ts");
-  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let url = dev.url.clone();
   let (status, body) = get(&client, &url).await;
-  let _ = child.kill();
-  let _ = child.wait();
+  drop(dev);
   assert_eq!(status, 200);
   assert!(body.contains("/__scheduled?cron=*+*+*+*+*"), "{body}");
 
   let project = c3_template("openapi-ts");
-  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let url = dev.url.clone();
   let (status, docs) = get(&client, &url).await;
   assert_eq!(status, 200);
   assert!(docs.contains("SwaggerUI"), "chanfana's docs page");
@@ -258,14 +257,14 @@ async fn create_cloudflare_templates_answer_as_on_workerd() {
   assert_eq!(invalid.status(), 400, "zod validation through chanfana");
   let invalid: Value = serde_json::from_str(&invalid.text().await.expect("body")).expect("JSON");
   assert_eq!(invalid["success"], false);
-  let _ = child.kill();
-  let _ = child.wait();
+  drop(dev);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn itty_router_v5_routes_params_queries_and_errors() {
   let project = npm_fixture("itty-router");
-  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let url = dev.url.clone();
   let client = http1();
   let (status, body) = get(&client, &format!("{url}hello/ann")).await;
   assert_eq!((status, body.as_str()), (200, r#"{"hello":"ann"}"#));
@@ -284,14 +283,14 @@ async fn itty_router_v5_routes_params_queries_and_errors() {
   );
   assert_eq!(get(&client, &format!("{url}teapot")).await.0, 418);
   assert_eq!(get(&client, &format!("{url}nowhere")).await.0, 404);
-  let _ = child.kill();
-  let _ = child.wait();
+  drop(dev);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn esm_and_commonjs_packages_from_npm_work_together() {
   let project = npm_fixture("libs");
-  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let url = dev.url.clone();
   let response = http1()
     .get(&url)
     .header("cookie", "theme=dark; other=1")
@@ -305,14 +304,14 @@ async fn esm_and_commonjs_packages_from_npm_work_together() {
     json!({ "sub": "user-1", "theme": "dark", "twoHours": 7_200_000 }),
     "jose signs and verifies, cookie parses, ms converts"
   );
-  let _ = child.kill();
-  let _ = child.wait();
+  drop(dev);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nodejs_compat_serves_node_builtins_to_code_and_packages() {
   let project = npm_fixture("node-compat");
-  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let url = dev.url.clone();
   let client = http1();
   let (status, body) = get(&client, &format!("{url}?id=7")).await;
   assert_eq!(status, 200, "{body}");
@@ -387,8 +386,7 @@ async fn nodejs_compat_serves_node_builtins_to_code_and_packages() {
     .await
     .expect("request");
   assert_eq!(forged.status(), 401);
-  let _ = child.kill();
-  let _ = child.wait();
+  drop(dev);
 }
 
 #[test]
@@ -425,47 +423,20 @@ fn node_builtins_need_the_flag_under_bare_names_and_missing_ones_are_named() {
 async fn stack_traces_of_bundled_code_name_the_original_files() {
   let project = npm_fixture("bundled");
   for env in [None, Some("inline")] {
-    let log = project
-      .path()
-      .join(format!("stderr-{}.log", env.unwrap_or("external")));
-    let mut command = outpost();
-    command
-      .args(["dev", "--port", "0", "--no-watch"])
-      .current_dir(project.path())
-      .stdout(std::process::Stdio::piped())
-      .stderr(std::fs::File::create(&log).expect("log file"));
-    if let Some(env) = env {
-      command.args(["--env", env]);
-    }
-    let mut child = command.spawn().expect("start outpost dev");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::task::spawn_blocking(move || {
-      use std::io::BufRead;
-      let mut line = String::new();
-      std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .map(|_| line)
-    })
-    .await
-    .expect("join")
-    .expect("a ready line");
-    let url = line.split(" at ").nth(1).expect("URL").trim().to_owned();
+    let args: &[&str] = match env {
+      Some(env) => &["--env", env],
+      None => &[],
+    };
+    let dev = DevProcess::start(project.path(), args).await;
     let client = http1();
     assert_eq!(
-      get(&client, &url).await,
+      get(&client, &dev.url).await,
       (200, "bundled by esbuild".to_owned())
     );
-    assert_eq!(get(&client, &format!("{url}fail")).await.0, 500);
-    let mut text = String::new();
-    for _ in 0..100 {
-      text = std::fs::read_to_string(&log).unwrap_or_default();
-      if text.contains("index.ts") {
-        break;
-      }
-      tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    assert_eq!(get(&client, &format!("{}fail", dev.url)).await.0, 500);
+    let text = dev
+      .wait_for_stderr("index.ts", std::time::Duration::from_secs(5))
+      .await;
     assert!(
       text.contains("src/lib/fail.ts:8:9") && text.contains("src/index.ts:6:31"),
       "{env:?}: the trace names the TypeScript sources, not dist/: {text}"

@@ -353,6 +353,92 @@ pub fn outpost() -> std::process::Command {
   std::process::Command::new(binary)
 }
 
+/// Starts the `outpost` process `command` (a server that prints
+/// `... at http://ADDR/` as its first stdout line), and returns that URL.
+pub async fn ready_url(child: &mut std::process::Child) -> String {
+  use std::io::BufRead;
+  let stdout = child.stdout.take().expect("stdout is piped");
+  let line = tokio::task::spawn_blocking(move || {
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+      .read_line(&mut line)
+      .map(|_| line)
+  })
+  .await
+  .expect("join")
+  .expect("a ready line");
+  match line.split(" at ").nth(1) {
+    Some(url) => url.trim().to_owned(),
+    None => {
+      let _ = child.kill();
+      panic!("no ready line, got {line:?}");
+    }
+  }
+}
+
+/// `outpost dev` as a process, killed on drop, with what it writes to
+/// stderr collected as it goes.
+pub struct DevProcess {
+  child: std::process::Child,
+  /// Where it serves, with a trailing slash.
+  pub url: String,
+  stderr: Arc<Mutex<String>>,
+}
+
+impl DevProcess {
+  /// `outpost dev --port 0 --no-watch ARGS` run in `dir`.
+  pub async fn start(dir: &Path, args: &[&str]) -> Self {
+    let mut child = outpost()
+      .arg("dev")
+      .args(["--port", "0", "--no-watch"])
+      .args(args)
+      .current_dir(dir)
+      .stdout(std::process::Stdio::piped())
+      .stderr(std::process::Stdio::piped())
+      .spawn()
+      .expect("start outpost dev");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let pipe = child.stderr.take().expect("stderr is piped");
+    let collected = stderr.clone();
+    // Drained for the process's whole life, so it never blocks on stderr.
+    std::thread::spawn(move || {
+      use std::io::BufRead;
+      for line in std::io::BufReader::new(pipe).lines() {
+        let Ok(line) = line else { break };
+        let mut text = collected.lock().expect("stderr buffer");
+        text.push_str(&line);
+        text.push('\n');
+      }
+    });
+    let url = ready_url(&mut child).await;
+    Self { child, url, stderr }
+  }
+
+  /// What it has written to stderr so far.
+  pub fn stderr(&self) -> String {
+    self.stderr.lock().expect("stderr buffer").clone()
+  }
+
+  /// Waits up to `timeout` for stderr to contain `needle`; returns stderr.
+  pub async fn wait_for_stderr(&self, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+      let text = self.stderr();
+      if text.contains(needle) || Instant::now() > deadline {
+        return text;
+      }
+      tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+  }
+}
+
+impl Drop for DevProcess {
+  fn drop(&mut self) {
+    let _ = self.child.kill();
+    let _ = self.child.wait();
+  }
+}
+
 /// Makes a token of `scope` with `outpost control token create` on the
 /// control plane store that `storage` names (`--data DIR` or `--database
 /// URL`), and returns it.

@@ -2,13 +2,11 @@
 //! with outpost.toml, `[env.<name>]` with wrangler's inheritance rules,
 //! `.dev.vars`, and unknown keys warned about, never refused.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::Stdio;
 
 use outpost_edge::config::{parse_dotenv, read_dev_vars, read_project};
 
-use crate::util::{get_text, http1, outpost};
+use crate::util::{DevProcess, get_text, http1, outpost};
 
 fn write(dir: &Path, name: &str, text: &str) {
   let path = dir.join(name);
@@ -16,58 +14,6 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::create_dir_all(parent).expect("folder");
   }
   std::fs::write(path, text).expect("write");
-}
-
-/// Starts `outpost dev` with `args` in `dir`; returns it, its URL and its
-/// stderr so far (warnings come before the ready line).
-pub(crate) async fn dev_in(dir: &Path, args: &[&str]) -> (std::process::Child, String, String) {
-  let mut child = outpost()
-    .arg("dev")
-    .args(["--port", "0", "--no-watch"])
-    .args(args)
-    .current_dir(dir)
-    .env("NO_COLOR", "1")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start outpost dev");
-  let stdout = child.stdout.take().expect("stdout");
-  let line = tokio::task::spawn_blocking(move || {
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).map(|_| line)
-  })
-  .await
-  .expect("join")
-  .expect("a ready line");
-  let Some(url) = line.split(" at ").nth(1).map(|u| u.trim().to_owned()) else {
-    let _ = child.kill();
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-      let _ = err.read_to_string(&mut stderr);
-    }
-    panic!(
-      "outpost dev did not start in {}: {line}{stderr}",
-      dir.display()
-    );
-  };
-  // What it wrote before the ready line, without waiting for more.
-  let mut stderr = child.stderr.take().expect("stderr");
-  let early = tokio::task::spawn_blocking(move || {
-    let mut text = String::new();
-    let mut reader = BufReader::new(&mut stderr);
-    while let Ok(n) = reader.read_line(&mut text) {
-      if n == 0 || text.contains("outpost dev: ") {
-        break;
-      }
-    }
-    text
-  });
-  let early = tokio::time::timeout(std::time::Duration::from_secs(2), early)
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .unwrap_or_default();
-  (child, url, early)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,10 +43,13 @@ async fn dev_with_no_arguments_runs_a_wrangler_jsonc_project() {
     }"#,
   );
   write(project.path(), ".dev.vars", "API_KEY=\"from .dev.vars\"\n");
-  let (mut child, url, stderr) = dev_in(project.path(), &[]).await;
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let url = dev.url.clone();
   let body = get_text(&http1(), &url).await;
-  let _ = child.kill();
-  let _ = child.wait();
+  let stderr = dev
+    .wait_for_stderr(".dev.vars", std::time::Duration::from_secs(5))
+    .await;
+  drop(dev);
   let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
   assert_eq!(
     body,
@@ -130,15 +79,15 @@ async fn dev_env_picks_the_section_and_its_dev_vars() {
   );
   write(project.path(), ".dev.vars", "TOKEN=default\n");
   write(project.path(), ".dev.vars.staging", "TOKEN=staging-token\n");
-  let (mut child, url, _) = dev_in(project.path(), &[]).await;
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let url = dev.url.clone();
   let plain = get_text(&http1(), &url).await;
-  let _ = child.kill();
-  let _ = child.wait();
+  drop(dev);
   assert_eq!(plain, "prod/default/top");
-  let (mut child, url, _) = dev_in(project.path(), &["--env", "staging"]).await;
+  let dev = DevProcess::start(project.path(), &["--env", "staging"]).await;
+  let url = dev.url.clone();
   let staging = get_text(&http1(), &url).await;
-  let _ = child.kill();
-  let _ = child.wait();
+  drop(dev);
   assert_eq!(
     staging, "staging/staging-token/none",
     "vars are not inherited"

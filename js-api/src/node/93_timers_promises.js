@@ -1,4 +1,9 @@
 // node:timers/promises - timers as promises, cancellable with a signal.
+// Also the global `scheduler.wait` (js-api/src/worker/00_globals.js).
+import { core } from "ext:core/mod.js";
+
+// deno's own timers, whatever a worker later does to the globals.
+const timers = core.loadExtScript("ext:deno_web/02_timers.js");
 
 function delay(ms, value, options) {
   const signal = options?.signal;
@@ -8,10 +13,10 @@ function delay(ms, value, options) {
       return;
     }
     const onAbort = () => {
-      clearTimeout(id);
+      timers.clearTimeout.call(globalThis, id);
       reject(signal.reason);
     };
-    const id = setTimeout(() => {
+    const id = timers.setTimeout.call(globalThis, () => {
       signal?.removeEventListener("abort", onAbort);
       resolve(value);
     }, ms);
@@ -33,7 +38,8 @@ async function* setIntervalPromise(ms = 1, value = undefined, options = undefine
   }
 }
 
-const scheduler = { wait: (ms, options) => delay(ms, undefined, options), yield: () => delay(0) };
+/** `scheduler.wait(ms, { signal })` resolves after `ms` milliseconds. */
+const scheduler = { wait: (ms, options = undefined) => delay(ms, undefined, options), yield: () => delay(0) };
 const promises = {
   scheduler,
   setImmediate: setImmediatePromise,

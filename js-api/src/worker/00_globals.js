@@ -8,13 +8,13 @@ import { currentRequestRid, fetch } from "ext:outpost_fetch/10_outbound.js";
 import { HTMLRewriter } from "ext:outpost_html/10_html_rewriter.js";
 import { Cache, caches, CacheStorage } from "ext:outpost_cache/10_cache.js";
 import { Response, WebSocket, WebSocketPair } from "ext:outpost_websocket/10_websocket.js";
+import { scheduler as nodeScheduler } from "node:timers/promises";
 
 const {
   ArrayBuffer,
   ArrayBufferIsView,
   ObjectDefineProperty,
   ObjectSetPrototypeOf,
-  Promise,
   RangeError,
   SharedArrayBuffer,
   TypeError,
@@ -46,29 +46,6 @@ const response = core.loadExtScript("ext:deno_fetch/23_response.js");
 // Console output goes to the host, tagged with the level: 0 debug, 1 log and
 // info, 2 warn, 3 error.
 const console = new consoleMod.Console((msg, level) => op_worker_log(level, msg, currentRequestRid()));
-
-/**
- * `scheduler.wait(ms, { signal })`: a promise that resolves after `ms`
- * milliseconds, or rejects with the signal's reason when it aborts.
- */
-function wait(delay, options = undefined) {
-  const signal = options?.signal;
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      timers.clearTimeout.call(globalThis, id);
-      reject(signal.reason);
-    };
-    const id = timers.setTimeout.call(globalThis, () => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, delay);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /**
  * `crypto.subtle.timingSafeEqual(a, b)`, a Workers extension: compares two
@@ -175,7 +152,8 @@ properties.self = core.propGetterOnly(() => globalThis);
 properties.navigator = core.propNonEnumerable(
   Object.freeze({ userAgent: "Cloudflare-Workers", hardwareConcurrency: 1 }),
 );
-properties.scheduler = core.propWritable(Object.freeze({ wait }));
+// `scheduler.wait(ms, { signal })`: node:timers/promises has the same.
+properties.scheduler = core.propWritable(Object.freeze({ wait: nodeScheduler.wait }));
 core.defineGlobalProperties(globalThis, properties);
 
 // `globalThis` is the worker's event target, so that service-worker scripts

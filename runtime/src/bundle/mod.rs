@@ -159,7 +159,7 @@ impl WorkerBundle {
         continue;
       }
       let source = read_module(&specifier)?;
-      for (written, kind) in source.imports()? {
+      for (written, kind) in source.imports() {
         match resolver.resolve(&written, &specifier, kind) {
           Ok(resolved) => {
             if let Resolved::File(file) = &resolved
@@ -328,8 +328,8 @@ fn read_module(specifier: &ModuleSpecifier) -> Result<Source, BundleError> {
 
 impl Source {
   /// The specifiers this module imports, as written, with how.
-  fn imports(&self) -> Result<Vec<(String, ImportKind)>, BundleError> {
-    Ok(match self {
+  fn imports(&self) -> Vec<(String, ImportKind)> {
+    match self {
       Source::Json(_) => Vec::new(),
       Source::Esm(parsed) => {
         let mut imports: Vec<_> = static_imports(parsed.program_ref())
@@ -347,7 +347,7 @@ impl Source {
         .into_iter()
         .map(|s| (s, ImportKind::Require))
         .collect(),
-    })
+    }
   }
 
   /// The names a CommonJS module exports, following its re-exports
@@ -385,11 +385,10 @@ impl Source {
       return None;
     };
     let text = parsed.text();
-    let tail = &text[text.len().saturating_sub(4096)..];
-    let url = tail
+    let at = text.rfind("//# sourceMappingURL=")?;
+    let url = text[at + "//# sourceMappingURL=".len()..]
       .lines()
-      .rev()
-      .find_map(|line| line.trim().strip_prefix("//# sourceMappingURL="))?
+      .next()?
       .trim();
     if url.starts_with("data:") {
       return None;
