@@ -60,10 +60,51 @@ fn request_url(req: &http::Request<Incoming>, scheme: &str) -> Result<String, Re
   Ok(format!("{scheme}://{host}{target}"))
 }
 
-/// `request.cf` as JSON for a request over `version`, on a connection
-/// with TLS version `tls`, at node `colo`. What the node cannot know here
-/// (country, ASN, round-trip time) is left out rather than guessed.
-pub(crate) fn request_cf(colo: &str, version: http::Version, tls: Option<&str>) -> Arc<str> {
+/// What a request's connection tells `request.cf`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ConnectionInfo {
+  /// The TLS version's name in Workers' spelling, if behind TLS.
+  pub tls: Option<&'static str>,
+  /// The kernel's smoothed round-trip time of the TCP connection.
+  pub rtt_ms: Option<u32>,
+}
+
+/// The kernel's smoothed round-trip time of a TCP connection, in
+/// milliseconds (Linux's TCP_INFO); `None` where it cannot be read.
+pub(crate) fn tcp_rtt_ms(stream: &tokio::net::TcpStream) -> Option<u32> {
+  #[cfg(target_os = "linux")]
+  {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain data, all-zero is a valid value, and
+    // getsockopt writes at most `len` bytes into it.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::tcp_info>()).ok()?;
+    let rc = unsafe {
+      libc::getsockopt(
+        stream.as_raw_fd(),
+        libc::IPPROTO_TCP,
+        libc::TCP_INFO,
+        (&mut info as *mut libc::tcp_info).cast(),
+        &mut len,
+      )
+    };
+    (rc == 0).then_some(info.tcpi_rtt / 1000)
+  }
+  #[cfg(not(target_os = "linux"))]
+  {
+    let _ = stream;
+    None
+  }
+}
+
+/// `request.cf` as JSON for a request over `version` on `connection`, at
+/// node `colo`. What the node cannot know here (country, ASN) is left out
+/// rather than guessed.
+pub(crate) fn request_cf(
+  colo: &str,
+  version: http::Version,
+  connection: ConnectionInfo,
+) -> Arc<str> {
   let protocol = match version {
     http::Version::HTTP_09 => "HTTP/0.9",
     http::Version::HTTP_10 => "HTTP/1.0",
@@ -71,11 +112,14 @@ pub(crate) fn request_cf(colo: &str, version: http::Version, tls: Option<&str>) 
     http::Version::HTTP_3 => "HTTP/3",
     _ => "HTTP/1.1",
   };
-  let cf = serde_json::json!({
+  let mut cf = serde_json::json!({
     "colo": colo,
     "httpProtocol": protocol,
-    "tlsVersion": tls.unwrap_or(""),
+    "tlsVersion": connection.tls.unwrap_or(""),
   });
+  if let Some(rtt) = connection.rtt_ms {
+    cf["clientTcpRtt"] = rtt.into();
+  }
   cf.to_string().into()
 }
 

@@ -251,7 +251,10 @@ async fn serve_request(
     cf: Some(crate::convert::request_cf(
       &node.config.colo,
       http::Version::HTTP_3,
-      Some("TLSv1.3"),
+      crate::convert::ConnectionInfo {
+        tls: Some("TLSv1.3"),
+        rtt_ms: None,
+      },
     )),
   };
   let response = node

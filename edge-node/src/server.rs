@@ -16,7 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use crate::convert::{self, EdgeBody, RequestError};
+use crate::convert::{self, ConnectionInfo, EdgeBody, RequestError};
 use crate::dispatch::Dispatcher;
 use crate::routes::Routes;
 use crate::tls::{HelloHook, SniResolver};
@@ -169,13 +169,21 @@ async fn serve(
     };
     let _ = stream.set_nodelay(true);
     let watcher = graceful.watcher();
+    // After the handshake the kernel has its first RTT sample.
+    let info = ConnectionInfo {
+      tls: None,
+      rtt_ms: convert::tcp_rtt_ms(&stream),
+    };
     if let Some(acceptor) = &tls {
       let (acceptor, node, builder) = (acceptor.clone(), node.clone(), builder.clone());
       tokio::spawn(async move {
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
           Ok(Ok(stream)) => {
-            let tls = crate::convert::tls_version_name(stream.get_ref().1.protocol_version());
-            serve_connection(stream, peer, tls, node, builder, watcher).await
+            let info = ConnectionInfo {
+              tls: convert::tls_version_name(stream.get_ref().1.protocol_version()),
+              rtt_ms: convert::tcp_rtt_ms(stream.get_ref().0),
+            };
+            serve_connection(stream, peer, info, node, builder, watcher).await
           }
           Ok(Err(err)) => tracing::debug!(%peer, "TLS handshake failed: {err}"),
           Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -191,7 +199,7 @@ async fn serve(
       tokio::spawn(serve_connection(
         stream,
         peer,
-        None,
+        info,
         node.clone(),
         builder.clone(),
         watcher,
@@ -211,7 +219,7 @@ async fn serve(
     let (node, builder) = (node.clone(), builder.clone());
     let spawned = executor.spawn(move || async move {
       match tokio::net::TcpStream::from_std(stream) {
-        Ok(stream) => serve_connection(stream, peer, None, node, builder, watcher).await,
+        Ok(stream) => serve_connection(stream, peer, info, node, builder, watcher).await,
         Err(err) => tracing::warn!(%peer, "cannot serve the connection: {err}"),
       }
     });
@@ -239,11 +247,11 @@ async fn serve(
 }
 
 /// Serves one connection until it closes or graceful shutdown ends it;
-/// `tls` names its TLS version, if any.
+/// `info` is what `request.cf` says of it.
 async fn serve_connection<S>(
   stream: S,
   peer: std::net::SocketAddr,
-  tls: Option<&'static str>,
+  info: ConnectionInfo,
   node: Arc<Node>,
   builder: auto::Builder<TokioExecutor>,
   watcher: hyper_util::server::graceful::Watcher,
@@ -254,7 +262,7 @@ async fn serve_connection<S>(
     let node = node.clone();
     async move {
       let (arrived, protocol) = (Instant::now(), Protocol::of(req.version()));
-      let mut response = handle(&node, req, tls).await;
+      let mut response = handle(&node, req, info).await;
       node
         .config
         .traffic
@@ -276,7 +284,7 @@ async fn serve_connection<S>(
 async fn handle(
   node: &Node,
   mut req: http::Request<Incoming>,
-  tls: Option<&'static str>,
+  info: ConnectionInfo,
 ) -> http::Response<EdgeBody> {
   let span = tracing::debug_span!("request", method = %req.method(), uri = %req.uri());
   async move {
@@ -302,7 +310,7 @@ async fn handle(
     // Names the request in its worker's log lines (and `outpost tail`).
     req.headers_mut().insert("cf-ray", convert::new_ray());
     let upgrade = websocket::take_upgrade(&mut req);
-    let cf = convert::request_cf(&node.config.colo, req.version(), tls);
+    let cf = convert::request_cf(&node.config.colo, req.version(), info);
     let (request, overflow) =
       match convert::to_worker_request(req, node.scheme, node.config.max_body_bytes, cf) {
         Ok(converted) => converted,

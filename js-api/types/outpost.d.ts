@@ -190,6 +190,8 @@ interface IncomingRequestCfProperties {
   httpProtocol: string;
   /** "TLSv1.3", "TLSv1.2", or "" over plain HTTP. */
   tlsVersion: string;
+  /** The connection's round-trip time in ms, over TCP. */
+  clientTcpRtt?: number;
 }
 
 interface Request {

@@ -122,6 +122,10 @@ async fn request_cf_describes_the_request() {
   assert_eq!(body["cf"]["colo"], "local");
   assert_eq!(body["cf"]["httpProtocol"], "HTTP/1.1");
   assert_eq!(body["cf"]["tlsVersion"], "");
+  assert!(
+    body["cf"]["clientTcpRtt"].is_u64(),
+    "the kernel's RTT of the connection: {body}"
+  );
   assert_eq!(
     body["made"],
     Value::Null,
