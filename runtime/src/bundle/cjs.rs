@@ -26,10 +26,23 @@ pub(super) fn looks_commonjs(parsed: &ParsedSource) -> bool {
     && (text.contains("require(") || text.contains("module.exports") || text.contains("exports."))
 }
 
+/// What a `require` reaches, for what it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Required {
+  /// A module of the bundle: CommonJS gives its `module.exports`, an ES
+  /// module its namespace.
+  Module,
+  /// A JSON module: its value.
+  Json,
+  /// A built-in module: its default export, as Node's `require("events")`
+  /// gives EventEmitter itself.
+  Builtin,
+}
+
 /// What a wrapped module's `require` calls reach.
 pub(super) struct Requires {
-  /// Resolved requires as written, each with whether it is a JSON module.
-  pub resolved: BTreeMap<String, bool>,
+  /// Resolved requires as written, with what each reaches.
+  pub resolved: BTreeMap<String, Required>,
   /// Unresolved requires and why.
   pub missing: BTreeMap<String, String>,
 }
@@ -41,23 +54,22 @@ pub(super) fn wrap(code: &str, path: &str, requires: &Requires, names: &[String]
   // stack traces stay those of the file.
   let mut out = String::new();
   let mut deps = String::new();
-  for (index, (written, is_json)) in requires.resolved.iter().enumerate() {
-    if *is_json {
-      out.push_str(&format!(
-        "import * as __outpost_dep{index} from {} with {{ type: \"json\" }};",
-        json(written)
-      ));
-      deps.push_str(&format!(
-        "{}:{{\"module.exports\":__outpost_dep{index}.default}},",
-        json(written)
-      ));
-    } else {
-      out.push_str(&format!(
-        "import * as __outpost_dep{index} from {};",
-        json(written)
-      ));
-      deps.push_str(&format!("{}:__outpost_dep{index},", json(written)));
-    }
+  for (index, (written, required)) in requires.resolved.iter().enumerate() {
+    let attributes = match required {
+      Required::Json => " with { type: \"json\" }",
+      Required::Module | Required::Builtin => "",
+    };
+    out.push_str(&format!(
+      "import * as __outpost_dep{index} from {}{attributes};",
+      json(written)
+    ));
+    let value = match required {
+      Required::Module => format!("__outpost_dep{index}"),
+      Required::Json | Required::Builtin => {
+        format!("{{\"module.exports\":__outpost_dep{index}.default}}")
+      }
+    };
+    deps.push_str(&format!("{}:{value},", json(written)));
   }
   let missing = serde_json::to_string(&requires.missing).unwrap_or_else(|_| "{}".into());
   let dir = path.rsplit_once('/').map_or("/", |(dir, _)| dir);

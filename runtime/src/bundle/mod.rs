@@ -429,14 +429,20 @@ impl Source {
         source_map,
       ));
     };
-    // What each require() reaches, and whether it is JSON (whose value is
-    // its namespace's default).
+    // What each require() reaches, and so what it returns.
     let requires = cjs::Requires {
       resolved: imports
         .get(specifier)
         .into_iter()
         .flatten()
-        .map(|(written, target)| (written.clone(), target.path().ends_with(".json")))
+        .map(|(written, target)| {
+          let required = match target.scheme() {
+            "file" if target.path().ends_with(".json") => cjs::Required::Json,
+            "file" => cjs::Required::Module,
+            _ => cjs::Required::Builtin,
+          };
+          (written.clone(), required)
+        })
         .collect(),
       missing: missing.unwrap_or_default(),
     };
