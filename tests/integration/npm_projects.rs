@@ -358,6 +358,19 @@ async fn nodejs_compat_serves_node_builtins_to_code_and_packages() {
     (200, "NODE STREAMS IN A WORKER\n".to_owned())
   );
 
+  // node:http's client, over fetch() to an origin on this machine (which
+  // `outpost dev` lets workers reach).
+  let origin = crate::origin::Origin::start().await;
+  let (status, body) = get(&client, &format!("{url}http?origin=http://{}", origin.addr)).await;
+  assert_eq!(status, 200, "{body}");
+  assert_eq!(
+    serde_json::from_str::<Value>(&body).expect("JSON"),
+    json!({
+      "get": { "status": 200, "body": "hello from origin" },
+      "posted": { "status": 200, "body": "posted body" },
+    })
+  );
+
   // A webhook signed as GitHub signs them: HMAC-SHA256 of the body.
   let payload = r#"{"action":"opened"}"#;
   let signature = {

@@ -19,6 +19,8 @@ import "node:async_hooks";
 import "node:crypto";
 import "node:diagnostics_channel";
 import "node:events";
+import "node:http";
+import "node:https";
 import "node:path";
 import "node:stream";
 import "node:stream/consumers";

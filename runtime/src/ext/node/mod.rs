@@ -40,11 +40,14 @@ deno_core::extension!(
     "node:stream/promises" = "node/97_stream_promises.js",
     "node:stream/consumers" = "node/98_stream_consumers.js",
     "node:stream/web" = "node/99_stream_web.js",
+    "ext:outpost_node/100_http_client.js" = "node/100_http_client.js",
+    "node:http" = "node/101_http.js",
+    "node:https" = "node/102_https.js",
   ],
 );
 
 /// The `node:` modules the extension registers, for the resolver.
-pub const MODULES: [&str; 18] = [
+pub const MODULES: [&str; 20] = [
   "node:events",
   "node:async_hooks",
   "node:diagnostics_channel",
@@ -63,4 +66,6 @@ pub const MODULES: [&str; 18] = [
   "node:stream/promises",
   "node:stream/consumers",
   "node:stream/web",
+  "node:http",
+  "node:https",
 ];
