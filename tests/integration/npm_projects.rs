@@ -301,7 +301,7 @@ async fn esm_and_commonjs_packages_from_npm_work_together() {
   assert_eq!(response.headers()["set-cookie"], "seen=yes; HttpOnly");
   assert_eq!(
     serde_json::from_str::<Value>(&response.text().await.expect("body")).expect("JSON"),
-    json!({ "sub": "user-1", "theme": "dark", "twoHours": 7_200_000 }),
+    json!({ "sub": "user-1", "theme": "dark", "twoHours": 7_200_000, "project": "libs" }),
     "jose signs and verifies, cookie parses, ms converts"
   );
   drop(dev);

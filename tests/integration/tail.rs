@@ -19,7 +19,10 @@ export default {
     const url = new URL(request.url);
     if (url.pathname === "/boom") throw new Error("boom goes the worker");
     if (url.pathname === "/chatty") {
-      for (let i = 0; i < 50000; i++) console.log(`chatter ${i}`);
+      // Long lines: sending each costs the edge more than writing it costs
+      // the worker, so the buffer overflows however the threads are run.
+      const pad = "x".repeat(512);
+      for (let i = 0; i < 50000; i++) console.log(`chatter ${i} ${pad}`);
       return new Response("chatted");
     }
     console.log(`hello from ${url.pathname}`);

@@ -17,7 +17,8 @@ use deno_ast::{MediaType, ParseParams, ParsedSource, ProgramRef};
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
   ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource,
-  ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind, SourceCodeCacheInfo,
+  ModuleSourceCode, ModuleSpecifier, ModuleType, RequestedModuleType, ResolutionKind,
+  SourceCodeCacheInfo,
 };
 use deno_error::JsErrorBox;
 
@@ -595,9 +596,22 @@ impl ModuleLoader for BundleLoader {
     &self,
     specifier: &ModuleSpecifier,
     _referrer: Option<&ModuleLoadReferrer>,
-    _options: ModuleLoadOptions,
+    options: ModuleLoadOptions,
   ) -> ModuleLoadResponse {
     let result = match self.module(specifier) {
+      // JSON imported without `with { type: "json" }`, as bundlers allow:
+      // its value as the default export (JSON is a JavaScript expression).
+      Some(module)
+        if module.module_type == ModuleType::Json
+          && options.requested_module_type == RequestedModuleType::None =>
+      {
+        Ok(ModuleSource::new(
+          ModuleType::JavaScript,
+          ModuleSourceCode::String(format!("export default {};\n", module.code).into()),
+          specifier,
+          None,
+        ))
+      }
       Some(module) => {
         let cache = (module.module_type == ModuleType::JavaScript).then(|| SourceCodeCacheInfo {
           hash: module.hash,
