@@ -342,6 +342,7 @@ async fn nodejs_compat_serves_node_builtins_to_code_and_packages() {
       "randomFill": 8,
       "processEnv": "hello",
       "globalBuffer": true,
+      "createRequire": true,
       "commonjs": true,
       "tick": "ticked",
     })

@@ -21,6 +21,7 @@ import "node:diagnostics_channel";
 import "node:events";
 import "node:http";
 import "node:https";
+import "node:module";
 import "node:path";
 import "node:stream";
 import "node:stream/consumers";

@@ -43,11 +43,12 @@ deno_core::extension!(
     "ext:outpost_node/100_http_client.js" = "node/100_http_client.js",
     "node:http" = "node/101_http.js",
     "node:https" = "node/102_https.js",
+    "node:module" = "node/103_module.js",
   ],
 );
 
 /// The `node:` modules the extension registers, for the resolver.
-pub const MODULES: [&str; 20] = [
+pub const MODULES: [&str; 21] = [
   "node:events",
   "node:async_hooks",
   "node:diagnostics_channel",
@@ -68,4 +69,5 @@ pub const MODULES: [&str; 20] = [
   "node:stream/web",
   "node:http",
   "node:https",
+  "node:module",
 ];
