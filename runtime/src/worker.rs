@@ -507,6 +507,37 @@ fn dispatch_batch(
   Ok(())
 }
 
+/// Calls `function` with the one argument `arg` makes, in the isolate's
+/// main context, and returns what it returns, which must be a function:
+/// the bootstrap's steps hand each other functions. Synchronous: no turn
+/// of the event loop, which a warm start would pay for twice.
+fn call_sync(
+  runtime: &mut deno_core::JsRuntime,
+  function: &v8::Global<v8::Function>,
+  arg: impl for<'s, 'i> FnOnce(
+    &mut v8::PinScope<'s, 'i>,
+  ) -> Result<v8::Local<'s, v8::Value>, WorkerError>,
+) -> Result<v8::Global<v8::Function>, WorkerError> {
+  let context = runtime.main_context();
+  v8::scope!(let scope, runtime.v8_isolate());
+  let context = v8::Local::new(scope, context);
+  let scope = &mut v8::ContextScope::new(scope, context);
+  v8::tc_scope!(let scope, scope);
+  let arg = arg(scope)?;
+  let function = v8::Local::new(scope, function);
+  let this = v8::undefined(scope).into();
+  let Some(result) = function.call(scope, this, &[arg]) else {
+    let message = match scope.exception() {
+      Some(exception) => JsError::from_v8_exception(scope, exception).to_string(),
+      None => "the bootstrap was stopped".to_owned(),
+    };
+    return Err(WorkerError::Script(message));
+  };
+  v8::Local::<v8::Function>::try_from(result)
+    .map(|f| v8::Global::new(scope, f))
+    .map_err(|_| WorkerError::Script("the bootstrap returned no function".into()))
+}
+
 /// Starts `version` in an isolate from `pool` whose requests arrive on
 /// `requests`, with its CPU watched by `watchdog` and its Cache API in
 /// `cache`. Returns once the modules have been evaluated and the request
@@ -578,22 +609,12 @@ pub(crate) async fn start_worker(
     .env
     .to_json()
     .map_err(|e| WorkerError::Script(e.to_string()))?;
-  let env_arg = cell.with(|runtime| -> Result<_, WorkerError> {
-    deno_core::scope!(scope, runtime);
-    let env = v8::String::new(scope, &env_json)
-      .ok_or_else(|| WorkerError::Script("the worker's env is too large for a V8 string".into()))?;
-    Ok([v8::Global::new(scope, v8::Local::<v8::Value>::from(env))])
-  })?;
-  let start = cell
-    .run(|runtime| runtime.call_with_args(&bootstrap, &env_arg))
-    .await
-    .map_err(|e| WorkerError::Script(e.to_string()))?;
   let start = cell.with(|runtime| {
-    deno_core::scope!(scope, runtime);
-    let start = v8::Local::new(scope, start);
-    v8::Local::<v8::Function>::try_from(start)
-      .map(|start| v8::Global::new(scope, start))
-      .map_err(|_| WorkerError::Snapshot)
+    call_sync(runtime, &bootstrap, |scope| {
+      v8::String::new(scope, &env_json)
+        .map(Into::into)
+        .ok_or_else(|| WorkerError::Script("the worker's env is too large for a V8 string".into()))
+    })
   })?;
 
   let main = version.bundle.main().clone();
@@ -616,24 +637,13 @@ pub(crate) async fn start_worker(
   }
 
   watch.cpu_budget = limits.cpu_per_request;
-  let namespace = cell.with(|runtime| -> Result<_, WorkerError> {
-    let namespace = runtime.get_module_namespace(module_id)?;
-    deno_core::scope!(scope, runtime);
-    let namespace: v8::Local<v8::Value> = v8::Local::new(scope, namespace).into();
-    Ok([v8::Global::new(scope, namespace)])
+  let namespace = cell.with(|runtime| runtime.get_module_namespace(module_id))?;
+  let dispatch = cell.with(|runtime| {
+    call_sync(runtime, &start, |scope| {
+      Ok(v8::Local::new(scope, &namespace).into())
+    })
   })?;
-  let dispatch = cell
-    .run(|runtime| runtime.call_with_args(&start, &namespace))
-    .await
-    .map_err(|e| WorkerError::Script(e.to_string()))?;
-  let (dispatch, context) = cell.with(|runtime| {
-    let context = runtime.main_context();
-    deno_core::scope!(scope, runtime);
-    let dispatch = v8::Local::new(scope, dispatch);
-    let dispatch = v8::Local::<v8::Function>::try_from(dispatch)
-      .map_err(|_| WorkerError::Script("the bootstrap returned no dispatch function".into()))?;
-    Ok::<_, WorkerError>((v8::Global::new(scope, dispatch), context))
-  })?;
+  let context = cell.with(|runtime| runtime.main_context());
   let op_state = cell.with(|runtime| runtime.op_state());
   Ok(WorkerIsolate {
     cell,

@@ -334,6 +334,7 @@ async fn nodejs_compat_serves_node_builtins_to_code_and_packages() {
       "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
       "md5": "kAFQmDzST7DWlj99KOF/cg==",
       "random": 16,
+      "webcrypto": 32,
       "scrypt": "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906",
       "format": "n=42 {\"ok\":true}",
       "path": ["/a/c", "y", ".gz"],
