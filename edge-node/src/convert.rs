@@ -9,7 +9,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use outpost_runtime::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
+use outpost_runtime::{
+  BodyError, RequestBody, RequestCf, ResponseBody, WorkerRequest, WorkerResponse,
+};
 use tokio::sync::mpsc;
 
 /// How many request chunks may wait for the worker before the client is
@@ -97,30 +99,27 @@ pub(crate) fn tcp_rtt_ms(stream: &tokio::net::TcpStream) -> Option<u32> {
   }
 }
 
-/// `request.cf` as JSON for a request over `version` on `connection`, at
-/// node `colo`. What the node cannot know here (country, ASN) is left out
-/// rather than guessed.
+/// `request.cf` for a request over `version` on `connection`, at node
+/// `colo`. What the node cannot know here (country, ASN) is left out
+/// rather than guessed; the runtime makes it JSON only if it is read.
 pub(crate) fn request_cf(
-  colo: &str,
+  colo: &Arc<str>,
   version: http::Version,
   connection: ConnectionInfo,
-) -> Arc<str> {
-  let protocol = match version {
+) -> RequestCf {
+  let http_protocol = match version {
     http::Version::HTTP_09 => "HTTP/0.9",
     http::Version::HTTP_10 => "HTTP/1.0",
     http::Version::HTTP_2 => "HTTP/2",
     http::Version::HTTP_3 => "HTTP/3",
     _ => "HTTP/1.1",
   };
-  let mut cf = serde_json::json!({
-    "colo": colo,
-    "httpProtocol": protocol,
-    "tlsVersion": connection.tls.unwrap_or(""),
-  });
-  if let Some(rtt) = connection.rtt_ms {
-    cf["clientTcpRtt"] = rtt.into();
+  RequestCf {
+    colo: colo.clone(),
+    http_protocol,
+    tls_version: connection.tls,
+    client_tcp_rtt: connection.rtt_ms,
   }
-  cf.to_string().into()
 }
 
 /// How Workers names a TLS version in `request.cf.tlsVersion`.
@@ -155,7 +154,7 @@ pub(crate) fn to_worker_request(
   req: http::Request<Incoming>,
   scheme: &str,
   max_body: u64,
-  cf: Arc<str>,
+  cf: RequestCf,
 ) -> Result<(WorkerRequest, Overflow), RequestError> {
   let url = request_url(&req, scheme)?;
   let (parts, body) = req.into_parts();

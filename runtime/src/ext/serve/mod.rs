@@ -19,8 +19,8 @@ pub use ops::{accept_batch, answer_all, awaiting_answer, expire, ray_of};
   reason = "build.rs compiles this module without the library that re-exports these"
 )]
 pub use types::{
-  AnswerTracker, BodyError, Outbox, Reply, RequestBody, ResponseBody, RoutedRequest, ServeRequest,
-  WorkerRequest, WorkerResponse,
+  AnswerTracker, BodyError, Outbox, Reply, RequestBody, RequestCf, ResponseBody, RoutedRequest,
+  ServeRequest, WorkerRequest, WorkerResponse,
 };
 
 deno_core::extension!(

@@ -31,8 +31,8 @@ struct InflightRequest {
   response_body: RefCell<Option<mpsc::Sender<Result<Bytes, BodyError>>>>,
   /// Its `cf-ray`, which names it in the worker's log lines.
   ray: Option<http::HeaderValue>,
-  /// `request.cf` as JSON text.
-  cf: Option<std::sync::Arc<str>>,
+  /// What `request.cf` says.
+  cf: Option<super::types::RequestCf>,
   /// Where its worker is tailed: what its summary needs.
   tailed: Option<Tailed>,
   /// The status it was answered with (0: none yet).
@@ -341,7 +341,7 @@ fn take_reply(
 #[string]
 pub fn op_serve_request_cf(state: &OpState, #[smi] rid: ResourceId) -> Option<String> {
   let inflight = state.resource_table.get::<InflightRequest>(rid).ok()?;
-  inflight.cf.as_deref().map(str::to_owned)
+  inflight.cf.as_ref().map(super::types::RequestCf::to_json)
 }
 
 /// The `cf-ray` of request `rid`, while it is in flight.

@@ -45,9 +45,37 @@ pub struct WorkerRequest {
   pub headers: HeaderMap,
   /// The request body.
   pub body: RequestBody,
-  /// `request.cf` as JSON text (an object), made by the embedder from what
-  /// it knows of the connection; `None` leaves `request.cf` undefined.
-  pub cf: Option<std::sync::Arc<str>>,
+  /// What the embedder knows for `request.cf`; `None` leaves it undefined.
+  pub cf: Option<RequestCf>,
+}
+
+/// What `request.cf` says of a request: what the node knows of it and its
+/// connection. Made into JS only when a handler reads `request.cf`.
+#[derive(Debug, Clone)]
+pub struct RequestCf {
+  /// The node's name.
+  pub colo: std::sync::Arc<str>,
+  /// `HTTP/1.1`, `HTTP/2` or `HTTP/3`.
+  pub http_protocol: &'static str,
+  /// `TLSv1.3` or `TLSv1.2`; `None` over plain HTTP.
+  pub tls_version: Option<&'static str>,
+  /// The connection's round-trip time in milliseconds, where measured.
+  pub client_tcp_rtt: Option<u32>,
+}
+
+impl RequestCf {
+  /// The object's JSON text, in Workers' field names.
+  pub fn to_json(&self) -> String {
+    let mut cf = serde_json::json!({
+      "colo": &*self.colo,
+      "httpProtocol": self.http_protocol,
+      "tlsVersion": self.tls_version.unwrap_or(""),
+    });
+    if let Some(rtt) = self.client_tcp_rtt {
+      cf["clientTcpRtt"] = rtt.into();
+    }
+    cf.to_string()
+  }
 }
 
 /// A response body: complete, or streamed chunk by chunk as JS produces it.
