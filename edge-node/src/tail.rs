@@ -215,3 +215,48 @@ impl LogSink for TailHub {
     self.push(&line.worker, line.ray, kind);
   }
 }
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn chatter(hub: &TailHub, worker: &str, lines: usize) {
+    for n in 0..lines {
+      hub.push(
+        worker,
+        None,
+        TailKind::Log {
+          level: "info".to_owned(),
+          message: format!("line {n}"),
+        },
+      );
+    }
+  }
+
+  #[test]
+  fn a_full_buffer_drops_and_counts_instead_of_waiting() {
+    let hub = TailHub::default();
+    hub.set_tailed(vec!["shop".to_owned()]);
+    assert!(hub.wants_worker("shop@3"));
+    assert!(!hub.wants_worker("other@1"));
+    chatter(&hub, "shop@3", BUFFERED_EVENTS + 10);
+    assert_eq!(hub.dropped(), 10);
+    let mut pending = hub
+      .pending
+      .try_lock()
+      .expect("unlocked")
+      .take()
+      .expect("receiver");
+    let first = pending.try_recv().expect("the first event was kept");
+    assert_eq!(first.worker, "shop");
+    assert_eq!(first.version, Some(3));
+  }
+
+  #[test]
+  fn losing_the_link_ends_tailing() {
+    let hub = TailHub::default();
+    hub.set_tailed(vec!["shop".to_owned()]);
+    hub.set_link(None);
+    assert!(!hub.wants_worker("shop@1"));
+  }
+}

@@ -2,7 +2,8 @@
 //! edge connected to this control plane, one JSON object per line, for as
 //! long as the client reads. The first line is `{"type":"tailing", ...}`;
 //! a tail that falls behind gets a `dropped` event in place of what it
-//! missed.
+//! missed. Its count is of events here, so an edge's own `dropped` report
+//! among them counts as one: the total a tail shows is a lower bound.
 
 use std::convert::Infallible;
 use std::sync::Arc;
