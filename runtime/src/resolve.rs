@@ -24,7 +24,7 @@ const CLOUDFLARE_MODULES: [(&str, &str); 1] =
 
 /// Node's built-in module names, which resolve to `node:<name>` only with
 /// `nodejs_compat` (or from CommonJS, as Node does).
-const NODE_NAMES: [&str; 30] = [
+const NODE_NAMES: [&str; 31] = [
   "assert",
   "async_hooks",
   "buffer",
@@ -51,6 +51,7 @@ const NODE_NAMES: [&str; 30] = [
   "tty",
   "url",
   "util",
+  "v8",
   "vm",
   "worker_threads",
   "zlib",

@@ -17,6 +17,7 @@ import string_decoder from "node:string_decoder";
 import timers from "node:timers";
 import url from "node:url";
 import util from "node:util";
+import v8 from "node:v8";
 
 const BUILTINS = {
   assert,
@@ -34,6 +35,7 @@ const BUILTINS = {
   timers,
   url,
   util,
+  v8,
 };
 
 const builtinModules = Object.keys(BUILTINS);

@@ -8,7 +8,19 @@ import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import { StringDecoder } from "node:string_decoder";
 
-const { Error, Promise, SymbolAsyncIterator, SymbolIterator, TypeError } = primordials;
+const {
+  Error,
+  FunctionPrototypeSymbolHasInstance,
+  ObjectDefineProperties,
+  ObjectDefineProperty,
+  ObjectGetOwnPropertyDescriptors,
+  ObjectSetPrototypeOf,
+  Promise,
+  SymbolAsyncIterator,
+  SymbolHasInstance,
+  SymbolIterator,
+  TypeError,
+} = primordials;
 
 const DEFAULT_HIGH_WATER_MARK = 16 * 1024;
 const DEFAULT_OBJECT_HIGH_WATER_MARK = 16;
@@ -58,45 +70,74 @@ function destroyStream(stream, err, callback) {
   return stream;
 }
 
-class Stream extends EventEmitter {
-  constructor(options = undefined) {
-    super(options);
-  }
-
-  pipe(destination, options) {
-    return Readable.prototype.pipe.call(this, destination, options);
-  }
+/**
+ * Makes `Ctor` (a function, so CommonJS code can still write
+ * `Readable.call(this)` in its own constructors) a subclass of `Parent`
+ * with the methods and statics of the class `Methods`.
+ */
+function defineStream(Ctor, Parent, Methods) {
+  ObjectSetPrototypeOf(Ctor.prototype, Parent.prototype);
+  ObjectSetPrototypeOf(Ctor, Parent);
+  const methods = ObjectGetOwnPropertyDescriptors(Methods.prototype);
+  delete methods.constructor;
+  ObjectDefineProperties(Ctor.prototype, methods);
+  const statics = ObjectGetOwnPropertyDescriptors(Methods);
+  delete statics.length;
+  delete statics.name;
+  delete statics.prototype;
+  ObjectDefineProperties(Ctor, statics);
 }
 
-class Readable extends Stream {
-  constructor(options = {}) {
-    super(options);
-    this.readableObjectMode = !!(options.objectMode || options.readableObjectMode);
-    this.readableHighWaterMark = options.highWaterMark ?? options.readableHighWaterMark ??
-      (this.readableObjectMode ? DEFAULT_OBJECT_HIGH_WATER_MARK : DEFAULT_HIGH_WATER_MARK);
-    this.readableEncoding = null;
-    this.readableFlowing = null;
-    this.readableEnded = false;
-    this.destroyed = false;
-    this.closed = false;
-    this.errored = null;
-    this.autoDestroy = options.autoDestroy ?? true;
-    // Named as Node names it: libraries read (and sometimes set) fields of it.
-    this._readableState = {
-      buffer: [],
-      length: 0,
-      ended: false,
-      reading: false,
-      flowScheduled: false,
-      decoder: null,
-      objectMode: this.readableObjectMode,
-      highWaterMark: this.readableHighWaterMark,
-    };
-    if (typeof options.read === "function") this._read = options.read;
-    if (typeof options.destroy === "function") this._destroy = options.destroy;
-    if (options.encoding) this.setEncoding(options.encoding);
-    if (options.signal) options.signal.addEventListener("abort", () => this.destroy(options.signal.reason), { once: true });
-  }
+function Stream(options = undefined) {
+  if (!(this instanceof Stream)) return new Stream(options);
+  EventEmitter.call(this, options);
+}
+
+defineStream(
+  Stream,
+  EventEmitter,
+  class {
+    pipe(destination, options) {
+      return Readable.prototype.pipe.call(this, destination, options);
+    }
+  },
+);
+
+function Readable(options = {}) {
+  if (!(this instanceof Readable)) return new Readable(options);
+  Stream.call(this, options);
+  initReadable(this, options ?? {});
+}
+
+function initReadable(stream, options) {
+  stream.readableObjectMode = !!(options.objectMode || options.readableObjectMode);
+  stream.readableHighWaterMark = options.highWaterMark ?? options.readableHighWaterMark ??
+    (stream.readableObjectMode ? DEFAULT_OBJECT_HIGH_WATER_MARK : DEFAULT_HIGH_WATER_MARK);
+  stream.readableEncoding = null;
+  stream.readableFlowing = null;
+  stream.readableEnded = false;
+  stream.destroyed = false;
+  stream.closed = false;
+  stream.errored = null;
+  stream.autoDestroy = options.autoDestroy ?? true;
+  // Named as Node names it: libraries read (and sometimes set) fields of it.
+  stream._readableState = {
+    buffer: [],
+    length: 0,
+    ended: false,
+    reading: false,
+    flowScheduled: false,
+    decoder: null,
+    objectMode: stream.readableObjectMode,
+    highWaterMark: stream.readableHighWaterMark,
+  };
+  if (typeof options.read === "function") stream._read = options.read;
+  if (typeof options.destroy === "function") stream._destroy = options.destroy;
+  if (options.encoding) stream.setEncoding(options.encoding);
+  if (options.signal) options.signal.addEventListener("abort", () => stream.destroy(options.signal.reason), { once: true });
+}
+
+class ReadableMethods {
 
   get readable() {
     return !this.destroyed && !this.readableEnded;
@@ -121,7 +162,7 @@ class Readable extends Stream {
     state.reading = false;
     if (chunk === null) {
       state.ended = true;
-      this.#scheduleFlow();
+      scheduleFlow(this);
       return false;
     }
     if (state.ended) {
@@ -133,7 +174,7 @@ class Readable extends Stream {
       state.buffer.push(chunk);
       state.length += sizeOf(chunk, this.readableObjectMode);
     }
-    this.#scheduleFlow();
+    scheduleFlow(this);
     return state.length < this.readableHighWaterMark;
   }
 
@@ -142,7 +183,7 @@ class Readable extends Stream {
     if (!this.readableObjectMode) chunk = toBuffer(chunk, encoding);
     this._readableState.buffer.unshift(chunk);
     this._readableState.length += sizeOf(chunk, this.readableObjectMode);
-    this.#scheduleFlow();
+    scheduleFlow(this);
   }
 
   /** Takes what is buffered (up to `size` bytes), asking _read for more when low. */
@@ -175,60 +216,20 @@ class Readable extends Stream {
         this.destroy(err);
       }
     }
-    if (state.ended && state.length === 0) this.#maybeEnd();
+    if (state.ended && state.length === 0) maybeEnd(this);
     return chunk;
   }
 
-  #scheduleFlow() {
-    const state = this._readableState;
-    if (state.flowScheduled) return;
-    state.flowScheduled = true;
-    later(() => {
-      state.flowScheduled = false;
-      this.#flow();
-    });
-  }
 
-  #flow() {
-    const state = this._readableState;
-    if (this.destroyed) return;
-    if (this.readableFlowing === true) {
-      let chunk;
-      while (this.readableFlowing === true && (chunk = this.read()) !== null) {
-        if (typeof chunk === "string" && chunk === "") continue;
-        this.emit("data", chunk);
-      }
-    } else if (state.length > 0 || state.ended) {
-      this.emit("readable");
-    }
-    if (state.ended && state.length === 0) this.#maybeEnd();
-  }
 
-  #maybeEnd() {
-    const state = this._readableState;
-    if (this.readableEnded || state.endScheduled) return;
-    if (this.readableFlowing === false && this.listenerCount("readable") === 0 && state.length > 0) return;
-    state.endScheduled = true;
-    later(() => {
-      if (this.destroyed || this.readableEnded) return;
-      if (state.decoder !== null) {
-        const rest = state.decoder.end();
-        if (rest !== "" && this.readableFlowing) this.emit("data", rest);
-      }
-      this.readableEnded = true;
-      this.emit("end");
-      const writableDone = this.writable === undefined || this.writableFinished || this.writableEnded === undefined;
-      if (this.autoDestroy && writableDone) this.destroy();
-    });
-  }
 
   on(event, listener) {
-    super.on(event, listener);
+    EventEmitter.prototype.on.call(this, event, listener);
     if (event === "data" && this.readableFlowing !== false) this.resume();
     if (event === "readable") {
       this.readableFlowing = false;
       this.read(0);
-      this.#scheduleFlow();
+      scheduleFlow(this);
     }
     return this;
   }
@@ -238,7 +239,7 @@ class Readable extends Stream {
       this.readableFlowing = true;
       this.emit("resume");
       if (this._readableState.length === 0) this.read(0);
-      this.#scheduleFlow();
+      scheduleFlow(this);
     }
     return this;
   }
@@ -396,14 +397,60 @@ class Readable extends Stream {
   }
 }
 
+defineStream(Readable, Stream, ReadableMethods);
 Readable.prototype.addListener = Readable.prototype.on;
 
-class Writable extends Stream {
-  constructor(options = {}) {
-    super(options);
-    initWritable(this, options);
-  }
+function scheduleFlow(stream) {
+  const state = stream._readableState;
+  if (state.flowScheduled) return;
+  state.flowScheduled = true;
+  later(() => {
+    state.flowScheduled = false;
+    flow(stream);
+  });
+}
 
+function flow(stream) {
+  const state = stream._readableState;
+  if (stream.destroyed) return;
+  if (stream.readableFlowing === true) {
+    let chunk;
+    while (stream.readableFlowing === true && (chunk = stream.read()) !== null) {
+      if (typeof chunk === "string" && chunk === "") continue;
+      stream.emit("data", chunk);
+    }
+  } else if (state.length > 0 || state.ended) {
+    stream.emit("readable");
+  }
+  if (state.ended && state.length === 0) maybeEnd(stream);
+}
+
+function maybeEnd(stream) {
+  const state = stream._readableState;
+  if (stream.readableEnded || state.endScheduled) return;
+  if (stream.readableFlowing === false && stream.listenerCount("readable") === 0 && state.length > 0) return;
+  state.endScheduled = true;
+  later(() => {
+    if (stream.destroyed || stream.readableEnded) return;
+    if (state.decoder !== null) {
+      const rest = state.decoder.end();
+      if (rest !== "" && stream.readableFlowing) stream.emit("data", rest);
+    }
+    stream.readableEnded = true;
+    stream.emit("end");
+    const writableDone = stream.writable === undefined || stream.writableFinished || stream.writableEnded === undefined;
+    if (stream.autoDestroy && writableDone) stream.destroy();
+  });
+}
+
+
+function Writable(options = {}) {
+  if (!(this instanceof Writable)) return new Writable(options);
+  Stream.call(this, options);
+  initWritable(this, options ?? {});
+}
+
+class WritableStatics {
   static toWeb(writable) {
     return new WritableStream({
       write(chunk) {
@@ -603,16 +650,26 @@ const writableMethods = {
     return destroyStream(this, err, callback);
   },
 };
+defineStream(Writable, Stream, WritableStatics);
+// A Duplex is a Writable too, as Node answers `instanceof`.
+ObjectDefineProperty(Writable, SymbolHasInstance, {
+  value: function hasInstance(object) {
+    if (FunctionPrototypeSymbolHasInstance(this, object)) return true;
+    return this === Writable && typeof object?._writableState === "object" && object._writableState !== null;
+  },
+});
 Object.defineProperties(Writable.prototype, Object.getOwnPropertyDescriptors(writableMethods));
 
-class Duplex extends Readable {
-  constructor(options = {}) {
-    super(options);
-    initWritable(this, options);
-    this.allowHalfOpen = options.allowHalfOpen ?? true;
-    if (!this.allowHalfOpen) this.once("end", () => this.end());
-  }
+function Duplex(options = {}) {
+  if (!(this instanceof Duplex)) return new Duplex(options);
+  options ??= {};
+  Readable.call(this, options);
+  initWritable(this, options);
+  this.allowHalfOpen = options.allowHalfOpen ?? true;
+  if (!this.allowHalfOpen) this.once("end", () => this.end());
+}
 
+class DuplexStatics {
   static from(body) {
     if (body instanceof Duplex) return body;
     if (typeof body === "object" && body !== null && ("readable" in body || "writable" in body)) {
@@ -636,17 +693,20 @@ class Duplex extends Readable {
     return Readable.from(body);
   }
 }
+defineStream(Duplex, Readable, DuplexStatics);
 for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(writableMethods))) {
   if (name !== "destroy") Object.defineProperty(Duplex.prototype, name, descriptor);
 }
 
-class Transform extends Duplex {
-  constructor(options = {}) {
-    super(options);
-    if (typeof options.transform === "function") this._transform = options.transform;
-    if (typeof options.flush === "function") this._flush = options.flush;
-  }
+function Transform(options = {}) {
+  if (!(this instanceof Transform)) return new Transform(options);
+  options ??= {};
+  Duplex.call(this, options);
+  if (typeof options.transform === "function") this._transform = options.transform;
+  if (typeof options.flush === "function") this._flush = options.flush;
+}
 
+class TransformMethods {
   _transform() {
     throw codedError("ERR_METHOD_NOT_IMPLEMENTED", "The _transform() method is not implemented");
   }
@@ -679,11 +739,22 @@ class Transform extends Duplex {
   _read() {}
 }
 
-class PassThrough extends Transform {
-  _transform(chunk, _encoding, callback) {
-    callback(null, chunk);
-  }
+defineStream(Transform, Duplex, TransformMethods);
+
+function PassThrough(options = {}) {
+  if (!(this instanceof PassThrough)) return new PassThrough(options);
+  Transform.call(this, options);
 }
+
+defineStream(
+  PassThrough,
+  Transform,
+  class {
+    _transform(chunk, _encoding, callback) {
+      callback(null, chunk);
+    }
+  },
+);
 
 /** Calls `callback` once `stream` has ended, finished or failed. */
 function finished(stream, options, callback = undefined) {

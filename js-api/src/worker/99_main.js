@@ -32,6 +32,7 @@ import "node:timers";
 import "node:timers/promises";
 import "node:url";
 import "node:util";
+import "node:v8";
 
 const { JSONParse, ObjectDefineProperty, ObjectFreeze, ObjectKeys, TypeError } = primordials;
 

@@ -11,4 +11,8 @@ pub enum NodeError {
   #[class(range)]
   #[error("{0}")]
   Range(&'static str),
+  /// A value node:v8 could not serialize or deserialize.
+  #[class(generic)]
+  #[error("{0}")]
+  Serdes(&'static str),
 }

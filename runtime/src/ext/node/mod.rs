@@ -1,12 +1,14 @@
 //! The `node` area: Node.js built-in modules for workers
 //! (`js-api/src/node/`), written on the Web APIs. Their only ops are the
-//! synchronous hashes node:crypto needs (`ops.rs`): nothing here reaches a
+//! synchronous hashes node:crypto needs (`ops.rs`) and V8's value
+//! serializer for node:v8 (`serdes.rs`): nothing here reaches a
 //! file system, a socket or a process. Each module is registered under its
 //! `node:` name; the bundle's resolver (`crate::resolve`) decides which of
 //! them a worker may import.
 
 mod error;
 mod ops;
+mod serdes;
 
 deno_core::extension!(
   outpost_node,
@@ -15,7 +17,9 @@ deno_core::extension!(
     ops::op_node_hash,
     ops::op_node_hmac,
     ops::op_node_pbkdf2,
-    ops::op_node_scrypt
+    ops::op_node_scrypt,
+    serdes::op_node_v8_write_value,
+    serdes::op_node_v8_read_value
   ],
   esm = [
     dir "../js-api/src",
@@ -35,6 +39,7 @@ deno_core::extension!(
     "node:url" = "node/91_url.js",
     "node:timers" = "node/92_timers.js",
     "node:timers/promises" = "node/93_timers_promises.js",
+    "node:v8" = "node/94_v8.js",
     "node:crypto" = "node/95_crypto.js",
     "node:stream" = "node/96_stream.js",
     "node:stream/promises" = "node/97_stream_promises.js",
@@ -44,11 +49,12 @@ deno_core::extension!(
     "node:http" = "node/101_http.js",
     "node:https" = "node/102_https.js",
     "node:module" = "node/103_module.js",
+
   ],
 );
 
 /// The `node:` modules the extension registers, for the resolver.
-pub const MODULES: [&str; 21] = [
+pub const MODULES: [&str; 22] = [
   "node:events",
   "node:async_hooks",
   "node:diagnostics_channel",
@@ -70,4 +76,5 @@ pub const MODULES: [&str; 21] = [
   "node:http",
   "node:https",
   "node:module",
+  "node:v8",
 ];
