@@ -24,10 +24,11 @@ const CLOUDFLARE_MODULES: [(&str, &str); 1] =
 
 /// Node's built-in module names, which resolve to `node:<name>` only with
 /// `nodejs_compat` (or from CommonJS, as Node does).
-const NODE_NAMES: [&str; 31] = [
+const NODE_NAMES: [&str; 32] = [
   "assert",
   "async_hooks",
   "buffer",
+  "constants",
   "child_process",
   "crypto",
   "diagnostics_channel",

@@ -569,6 +569,7 @@ pub(crate) async fn start_worker(
       op_state.put(log);
     }
     op_state.put(version.env.kv_bindings());
+    op_state.put(crate::ext::node::NodeBundle(version.bundle.clone()));
     op_state.put(OutboundConfig {
       policy: limits.outbound.clone(),
       max_subrequests: limits.max_subrequests,

@@ -28,6 +28,7 @@ mod kv_cli;
 mod kv_edges;
 mod limits;
 mod metrics;
+mod node_samples;
 mod npm_projects;
 mod observability;
 mod origin;

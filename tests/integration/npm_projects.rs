@@ -13,7 +13,7 @@ use crate::cluster::{Control, start_edge};
 use crate::util::{DevProcess, fixtures_dir, http1, make_token, outpost};
 
 /// A copy of `from` (node_modules included) in a temporary folder.
-fn copy_project(from: &Path) -> tempfile::TempDir {
+pub(crate) fn copy_project(from: &Path) -> tempfile::TempDir {
   assert!(
     from.join("node_modules").is_dir() || !from.join("package-lock.json").exists(),
     "{} has no node_modules: run scripts/npm-fixtures.sh (`make test` does)",
@@ -38,7 +38,7 @@ fn copy_project(from: &Path) -> tempfile::TempDir {
   dir
 }
 
-fn npm_fixture(name: &str) -> tempfile::TempDir {
+pub(crate) fn npm_fixture(name: &str) -> tempfile::TempDir {
   copy_project(&fixtures_dir().join("npm").join(name))
 }
 
@@ -52,7 +52,7 @@ fn c3_template(name: &str) -> tempfile::TempDir {
   copy_project(&root.join(name))
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+pub(crate) async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
   let response = client.get(url).send().await.expect("request");
   let status = response.status().as_u16();
   (status, response.text().await.expect("body"))
@@ -425,12 +425,16 @@ fn node_builtins_need_the_flag_under_bare_names_and_missing_ones_are_named() {
   WorkerBundle::load_with(&entry, &ProjectResolver::new(true))
     .expect("with the flag it is node:buffer");
 
-  std::fs::write(&entry, "import fs from 'node:fs';\nexport default {};\n").expect("write");
+  std::fs::write(
+    &entry,
+    "import cp from 'node:child_process';\nexport default {};\n",
+  )
+  .expect("write");
   let err = WorkerBundle::load_with(&entry, &ProjectResolver::new(true)).expect_err("refused");
   assert!(
     err
       .to_string()
-      .contains("node:fs is not available in Outpost"),
+      .contains("node:child_process is not available in Outpost"),
     "{err}"
   );
 }

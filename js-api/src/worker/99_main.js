@@ -10,6 +10,7 @@ import { kvNamespace } from "ext:outpost_kv/10_kv.js";
 import { setBindings } from "ext:outpost_node/02_bindings.js";
 import { Buffer } from "node:buffer";
 import process from "node:process";
+import { clearImmediate, setImmediate } from "node:timers";
 // Built-in modules workers may import, evaluated here so the snapshot
 // holds them ready (the bundle resolver decides who reaches them).
 import "node:outpost/cloudflare-workers";
@@ -19,6 +20,9 @@ import "node:async_hooks";
 import "node:crypto";
 import "node:diagnostics_channel";
 import "node:events";
+import "node:fs";
+import "node:fs/promises";
+import "node:constants";
 import "node:http";
 import "node:https";
 import "node:module";
@@ -33,8 +37,9 @@ import "node:timers/promises";
 import "node:url";
 import "node:util";
 import "node:v8";
+import "node:zlib";
 
-const { JSONParse, ObjectDefineProperty, ObjectFreeze, ObjectKeys, TypeError } = primordials;
+const { JSONParse, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectKeys, TypeError } = primordials;
 
 /** `env` from the host's JSON: the vars, and a KVNamespace per KV binding. */
 function buildEnv(vars, kv) {
@@ -120,10 +125,12 @@ function bootstrap(envJson) {
   const { vars, kv, nodejsCompat } = JSONParse(envJson);
   const env = buildEnv(vars, kv);
   setBindings(env);
-  // As Workers with nodejs_compat: Buffer and process are globals too.
+  // As Workers with nodejs_compat: Node's own globals too.
   if (nodejsCompat) {
-    ObjectDefineProperty(globalThis, "Buffer", { value: Buffer, writable: true, configurable: true });
-    ObjectDefineProperty(globalThis, "process", { value: process, writable: true, configurable: true });
+    const nodeGlobals = { Buffer, clearImmediate, global: globalThis, process, setImmediate };
+    for (const [name, value] of ObjectEntries(nodeGlobals)) {
+      ObjectDefineProperty(globalThis, name, { value, writable: true, configurable: true });
+    }
   }
   return (namespace) => startWorker(namespace, env);
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use deno_ast::swc::ast::{ModuleDecl, ModuleItem};
 use deno_ast::{MediaType, ParseParams, ParsedSource, ProgramRef};
@@ -23,6 +23,7 @@ use deno_core::{
 use deno_error::JsErrorBox;
 
 use crate::code_cache::{CodeCacheDir, code_sha256};
+use crate::ext::node::{BundleFiles, ModuleFiles};
 use crate::resolve::{ImportKind, ModuleResolver, ProjectResolver, Resolved};
 
 mod cjs;
@@ -128,6 +129,8 @@ pub struct WorkerBundle {
   code_cache: Mutex<HashMap<ModuleSpecifier, Arc<[u8]>>>,
   /// Where the code caches are also kept on disk, if anywhere.
   disk_cache: Option<CodeCacheDir>,
+  /// The modules as files, made when a worker first reads them.
+  module_files: OnceLock<BundleFiles>,
 }
 
 impl WorkerBundle {
@@ -209,6 +212,7 @@ impl WorkerBundle {
       external_maps,
       code_cache: Mutex::default(),
       disk_cache: None,
+      module_files: OnceLock::new(),
     })
   }
 
@@ -260,6 +264,15 @@ impl WorkerBundle {
       .chain(self.external_maps.keys())
       .filter_map(|s| s.to_file_path().ok())
       .collect()
+  }
+}
+
+impl ModuleFiles for WorkerBundle {
+  /// The modules as read-only files (node:fs's `/bundle`), made on first use.
+  fn module_files(&self) -> &BundleFiles {
+    self
+      .module_files
+      .get_or_init(|| BundleFiles::new(self.modules.iter().map(|(s, m)| (s, &m.code))))
   }
 }
 

@@ -1,14 +1,20 @@
 //! The `node` area: Node.js built-in modules for workers
 //! (`js-api/src/node/`), written on the Web APIs. Their only ops are the
-//! synchronous hashes node:crypto needs (`ops.rs`) and V8's value
-//! serializer for node:v8 (`serdes.rs`): nothing here reaches a
-//! file system, a socket or a process. Each module is registered under its
+//! synchronous hashes node:crypto needs (`ops.rs`), V8's value serializer
+//! for node:v8 (`serdes.rs`) and the worker's own modules as node:fs's
+//! read-only `/bundle` (`fs.rs`): nothing here reaches the host's file
+//! system, a socket or a process. Each module is registered under its
 //! `node:` name; the bundle's resolver (`crate::resolve`) decides which of
 //! them a worker may import.
 
+mod bundle_files;
 mod error;
+mod fs;
 mod ops;
 mod serdes;
+
+pub use bundle_files::{BundleFiles, ModuleFiles};
+pub(crate) use fs::NodeBundle;
 
 deno_core::extension!(
   outpost_node,
@@ -19,7 +25,10 @@ deno_core::extension!(
     ops::op_node_pbkdf2,
     ops::op_node_scrypt,
     serdes::op_node_v8_write_value,
-    serdes::op_node_v8_read_value
+    serdes::op_node_v8_read_value,
+    fs::op_node_fs_bundle_stat,
+    fs::op_node_fs_bundle_read,
+    fs::op_node_fs_bundle_list
   ],
   esm = [
     dir "../js-api/src",
@@ -48,13 +57,20 @@ deno_core::extension!(
     "ext:outpost_node/100_http_client.js" = "node/100_http_client.js",
     "node:http" = "node/101_http.js",
     "node:https" = "node/102_https.js",
-    "node:module" = "node/103_module.js",
+    "node:zlib" = "node/103_zlib.js",
+    "ext:outpost_node/105_fs_tree.js" = "node/105_fs_tree.js",
+    "ext:outpost_node/106_fs_streams.js" = "node/106_fs_streams.js",
+    "ext:outpost_node/107_fs.js" = "node/107_fs.js",
+    "node:fs/promises" = "node/108_fs_promises.js",
+    "node:fs" = "node/109_fs.js",
+    "node:constants" = "node/110_constants.js",
+    "node:module" = "node/111_module.js",
 
   ],
 );
 
 /// The `node:` modules the extension registers, for the resolver.
-pub const MODULES: [&str; 22] = [
+pub const MODULES: [&str; 26] = [
   "node:events",
   "node:async_hooks",
   "node:diagnostics_channel",
@@ -77,4 +93,8 @@ pub const MODULES: [&str; 22] = [
   "node:https",
   "node:module",
   "node:v8",
+  "node:zlib",
+  "node:fs",
+  "node:fs/promises",
+  "node:constants",
 ];

@@ -5,9 +5,12 @@
 import assert from "node:assert";
 import async_hooks from "node:async_hooks";
 import buffer from "node:buffer";
+import constants from "node:constants";
 import crypto from "node:crypto";
 import diagnostics_channel from "node:diagnostics_channel";
 import events from "node:events";
+import fs from "node:fs";
+import fsPromises from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import path from "node:path";
@@ -18,14 +21,18 @@ import timers from "node:timers";
 import url from "node:url";
 import util from "node:util";
 import v8 from "node:v8";
+import zlib from "node:zlib";
 
 const BUILTINS = {
   assert,
   async_hooks,
   buffer,
+  constants,
   crypto,
   diagnostics_channel,
   events,
+  fs,
+  "fs/promises": fsPromises,
   http,
   https,
   path,
@@ -36,6 +43,7 @@ const BUILTINS = {
   url,
   util,
   v8,
+  zlib,
 };
 
 const builtinModules = Object.keys(BUILTINS);
