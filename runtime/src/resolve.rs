@@ -19,8 +19,10 @@ pub use deno_core::ModuleSpecifier;
 
 /// `cloudflare:` modules a worker may import, by their public name, with
 /// the internal specifier the runtime registers each under.
-const CLOUDFLARE_MODULES: [(&str, &str); 1] =
-  [("cloudflare:workers", "node:outpost/cloudflare-workers")];
+const CLOUDFLARE_MODULES: [(&str, &str); 2] = [
+  ("cloudflare:workers", "node:outpost/cloudflare-workers"),
+  ("cloudflare:sockets", "node:outpost/cloudflare-sockets"),
+];
 
 /// Node's built-in module names, which resolve to `node:<name>` only with
 /// `nodejs_compat` (or from CommonJS, as Node does).

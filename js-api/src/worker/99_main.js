@@ -14,6 +14,7 @@ import { clearImmediate, setImmediate } from "node:timers";
 // Built-in modules workers may import, evaluated here so the snapshot
 // holds them ready (the bundle resolver decides who reaches them).
 import "node:outpost/cloudflare-workers";
+import "node:outpost/cloudflare-sockets";
 import "node:assert";
 import "node:assert/strict";
 import "node:async_hooks";
@@ -26,6 +27,7 @@ import "node:constants";
 import "node:http";
 import "node:https";
 import "node:module";
+import "node:net";
 import "node:path";
 import "node:stream";
 import "node:stream/consumers";

@@ -10,5 +10,6 @@ pub mod html;
 pub mod kv;
 pub mod node;
 pub mod serve;
+pub mod sockets;
 pub mod websocket;
 pub mod worker;

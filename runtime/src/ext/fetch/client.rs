@@ -9,6 +9,8 @@ use deno_fetch::dns::{Resolve, Resolver, Resolving};
 use deno_fetch::{Client, CreateHttpClientOptions, HttpClientCreateError};
 use deno_tls::rustls::RootCertStore;
 use hyper_util::client::legacy::connect::dns::Name;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use super::policy::{OutboundPolicy, REFUSAL_HINT, Refusal};
 
@@ -86,11 +88,69 @@ pub async fn resolve_checked(
   Ok(addrs)
 }
 
-/// The web PKI roots, parsed once per process.
-fn root_certs() -> RootCertStore {
+/// Why a host and port gave no address to connect to.
+#[derive(Debug)]
+pub enum AddressError {
+  /// The policy refuses it; the text says why.
+  Refused(String),
+  /// The name did not resolve.
+  Resolve(io::Error),
+}
+
+/// The addresses of `host` (a name, or an IP address, IPv6 in brackets or
+/// bare) at `port`, each one allowed by `policy`.
+pub async fn checked_addrs(
+  policy: &OutboundPolicy,
+  host: &str,
+  port: u16,
+) -> Result<Vec<SocketAddr>, AddressError> {
+  let literal = host
+    .strip_prefix('[')
+    .and_then(|h| h.strip_suffix(']'))
+    .unwrap_or(host);
+  if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+    policy
+      .check_ip(ip)
+      .map_err(|refusal| AddressError::Refused(refusal.to_string()))?;
+    return Ok(vec![SocketAddr::new(ip, port)]);
+  }
+  resolve_checked(policy, host, port)
+    .await
+    .map_err(|err| match ResolvedRefusal::find(&err) {
+      Some(refusal) => AddressError::Refused(refusal.to_string()),
+      None => AddressError::Resolve(err),
+    })
+}
+
+/// The environment variable naming a PEM file of CA certificates that
+/// workers' outbound TLS trusts besides the web PKI (an internal CA).
+pub const EXTRA_CA_CERTS_ENV: &str = "OUTPOST_EXTRA_CA_CERTS";
+
+/// The web PKI roots and those of [`EXTRA_CA_CERTS_ENV`], read once per
+/// process.
+pub fn root_certs() -> RootCertStore {
   static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
   ROOTS
-    .get_or_init(deno_tls::create_default_root_cert_store)
+    .get_or_init(|| {
+      let mut roots = deno_tls::create_default_root_cert_store();
+      let Some(path) = std::env::var_os(EXTRA_CA_CERTS_ENV) else {
+        return roots;
+      };
+      match CertificateDer::pem_file_iter(&path) {
+        Ok(certs) => {
+          for cert in certs {
+            let added = cert
+              .map_err(|e| e.to_string())
+              .and_then(|cert| roots.add(cert).map_err(|e| e.to_string()));
+            if let Err(err) = added {
+              tracing::warn!(file = ?path, %err, "a certificate of {EXTRA_CA_CERTS_ENV} is not used");
+            }
+          }
+        }
+        Err(err) => tracing::warn!(file = ?path, %err, "{EXTRA_CA_CERTS_ENV} cannot be read"),
+      }
+      roots
+    })
     .clone()
 }
 

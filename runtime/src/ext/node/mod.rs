@@ -18,7 +18,7 @@ pub(crate) use fs::NodeBundle;
 
 deno_core::extension!(
   outpost_node,
-  deps = [deno_web, deno_crypto, outpost_fetch],
+  deps = [deno_web, deno_crypto, outpost_fetch, outpost_sockets],
   ops = [
     ops::op_node_hash,
     ops::op_node_hmac,
@@ -64,13 +64,14 @@ deno_core::extension!(
     "node:fs/promises" = "node/108_fs_promises.js",
     "node:fs" = "node/109_fs.js",
     "node:constants" = "node/110_constants.js",
-    "node:module" = "node/111_module.js",
+    "node:net" = "node/111_net.js",
+    "node:module" = "node/112_module.js",
 
   ],
 );
 
 /// The `node:` modules the extension registers, for the resolver.
-pub const MODULES: [&str; 26] = [
+pub const MODULES: [&str; 27] = [
   "node:events",
   "node:async_hooks",
   "node:diagnostics_channel",
@@ -97,4 +98,5 @@ pub const MODULES: [&str; 26] = [
   "node:fs",
   "node:fs/promises",
   "node:constants",
+  "node:net",
 ];

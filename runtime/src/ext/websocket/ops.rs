@@ -2,11 +2,10 @@
 //! send, close and take the next event.
 
 use std::cell::RefCell;
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use deno_core::url::{Host, Url};
+use deno_core::url::Url;
 use deno_core::{AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId, ToJsBuffer, op2};
 use serde::Serialize;
 use tokio::net::TcpStream;
@@ -20,7 +19,7 @@ use super::link::{
   ABNORMAL_CLOSURE, MAX_QUEUED_BYTES, Outgoing, SendError, WebSocketLink, WorkerEnd, WsMessage,
   link, pump,
 };
-use crate::ext::fetch::client::{ResolvedRefusal, resolve_checked};
+use crate::ext::fetch::client::{AddressError, checked_addrs, root_certs};
 use crate::ext::fetch::{OutboundConfig, OutboundPolicy, outbound_config};
 
 /// The worker's end of a WebSocket, for the `WebSocket` object holding it.
@@ -227,20 +226,15 @@ async fn connect(
       )));
     }
   };
-  let refused = |why: String| WebSocketError::Refused {
-    url: url.to_string(),
-    why,
-  };
-  let addrs = match host {
-    Host::Ipv4(ip) => check_literal(policy, IpAddr::V4(ip), port).map_err(refused)?,
-    Host::Ipv6(ip) => check_literal(policy, IpAddr::V6(ip), port).map_err(refused)?,
-    Host::Domain(name) => resolve_checked(policy, name, port).await.map_err(|err| {
-      match ResolvedRefusal::find(&err) {
-        Some(refusal) => refused(refusal.to_string()),
-        None => WebSocketError::Connect(err.to_string()),
-      }
-    })?,
-  };
+  let addrs = checked_addrs(policy, &host.to_string(), port)
+    .await
+    .map_err(|err| match err {
+      AddressError::Refused(why) => WebSocketError::Refused {
+        url: url.to_string(),
+        why,
+      },
+      AddressError::Resolve(err) => WebSocketError::Connect(err.to_string()),
+    })?;
   let tcp = tokio::net::TcpStream::connect(&addrs[..])
     .await
     .map_err(|e| WebSocketError::Connect(e.to_string()))?;
@@ -256,7 +250,7 @@ async fn connect(
       .insert("sec-websocket-protocol", offered);
   }
   let tls = deno_tls::create_client_config(deno_tls::TlsClientConfigOptions {
-    root_cert_store: Some(deno_tls::create_default_root_cert_store()),
+    root_cert_store: Some(root_certs()),
     ..Default::default()
   })
   .map_err(|e| WebSocketError::Connect(e.to_string()))?;
@@ -272,13 +266,4 @@ async fn connect(
     .unwrap_or_default()
     .to_owned();
   Ok((socket, protocol))
-}
-
-fn check_literal(
-  policy: &OutboundPolicy,
-  ip: IpAddr,
-  port: u16,
-) -> Result<Vec<std::net::SocketAddr>, String> {
-  policy.check_ip(ip).map_err(|refusal| refusal.to_string())?;
-  Ok(vec![std::net::SocketAddr::new(ip, port)])
 }

@@ -13,6 +13,7 @@ import fs from "node:fs";
 import fsPromises from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
+import net from "node:net";
 import path from "node:path";
 import process from "node:process";
 import stream from "node:stream";
@@ -35,6 +36,7 @@ const BUILTINS = {
   "fs/promises": fsPromises,
   http,
   https,
+  net,
   path,
   process,
   stream,
