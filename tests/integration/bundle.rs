@@ -67,9 +67,9 @@ fn bare_and_remote_imports_are_refused_clearly() {
   let (_dir, err) = load_error("import x from 'https://example.com/x.js';\nexport default {};\n");
   assert!(err.to_string().contains("URLs cannot be imported"), "{err}");
 
-  let (_dir, err) = load_error("import fs from 'node:fs';\nexport default {};\n");
+  let (_dir, err) = load_error("import cp from 'node:child_process';\nexport default {};\n");
   assert!(
-    err.to_string().contains("node:fs is not available"),
+    err.to_string().contains("node:child_process is not available"),
     "{err}"
   );
 }
@@ -99,7 +99,18 @@ fn missing_modules_and_unknown_types_name_the_file() {
 }
 
 async fn install_error(source: &str) -> (tempfile::TempDir, WorkerError) {
+  install_error_with(&[], source).await
+}
+
+/// As [`install_error`], with `files` (name, source) beside worker.js.
+async fn install_error_with(
+  files: &[(&str, &str)],
+  source: &str,
+) -> (tempfile::TempDir, WorkerError) {
   let dir = tempfile::tempdir().expect("tempdir");
+  for (name, text) in files {
+    write(dir.path(), name, text);
+  }
   let entry = write(dir.path(), "worker.js", source);
   let bundle = Arc::new(WorkerBundle::load(&entry).expect("bundle builds"));
   let executor = spawn_executor("bundle-test").expect("executor");
@@ -198,4 +209,39 @@ fn modules_with_multibyte_text_and_source_map_comments_load() {
     2,
     "a map beside the module travels with it"
   );
+}
+
+/// CommonJS that guards a `require` with `try`, as pg does for pg-native:
+/// the failure of a module only `require` reaches is thrown by that
+/// `require`, where the guard catches it, not when the bundle loads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_optional_require_is_caught_where_it_is_required() {
+  let dir = tempfile::tempdir().expect("tempdir");
+  write(
+    dir.path(),
+    "native.js",
+    "const binding = require('not-installed');\nmodule.exports = binding;\n",
+  );
+  write(
+    dir.path(),
+    "lib.js",
+    "let native;\ntry { native = require('./native.js'); } catch (err) { native = err.code; }\n\
+     module.exports = { native };\n",
+  );
+  let entry = write(
+    dir.path(),
+    "worker.js",
+    "import lib from './lib.js';\nexport default { fetch() { return new Response(lib.native); } };\n",
+  );
+  let server = crate::util::TestServer::start(&entry, Default::default()).await;
+  let body = crate::util::get_text(&crate::util::http1(), &server.url("/")).await;
+  assert_eq!(body, "MODULE_NOT_FOUND");
+
+  // A CommonJS module that an import reaches still fails the load.
+  let (_dir, err) = install_error_with(
+    &[("broken.js", "module.exports = 1;\nthrow new Error('broken at load');\n")],
+    "import value from './broken.js';\nexport default { fetch() { return new Response(String(value)); } };\n",
+  )
+  .await;
+  assert!(err.to_string().contains("broken at load"), "{err}");
 }

@@ -38,6 +38,7 @@ mod reload;
 mod routes;
 mod scale;
 mod shutdown;
+mod sockets;
 mod streaming;
 mod tail;
 mod tls;

@@ -388,7 +388,13 @@ pub struct DevProcess {
 impl DevProcess {
   /// `outpost dev --port 0 --no-watch ARGS` run in `dir`.
   pub async fn start(dir: &Path, args: &[&str]) -> Self {
+    Self::start_with_env(dir, args, &[]).await
+  }
+
+  /// As [`DevProcess::start`], with `env` added to its environment.
+  pub async fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
     let mut child = outpost()
+      .envs(env.iter().copied())
       .arg("dev")
       .args(["--port", "0", "--no-watch"])
       .args(args)

@@ -112,6 +112,7 @@ class Socket {
   #allowHalfOpen;
   #slots;
   #done = false;
+  #failure = undefined;
   #readEnded = false;
   #writeEnded = false;
 
@@ -154,9 +155,15 @@ class Socket {
       type: "bytes",
       autoAllocateChunkSize: READ_CHUNK,
       pull: async (controller) => {
-        const { rid } = await this.#ready;
-        const view = controller.byobRequest.view;
-        const count = await op_sockets_read(rid, view);
+        let count;
+        try {
+          const { rid } = await this.#ready;
+          count = await op_sockets_read(rid, controller.byobRequest.view);
+        } catch (err) {
+          // close() ends a pending read as the end of the stream.
+          if (!this.#done || this.#failure !== undefined) throw err;
+          count = 0;
+        }
         if (count === 0) {
           controller.close();
           controller.byobRequest.respond(0);
@@ -200,6 +207,7 @@ class Socket {
   #finish(err = undefined) {
     if (this.#done) return;
     this.#done = true;
+    this.#failure = err;
     unclosed.unregister(this);
     if (this.#held.rid !== null) core.tryClose(this.#held.rid);
     this.#held.rid = null;

@@ -28,6 +28,8 @@ import "node:http";
 import "node:https";
 import "node:module";
 import "node:net";
+import "node:dns";
+import "node:dns/promises";
 import "node:path";
 import "node:stream";
 import "node:stream/consumers";

@@ -9,6 +9,11 @@
 //! `require` with anything but a string literal, or of a module that could
 //! not be resolved (an optional dependency, say), throws when it runs, not
 //! when the bundle is built.
+//!
+//! Imports run a module before its importer, where Node runs it when
+//! `require` is called. So that code guarding an optional `require` with
+//! `try` still works, a module that only `require` reaches keeps what its
+//! code throws and throws it again from each `require` of it.
 
 use std::collections::BTreeMap;
 
@@ -47,8 +52,15 @@ pub(super) struct Requires {
   pub missing: BTreeMap<String, String>,
 }
 
-/// The ES module that runs CommonJS `code` from `path`, exporting `names`.
-pub(super) fn wrap(code: &str, path: &str, requires: &Requires, names: &[String]) -> String {
+/// The ES module that runs CommonJS `code` from `path`, exporting `names`;
+/// `only_required` when no `import` reaches it, only `require`.
+pub(super) fn wrap(
+  code: &str,
+  path: &str,
+  requires: &Requires,
+  names: &[String],
+  only_required: bool,
+) -> String {
   let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
   // Everything before the code goes on its first line, so line numbers in
   // stack traces stay those of the file.
@@ -80,14 +92,18 @@ pub(super) fn wrap(code: &str, path: &str, requires: &Requires, names: &[String]
      if(ns===undefined){{const why=__outpost_missing[id];\
      const e=new Error(\"Cannot find module '\"+id+\"'\"+(why?\": \"+why:\" (only require() of a string literal is bundled)\"));\
      e.code=\"MODULE_NOT_FOUND\";throw e;}}\
+     if(ns.__outpost_failure)throw ns.__outpost_failure.error;\
      return \"module.exports\" in ns?ns[\"module.exports\"]:ns;}}\
-     (function(exports,require,module,__filename,__dirname){{",
+     let __outpost_failure=null;\
+     try{{(function(exports,require,module,__filename,__dirname){{",
     path = json(path),
   ));
   out.push_str(code);
   out.push_str(&format!(
     "\n}}).call(__outpost_module.exports,__outpost_module.exports,__outpost_require,__outpost_module,{},{});\n\
+     }}catch(e){{if(!{only_required})throw e;__outpost_failure={{error:e}};}}\n\
      __outpost_module.loaded=true;\n\
+     export {{ __outpost_failure as \"__outpost_failure\" }};\n\
      const __outpost_exports=__outpost_module.exports;\n\
      export {{ __outpost_exports as \"module.exports\" }};\n\
      export default (__outpost_exports!==null&&typeof __outpost_exports===\"object\"&&__outpost_exports.__esModule&&\"default\" in __outpost_exports)?__outpost_exports.default:__outpost_exports;\n",

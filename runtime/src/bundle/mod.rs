@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -158,6 +158,8 @@ impl WorkerBundle {
     let mut imports = Imports::new();
     let mut missing: HashMap<ModuleSpecifier, BTreeMap<String, String>> = HashMap::new();
     let mut queue = VecDeque::from([main.clone()]);
+    // Modules some `import` reaches (the others only `require` reaches).
+    let mut imported = HashSet::from([main.clone()]);
     while let Some(specifier) = queue.pop_front() {
       if sources.contains_key(&specifier) {
         continue;
@@ -172,6 +174,9 @@ impl WorkerBundle {
               queue.push_back(file.clone());
             }
             let target = resolved.specifier().clone();
+            if kind != ImportKind::Require {
+              imported.insert(target.clone());
+            }
             imports
               .entry(specifier.clone())
               .or_default()
@@ -199,7 +204,14 @@ impl WorkerBundle {
     let mut modules = HashMap::new();
     let mut external_maps = HashMap::new();
     for (specifier, source) in &sources {
-      let module = source.finish(specifier, &imports, missing.remove(specifier), &sources)?;
+      let only_required = !imported.contains(specifier);
+      let module = source.finish(
+        specifier,
+        &imports,
+        missing.remove(specifier),
+        &sources,
+        only_required,
+      )?;
       modules.insert(specifier.clone(), module);
       if let Some((url, map)) = source.external_map(specifier) {
         external_maps.insert(url, map);
@@ -424,6 +436,7 @@ impl Source {
     imports: &Imports,
     missing: Option<BTreeMap<String, String>>,
     sources: &HashMap<ModuleSpecifier, Source>,
+    only_required: bool,
   ) -> Result<BundleModule, BundleError> {
     let parsed = match self {
       Source::Json(text) => {
@@ -465,7 +478,7 @@ impl Source {
       .to_file_path()
       .map(|p| p.display().to_string())
       .unwrap_or_else(|()| specifier.to_string());
-    let code = cjs::wrap(&code, &path, &requires, &names);
+    let code = cjs::wrap(&code, &path, &requires, &names, only_required);
     Ok(BundleModule::new(
       code.into(),
       ModuleType::JavaScript,

@@ -15,4 +15,14 @@ pub enum NodeError {
   #[class(generic)]
   #[error("{0}")]
   Serdes(&'static str),
+  /// A name that does not resolve.
+  #[class(generic)]
+  #[property("code" = "ENOTFOUND")]
+  #[error("getaddrinfo ENOTFOUND {0}")]
+  DnsNotFound(String),
+  /// A name whose addresses the outbound policy refuses.
+  #[class(generic)]
+  #[property("code" = "EREFUSED")]
+  #[error("{0}")]
+  DnsRefused(String),
 }

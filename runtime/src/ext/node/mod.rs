@@ -8,6 +8,7 @@
 //! them a worker may import.
 
 mod bundle_files;
+mod dns;
 mod error;
 mod fs;
 mod ops;
@@ -28,7 +29,8 @@ deno_core::extension!(
     serdes::op_node_v8_read_value,
     fs::op_node_fs_bundle_stat,
     fs::op_node_fs_bundle_read,
-    fs::op_node_fs_bundle_list
+    fs::op_node_fs_bundle_list,
+    dns::op_node_dns_lookup
   ],
   esm = [
     dir "../js-api/src",
@@ -65,13 +67,15 @@ deno_core::extension!(
     "node:fs" = "node/109_fs.js",
     "node:constants" = "node/110_constants.js",
     "node:net" = "node/111_net.js",
-    "node:module" = "node/112_module.js",
+    "node:dns" = "node/113_dns.js",
+    "node:dns/promises" = "node/114_dns_promises.js",
+    "node:module" = "node/115_module.js",
 
   ],
 );
 
 /// The `node:` modules the extension registers, for the resolver.
-pub const MODULES: [&str; 27] = [
+pub const MODULES: [&str; 29] = [
   "node:events",
   "node:async_hooks",
   "node:diagnostics_channel",
@@ -99,4 +103,6 @@ pub const MODULES: [&str; 27] = [
   "node:fs/promises",
   "node:constants",
   "node:net",
+  "node:dns",
+  "node:dns/promises",
 ];

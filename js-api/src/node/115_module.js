@@ -8,6 +8,8 @@ import buffer from "node:buffer";
 import constants from "node:constants";
 import crypto from "node:crypto";
 import diagnostics_channel from "node:diagnostics_channel";
+import dns from "node:dns";
+import dnsPromises from "node:dns/promises";
 import events from "node:events";
 import fs from "node:fs";
 import fsPromises from "node:fs/promises";
@@ -31,6 +33,8 @@ const BUILTINS = {
   constants,
   crypto,
   diagnostics_channel,
+  dns,
+  "dns/promises": dnsPromises,
   events,
   fs,
   "fs/promises": fsPromises,
