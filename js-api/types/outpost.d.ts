@@ -233,3 +233,35 @@ declare module "cloudflare:workers" {
   /** Keeps `promise` running after the response; a rejection is logged. */
   export function waitUntil(promise: Promise<unknown>): void;
 }
+
+declare module "cloudflare:sockets" {
+  /** Where to connect: "host:port", or the parts. */
+  export type SocketAddress = string | { hostname: string; port: number };
+  export interface SocketOptions {
+    /** "off" (plain TCP, the default), "on" (TLS at once) or "starttls" (upgrade later). */
+    secureTransport?: "off" | "on" | "starttls";
+    /** Keep writing after the peer's end of stream (default false). */
+    allowHalfOpen?: boolean;
+  }
+  export interface SocketInfo {
+    /** The address connected to, "ip:port". */
+    remoteAddress?: string;
+    localAddress?: string;
+  }
+  export interface Socket {
+    readonly readable: ReadableStream<Uint8Array>;
+    readonly writable: WritableStream<Uint8Array | ArrayBuffer | string>;
+    /** Resolves once connected; rejects if connecting fails or is refused. */
+    readonly opened: Promise<SocketInfo>;
+    /** Resolves when the socket closes; rejects when it fails. */
+    readonly closed: Promise<void>;
+    /** Whether startTls() has been called on this socket. */
+    readonly upgraded: boolean;
+    readonly secureTransport: "off" | "on" | "starttls";
+    close(): Promise<void>;
+    /** A new Socket speaking TLS over this one's connection (secureTransport "starttls" only). */
+    startTls(options?: { expectedServerHostname?: string }): Socket;
+  }
+  /** Opens a TCP connection under the worker's outbound policy; a subrequest. */
+  export function connect(address: SocketAddress, options?: SocketOptions): Socket;
+}

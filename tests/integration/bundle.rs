@@ -69,7 +69,9 @@ fn bare_and_remote_imports_are_refused_clearly() {
 
   let (_dir, err) = load_error("import cp from 'node:child_process';\nexport default {};\n");
   assert!(
-    err.to_string().contains("node:child_process is not available"),
+    err
+      .to_string()
+      .contains("node:child_process is not available"),
     "{err}"
   );
 }

@@ -9,9 +9,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::cluster::{Control, start_edge};
-use crate::npm_projects::npm_fixture;
-use crate::util::{DevProcess, http1, make_token, outpost};
+use crate::npm_projects::{control_and_edge, deploy_folder, npm_fixture};
+use crate::util::{DevProcess, http1};
 
 /// Each stored file of a zip archive, by name, inflated, checked against
 /// the CRC-32 the archive gives for it.
@@ -153,23 +152,7 @@ async fn fs_serdes_and_zlib_samples_run_in_dev_and_deployed() {
   drop(dev);
 
   let data = tempfile::tempdir().expect("temp dir");
-  let control_data = data.path().join("control");
-  let control = Control::start(&control_data, 0, 0, None);
-  let join = make_token(
-    &["--data", control_data.to_str().expect("utf-8")],
-    "edge-join",
-  );
-  let (_edge, edge_url) = start_edge(&control.api, Some(&join), &data.path().join("edge"));
-  let deployed = outpost()
-    .args(["deploy", "--url", &control.api, "--token", &control.admin])
-    .current_dir(project.path())
-    .output()
-    .expect("outpost deploy runs");
-  assert!(
-    deployed.status.success(),
-    "{}{}",
-    String::from_utf8_lossy(&deployed.stdout),
-    String::from_utf8_lossy(&deployed.stderr)
-  );
+  let (control, _edge, edge_url) = control_and_edge(data.path());
+  deploy_folder(&control, project.path());
   check_samples(&edge_url, Some("node-samples.localhost"), project.path()).await;
 }

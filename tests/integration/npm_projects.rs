@@ -52,6 +52,36 @@ fn c3_template(name: &str) -> tempfile::TempDir {
   copy_project(&root.join(name))
 }
 
+/// A control plane on SQLite and one edge joined to it, kept in `data`;
+/// returns them and the edge's URL.
+pub(crate) fn control_and_edge(data: &Path) -> (Control, crate::cluster::Process, String) {
+  let control_data = data.join("control");
+  let control = Control::start(&control_data, 0, 0, None);
+  let join = make_token(
+    &["--data", control_data.to_str().expect("utf-8")],
+    "edge-join",
+  );
+  let (edge, edge_url) = start_edge(&control.api, Some(&join), &data.join("edge"));
+  (control, edge, edge_url)
+}
+
+/// `outpost deploy` run in `dir` against `control`; its stdout, once it
+/// has succeeded.
+pub(crate) fn deploy_folder(control: &Control, dir: &Path) -> String {
+  let deployed = outpost()
+    .args(["deploy", "--url", &control.api, "--token", &control.admin])
+    .current_dir(dir)
+    .output()
+    .expect("outpost deploy runs");
+  let out = String::from_utf8_lossy(&deployed.stdout).into_owned();
+  assert!(
+    deployed.status.success(),
+    "{out}{}",
+    String::from_utf8_lossy(&deployed.stderr)
+  );
+  out
+}
+
 pub(crate) async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
   let response = client.get(url).send().await.expect("request");
   let status = response.status().as_u16();
@@ -126,26 +156,9 @@ async fn a_hono_app_with_middleware_runs_with_outpost_dev_in_its_folder() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_hono_folder_deploys_unmodified() {
   let data = tempfile::tempdir().expect("temp dir");
-  let control_data = data.path().join("control");
-  let control = Control::start(&control_data, 0, 0, None);
-  let join = make_token(
-    &["--data", control_data.to_str().expect("utf-8")],
-    "edge-join",
-  );
-  let (_edge, edge_url) = start_edge(&control.api, Some(&join), &data.path().join("edge"));
+  let (control, _edge, edge_url) = control_and_edge(data.path());
   let project = npm_fixture("hono-app");
-
-  let deployed = outpost()
-    .args(["deploy", "--url", &control.api, "--token", &control.admin])
-    .current_dir(project.path())
-    .output()
-    .expect("outpost deploy runs");
-  let out = String::from_utf8_lossy(&deployed.stdout);
-  assert!(
-    deployed.status.success(),
-    "{out}{}",
-    String::from_utf8_lossy(&deployed.stderr)
-  );
+  let out = deploy_folder(&control, project.path());
   assert!(out.contains("uploaded hono-app v1"), "{out}");
   assert!(out.contains("1/1 edges serving v1"), "{out}");
 
@@ -172,17 +185,7 @@ async fn the_same_hono_folder_deploys_unmodified() {
   // A nodejs_compat project: its flags and its bare `events` imports
   // (CommonJS among them) travel in the bundle.
   let node_project = npm_fixture("node-compat");
-  let deployed = outpost()
-    .args(["deploy", "--url", &control.api, "--token", &control.admin])
-    .current_dir(node_project.path())
-    .output()
-    .expect("outpost deploy runs");
-  assert!(
-    deployed.status.success(),
-    "{}{}",
-    String::from_utf8_lossy(&deployed.stdout),
-    String::from_utf8_lossy(&deployed.stderr)
-  );
+  deploy_folder(&control, node_project.path());
   let answer = reqwest::Client::new()
     .get(format!("{edge_url}/?id=9"))
     .header("host", "node-compat.localhost")

@@ -12,12 +12,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::cluster::{Control, start_edge};
-use crate::npm_projects::npm_fixture;
+use crate::npm_projects::{control_and_edge, deploy_folder, npm_fixture};
 use crate::tls::TestCa;
 use crate::util::{
   DevProcess, TestServer, fixture_entry, fresh_postgres_database, http1, limits_allowing,
-  make_token, outpost,
 };
 
 /// Echoes what each connection sends, after it half-closes, then closes.
@@ -281,28 +279,9 @@ async fn a_worker_queries_postgresql_with_pg_from_npm() {
 
   // Deployed, loopback is refused until the project's allow-list opens it.
   let data = tempfile::tempdir().expect("temp dir");
-  let control_data = data.path().join("control");
-  let control = Control::start(&control_data, 0, 0, None);
-  let join = make_token(
-    &["--data", control_data.to_str().expect("utf-8")],
-    "edge-join",
-  );
-  let (_edge, edge_url) = start_edge(&control.api, Some(&join), &data.path().join("edge"));
-  let deploy = |dir: &Path| {
-    let deployed = outpost()
-      .args(["deploy", "--url", &control.api, "--token", &control.admin])
-      .current_dir(dir)
-      .output()
-      .expect("outpost deploy runs");
-    assert!(
-      deployed.status.success(),
-      "{}{}",
-      String::from_utf8_lossy(&deployed.stdout),
-      String::from_utf8_lossy(&deployed.stderr)
-    );
-  };
+  let (control, _edge, edge_url) = control_and_edge(data.path());
   let host = Some("pg-worker.localhost");
-  deploy(project.path());
+  deploy_folder(&control, project.path());
   let (status, answer) = visit(&client, &format!("{edge_url}/edge"), host).await;
   assert_eq!(status, 500, "{answer}");
   let error = answer["error"].as_str().expect("an error");
@@ -312,7 +291,7 @@ async fn a_worker_queries_postgresql_with_pg_from_npm() {
   );
 
   let allowed = pg_project(&database, Some("127.0.0.1"));
-  deploy(allowed.path());
+  deploy_folder(&control, allowed.path());
   let mut last = (0, Value::Null);
   for _ in 0..50 {
     last = visit(&client, &format!("{edge_url}/edge"), host).await;
