@@ -65,6 +65,8 @@ enum Command {
   /// Follow a worker's console output, exceptions and requests, live, on
   /// every edge.
   Tail(commands::tail::TailArgs),
+  /// Set, list and remove a deployed worker's secrets (values never echoed).
+  Secret(commands::secret::SecretArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +91,7 @@ fn main() -> std::process::ExitCode {
     Command::Edges(args) => commands::deploy::edges(args),
     Command::Kv(args) => commands::kv::run(args),
     Command::Tail(args) => commands::tail::run(args),
+    Command::Secret(args) => commands::secret::run(args),
     Command::Certs(args) => commands::certs::run(args),
   };
   traces.shutdown();

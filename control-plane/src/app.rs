@@ -126,6 +126,7 @@ impl ControlPlane {
   /// logged.
   pub async fn edge_state(&self) -> Result<State, StoreError> {
     let mut state = self.store.state().await?;
+    self.open_secrets(&mut state).await?;
     for stored in self.store.certificates().await? {
       let opened = self
         .secrets()
@@ -141,6 +142,37 @@ impl ControlPlane {
       }
     }
     Ok(state)
+  }
+
+  /// Puts each deployed version's secrets, opened, into `state`. A
+  /// version whose secrets do not open is served without them, and logged.
+  async fn open_secrets(&self, state: &mut State) -> Result<(), StoreError> {
+    let deployed: Vec<(String, u64)> = state
+      .workers
+      .iter()
+      .flat_map(|w| w.versions.iter().map(|v| (w.worker.clone(), v.number)))
+      .collect();
+    let sealed = self.store.sealed_secrets(deployed).await?;
+    let versions = state
+      .workers
+      .iter_mut()
+      .flat_map(|w| w.versions.iter_mut().map(|v| (w.worker.as_str(), v)));
+    for ((worker, version), sealed) in versions.zip(sealed) {
+      let Some(sealed) = sealed else { continue };
+      let opened = self
+        .secrets()
+        .and_then(|key| key.open(&sealed))
+        .and_then(|json| serde_json::from_slice(&json).map_err(|_| SecretsError::Corrupt));
+      match opened {
+        Ok(secrets) => version.secrets = secrets,
+        Err(err) => tracing::error!(
+          worker,
+          version = version.number,
+          "secrets not sent to edges: {err}"
+        ),
+      }
+    }
+    Ok(())
   }
 
   /// The newest epoch this process knows of.

@@ -324,7 +324,7 @@ impl ControlledNode {
       for version in &deployment.versions {
         let name = format!("{}@{}", deployment.worker, version.number);
         if !self.installed.contains(&name) {
-          self.install(&name, &version.hash).await?;
+          self.install(&name, &version.hash, &version.secrets).await?;
         }
         versions
           .entry(deployment.worker.clone())
@@ -363,9 +363,14 @@ impl ControlledNode {
     self.data.join("bundles").join(hash)
   }
 
-  /// Stages the version in bundle `hash` as `name`, started on its first
-  /// request.
-  async fn install(&self, name: &str, hash: &str) -> Result<(), ControlError> {
+  /// Stages the version in bundle `hash` as `name`, with `secrets` bound
+  /// beside its vars, started on its first request.
+  async fn install(
+    &self,
+    name: &str,
+    hash: &str,
+    secrets: &BTreeMap<String, String>,
+  ) -> Result<(), ControlError> {
     // The hash names a folder: it must be nothing but a hash.
     if !is_sha256_hex(hash) {
       return Err(ControlError::Bundle {
@@ -396,11 +401,18 @@ impl ControlledNode {
     let modules = WorkerBundle::load_with(&modules_dir.join(&bundle.main), &resolver)
       .map_err(|e| failed(e.to_string()))?
       .with_code_cache_dir(dir.join("code-cache"));
+    let nodejs_compat = bundle.nodejs_compat();
+    let mut vars = bundle.vars;
+    vars.extend(
+      secrets
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone())),
+    );
     let version = WorkerVersion {
       bundle: Arc::new(modules),
       env: Arc::new(WorkerEnv {
-        nodejs_compat: bundle.nodejs_compat(),
-        vars: bundle.vars,
+        nodejs_compat,
+        vars,
         kv: kv_env(&bundle.kv_namespaces, &self.kv_backend()),
       }),
       limits,

@@ -19,6 +19,8 @@
 //! Every message is a frame: a 4-byte big-endian length, then JSON (or the
 //! raw bundle bytes).
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -43,6 +45,11 @@ pub struct DeployedVersion {
   pub hash: String,
   /// Its share of the requests, 1 to 100; a deployment's shares sum to 100.
   pub percent: u8,
+  /// Its secrets, bound into `env` beside the bundle's vars (in the clear
+  /// only inside the mutual-TLS sync connection and the edge's 0600 state
+  /// file; sealed in the control plane's store).
+  #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+  pub secrets: BTreeMap<String, String>,
 }
 
 /// A worker's active deployment.

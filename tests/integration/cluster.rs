@@ -23,7 +23,13 @@ impl Drop for Process {
 /// Starts `outpost <args>` and reads stdout up to the line containing
 /// `ready`; returns the process and the lines read.
 pub fn start(args: &[&str], ready: &str) -> (Process, Vec<String>) {
+  start_with_env(args, ready, &[])
+}
+
+/// As [`start`], with `env` added to its environment.
+pub fn start_with_env(args: &[&str], ready: &str, env: &[(&str, &str)]) -> (Process, Vec<String>) {
   let mut child = outpost()
+    .envs(env.iter().copied())
     .args(args)
     .stdout(Stdio::piped())
     .stderr(Stdio::null())
@@ -94,6 +100,17 @@ impl Control {
 
   /// As [`Control::start`], with `storage` the flags naming the store.
   pub fn start_on(storage: &[&str], api_port: u16, sync_port: u16, admin: Option<&str>) -> Self {
+    Self::start_on_env(storage, api_port, sync_port, admin, &[])
+  }
+
+  /// As [`Control::start_on`], with `env` added to its environment.
+  pub fn start_on_env(
+    storage: &[&str],
+    api_port: u16,
+    sync_port: u16,
+    admin: Option<&str>,
+    env: &[(&str, &str)],
+  ) -> Self {
     let listen = format!("127.0.0.1:{api_port}");
     let sync_listen = format!("127.0.0.1:{sync_port}");
     let mut args = vec![
@@ -104,7 +121,7 @@ impl Control {
       &sync_listen,
     ];
     args.extend_from_slice(storage);
-    let (process, lines) = start(&args, "API at");
+    let (process, lines) = start_with_env(&args, "API at", env);
     let admin = admin
       .map(str::to_owned)
       .or_else(|| lines.iter().find(|l| l.starts_with("opt_")).cloned())

@@ -37,6 +37,7 @@ mod protocol;
 mod reload;
 mod routes;
 mod scale;
+mod secrets;
 mod shutdown;
 mod sockets;
 mod streaming;

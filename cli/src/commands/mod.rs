@@ -8,4 +8,5 @@ pub mod dev;
 pub mod edge;
 pub mod kv;
 mod node;
+pub mod secret;
 pub mod tail;

@@ -18,11 +18,13 @@
 //! | `GET /v1/workers/{worker}/tail` (live events from every edge, one JSON object per line) | read-only |
 //!
 //! KV calls are under `/v1/kv/namespaces` (see [`kv`]), TLS certificates
-//! for edges under `/v1/certificates` (see [`certs`]).
+//! for edges under `/v1/certificates` (see [`certs`]), a worker's secrets
+//! under `/v1/workers/{worker}/secrets` (see [`secrets`]).
 
 mod certs;
 mod error;
 mod kv;
+mod secrets;
 mod tail;
 
 use std::sync::Arc;
@@ -100,6 +102,10 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
   if let Some((&"certificates", segments)) = segments.split_first() {
     return certs::route(app, scope, segments, request).await;
   }
+  if let ["workers", worker, "secrets", rest @ ..] = segments {
+    let (status, body) = secrets::route(app, scope, worker_name(worker)?, rest, request).await?;
+    return Ok(Reply::Json(status, body));
+  }
   if let (&Method::GET, ["workers", worker, "tail"]) = (&method, segments) {
     return Ok(Reply::Stream(tail::stream(app, worker_name(worker)?)));
   }
@@ -125,6 +131,16 @@ async fn platform(
       let bytes = read_body(request, MAX_BODY_BYTES).await?;
       let bundle = Bundle::from_json(&bytes)?;
       kv::check_bindings(store, &bundle).await?;
+      // The new version keeps the newest one's secrets: none may share a
+      // name with the bundle's vars or bindings.
+      if let Some(newest) = store.versions(worker.clone()).await?.last() {
+        let sealed = store
+          .sealed_secrets(vec![(worker.clone(), newest.number)])
+          .await?
+          .pop()
+          .flatten();
+        secrets::check_clashes(&bundle, secrets::open(app, sealed.as_deref())?.keys())?;
+      }
       let uploaded = store
         .put_version(worker, bundle.hash(), bundle.canonical_bytes())
         .await?;

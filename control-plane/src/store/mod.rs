@@ -12,6 +12,9 @@ mod kv;
 mod kv_postgres;
 mod kv_sqlite;
 mod postgres;
+mod secrets;
+mod secrets_postgres;
+mod secrets_sqlite;
 mod sqlite;
 
 use futures::future::BoxFuture;
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use certs::{CertStore, StoredCertificate};
 pub use kv::{KvNamespaceInfo, KvStore, KvWrite};
 pub use postgres::{Change, PostgresStore, listen_for_changes};
+pub use secrets::{SecretStore, SecretsBase, SecretsChanged};
 pub use sqlite::SqliteStore;
 
 /// What a token may do.
@@ -184,7 +188,7 @@ impl From<rusqlite::Error> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The control plane's storage. Every method is one transaction.
-pub trait Store: KvStore + CertStore + Send + Sync + 'static {
+pub trait Store: KvStore + CertStore + SecretStore + Send + Sync + 'static {
   /// Stores a token's hash with its scope.
   fn create_token(
     &self,

@@ -127,6 +127,12 @@ const MIGRATIONS: &[&str] = &[
     created_at BIGINT NOT NULL
   );
 "#,
+  // Secrets: sealed per version; a version's bundle may recur with other
+  // secrets.
+  r#"
+  ALTER TABLE versions DROP CONSTRAINT IF EXISTS versions_worker_hash_key;
+  ALTER TABLE versions ADD COLUMN secrets TEXT;
+"#,
 ];
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -305,11 +311,11 @@ pub(super) async fn record_change(
   Ok(epoch as u64)
 }
 
-const VERSION_COLUMNS: &str = "SELECT v.worker, v.number, v.hash, b.size, v.created_at FROM versions v JOIN bundles b ON b.hash = v.hash";
+pub(super) const VERSION_COLUMNS: &str = "SELECT v.worker, v.number, v.hash, b.size, v.created_at FROM versions v JOIN bundles b ON b.hash = v.hash";
 const DEPLOYMENT_COLUMNS: &str =
   "SELECT id, worker, shares, epoch, created_at, restores FROM deployments";
 
-fn version_info(row: &Row) -> VersionInfo {
+pub(super) fn version_info(row: &Row) -> VersionInfo {
   VersionInfo {
     worker: row.get(0),
     number: row.get::<_, i64>(1) as u64,
@@ -333,7 +339,7 @@ fn deployment(row: &Row) -> StoreResult<Deployment> {
   })
 }
 
-async fn latest_deployment(
+pub(super) async fn latest_deployment(
   tx: &Transaction<'_>,
   worker: &str,
   before: i64,
@@ -348,7 +354,7 @@ async fn latest_deployment(
   .transpose()
 }
 
-async fn insert_deployment(
+pub(super) async fn insert_deployment(
   tx: &Transaction<'_>,
   worker: &str,
   shares: Vec<Share>,
@@ -503,10 +509,22 @@ impl Store for PostgresStore {
     bytes: Vec<u8>,
   ) -> BoxFuture<'_, StoreResult<Uploaded>> {
     transaction!(self, true, |tx| {
+      // A new bundle keeps the newest version's secrets; the same bundle
+      // with the same secrets is the same version.
+      let secrets: Option<String> = tx
+        .query_opt(
+          "SELECT secrets FROM versions WHERE worker = $1 ORDER BY number DESC LIMIT 1",
+          &[&worker],
+        )
+        .await?
+        .and_then(|row| row.get(0));
       let existing = tx
         .query_opt(
-          &format!("{VERSION_COLUMNS} WHERE v.worker = $1 AND v.hash = $2"),
-          &[&worker, &hash],
+          &format!(
+            "{VERSION_COLUMNS} WHERE v.worker = $1 AND v.hash = $2 \
+             AND v.secrets IS NOT DISTINCT FROM $3 ORDER BY v.number DESC LIMIT 1"
+          ),
+          &[&worker, &hash, &secrets],
         )
         .await?;
       match existing {
@@ -530,8 +548,9 @@ impl Store for PostgresStore {
             .get(0);
           let created_at = now();
           tx.execute(
-            "INSERT INTO versions (worker, number, hash, created_at) VALUES ($1, $2, $3, $4)",
-            &[&worker, &number, &hash, &created_at],
+            "INSERT INTO versions (worker, number, hash, created_at, secrets) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&worker, &number, &hash, &created_at, &secrets],
           )
           .await?;
           Uploaded {
@@ -698,6 +717,7 @@ impl Store for PostgresStore {
             number: share.version,
             hash,
             percent: share.percent,
+            secrets: Default::default(),
           });
         }
         workers.push(WorkerDeployment {

@@ -85,6 +85,22 @@ const MIGRATIONS: &[&str] = &[
     created_at INTEGER NOT NULL
   );
 "#,
+  // Secrets: sealed per version; a version's bundle may recur with other
+  // secrets.
+  r#"
+  CREATE TABLE versions_with_secrets (
+    worker TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    hash TEXT NOT NULL REFERENCES bundles (hash),
+    created_at INTEGER NOT NULL,
+    secrets TEXT,
+    PRIMARY KEY (worker, number)
+  );
+  INSERT INTO versions_with_secrets (worker, number, hash, created_at)
+    SELECT worker, number, hash, created_at FROM versions;
+  DROP TABLE versions;
+  ALTER TABLE versions_with_secrets RENAME TO versions;
+"#,
 ];
 
 /// The SQLite store.
@@ -174,7 +190,7 @@ pub(super) fn record_change(tx: &Transaction<'_>, kind: &str, subject: &str) -> 
   Ok(u64::try_from(tx.last_insert_rowid()).unwrap_or(0))
 }
 
-fn version_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
+pub(super) fn version_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
   Ok(VersionInfo {
     worker: row.get(0)?,
     number: row.get::<_, i64>(1)? as u64,
@@ -184,7 +200,7 @@ fn version_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
   })
 }
 
-const VERSION_COLUMNS: &str = "SELECT v.worker, v.number, v.hash, b.size, v.created_at FROM versions v JOIN bundles b ON b.hash = v.hash";
+pub(super) const VERSION_COLUMNS: &str = "SELECT v.worker, v.number, v.hash, b.size, v.created_at FROM versions v JOIN bundles b ON b.hash = v.hash";
 
 fn deployment(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Deployment, String)> {
   Ok((
@@ -209,7 +225,7 @@ fn with_shares((mut deployment, shares): (Deployment, String)) -> StoreResult<De
 const DEPLOYMENT_COLUMNS: &str =
   "SELECT id, worker, shares, epoch, created_at, restores FROM deployments";
 
-fn latest_deployment(
+pub(super) fn latest_deployment(
   tx: &Transaction<'_>,
   worker: &str,
   before: i64,
@@ -226,7 +242,7 @@ fn latest_deployment(
 
 /// Inserts a deployment of `shares` (checked; none records a removal) and
 /// returns it.
-fn insert_deployment(
+pub(super) fn insert_deployment(
   tx: &Transaction<'_>,
   worker: &str,
   shares: Vec<Share>,
@@ -344,10 +360,23 @@ impl Store for SqliteStore {
     bytes: Vec<u8>,
   ) -> BoxFuture<'_, StoreResult<Uploaded>> {
     self.transaction(move |tx| {
+      // A new bundle keeps the newest version's secrets; the same bundle
+      // with the same secrets is the same version.
+      let secrets: Option<String> = tx
+        .query_row(
+          "SELECT secrets FROM versions WHERE worker = ?1 ORDER BY number DESC LIMIT 1",
+          params![worker],
+          |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
       let existing = tx
         .query_row(
-          &format!("{VERSION_COLUMNS} WHERE v.worker = ?1 AND v.hash = ?2"),
-          params![worker, hash],
+          &format!(
+            "{VERSION_COLUMNS} WHERE v.worker = ?1 AND v.hash = ?2 AND v.secrets IS ?3 \
+             ORDER BY v.number DESC LIMIT 1"
+          ),
+          params![worker, hash, secrets],
           version_info,
         )
         .optional()?;
@@ -368,8 +397,8 @@ impl Store for SqliteStore {
       )?;
       let created_at = now();
       tx.execute(
-        "INSERT INTO versions (worker, number, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![worker, number, hash, created_at],
+        "INSERT INTO versions (worker, number, hash, created_at, secrets) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![worker, number, hash, created_at, secrets],
       )?;
       Ok(Uploaded {
         version: VersionInfo {
@@ -516,7 +545,12 @@ impl Store for SqliteStore {
             params![deployment.worker, share.version as i64],
             |row| row.get(0),
           )?;
-          versions.push(DeployedVersion { number: share.version, hash, percent: share.percent });
+          versions.push(DeployedVersion {
+            number: share.version,
+            hash,
+            percent: share.percent,
+            secrets: Default::default(),
+          });
         }
         workers.push(WorkerDeployment { worker: deployment.worker, versions });
       }
