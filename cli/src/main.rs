@@ -50,8 +50,9 @@ enum Command {
   Deploy(commands::deploy::DeployArgs),
   /// Stop serving a worker everywhere (its versions are kept).
   Delete(commands::deploy::WorkerArgs),
-  /// List a worker's versions.
-  Versions(commands::deploy::WorkerArgs),
+  /// List a worker's versions and the share each serves; deploy one, or a
+  /// split of two (`versions deploy v8@10% v7@90%`).
+  Versions(commands::versions::VersionsArgs),
   /// Redeploy what served before the active deployment.
   Rollback(commands::deploy::WorkerArgs),
   /// List, add and remove routes.
@@ -85,7 +86,7 @@ fn main() -> std::process::ExitCode {
     Command::Login(args) => commands::deploy::login(args),
     Command::Deploy(args) => commands::deploy::deploy(args),
     Command::Delete(args) => commands::deploy::delete(args),
-    Command::Versions(args) => commands::deploy::versions(args),
+    Command::Versions(args) => commands::versions::run(args),
     Command::Rollback(args) => commands::deploy::rollback(args),
     Command::Routes(args) => commands::deploy::routes(args),
     Command::Edges(args) => commands::deploy::edges(args),

@@ -325,6 +325,52 @@ async fn outpost_deploy_reports_every_edge_and_rolls_back(backend: Backend) {
     );
   }
 
+  // A gradual rollout from the CLI: both versions answer.
+  let out = stdout_of(&cli(
+    &project,
+    &config,
+    &["versions", "deploy", "v2@30%", "v1@70%"],
+  ));
+  assert!(out.contains("greeter now serves v2 30% + v1 70%"), "{out}");
+  assert!(out.contains("3/3 edges serving v2 30% + v1 70%"), "{out}");
+  let out = stdout_of(&cli(&project, &config, &["versions", "list"]));
+  assert!(
+    out
+      .lines()
+      .any(|l| l.starts_with("v1") && l.contains("70%")),
+    "{out}"
+  );
+  assert!(
+    out
+      .lines()
+      .any(|l| l.starts_with("v2") && l.contains("30%")),
+    "{out}"
+  );
+  let mut answers = std::collections::BTreeSet::new();
+  for _ in 0..200 {
+    answers.insert(
+      body_of(&format!("{}/greet/", edges[0].1))
+        .await
+        .unwrap_or_default(),
+    );
+    if answers.len() == 2 {
+      break;
+    }
+  }
+  assert_eq!(answers.len(), 2, "both versions answer: {answers:?}");
+  let refused = cli(
+    &project,
+    &config,
+    &["versions", "deploy", "v2@30%", "v1@60%"],
+  );
+  assert!(
+    String::from_utf8_lossy(&refused.stderr).contains("sum to 100"),
+    "{}",
+    String::from_utf8_lossy(&refused.stderr)
+  );
+  let out = stdout_of(&cli(&project, &config, &["versions", "deploy", "v1"]));
+  assert!(out.contains("3/3 edges serving v1"), "{out}");
+
   // An edge that is down holds the deploy up, and it fails naming it.
   drop(edges.pop());
   std::fs::write(project.join("outpost.toml"), toml("sun")).expect("outpost.toml");

@@ -118,7 +118,7 @@ enum RoutesCommand {
   },
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
   tokio::runtime::Builder::new_current_thread()
     .enable_all()
     .build()
@@ -141,7 +141,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
 }
 
 /// The worker name from a flag or ./outpost.toml.
-fn worker_name(flag: Option<String>) -> anyhow::Result<String> {
+pub(super) fn worker_name(flag: Option<String>) -> anyhow::Result<String> {
   if let Some(name) = flag {
     return Ok(name);
   }
@@ -234,49 +234,6 @@ pub fn delete(args: WorkerArgs) -> anyhow::Result<()> {
   })
 }
 
-/// `outpost versions`: the worker's versions, the active ones marked.
-pub fn versions(args: WorkerArgs) -> anyhow::Result<()> {
-  let api = Api::new(&args.api)?;
-  let name = worker_name(args.name)?;
-  runtime()?.block_on(async {
-    let versions = api
-      .call(Method::GET, &format!("/workers/{name}/versions"), None)
-      .await?;
-    let deployments = api
-      .call(Method::GET, &format!("/workers/{name}/deployments"), None)
-      .await?;
-    let active: BTreeMap<u64, u64> = deployments["deployments"][0]["shares"]
-      .as_array()
-      .map(|shares| {
-        shares
-          .iter()
-          .filter_map(|s| Some((s["version"].as_u64()?, s["percent"].as_u64()?)))
-          .collect()
-      })
-      .unwrap_or_default();
-    println!(
-      "{:<8} {:<10} {:<12} {:>10}  uploaded (unix)",
-      "version", "serving", "hash", "bytes"
-    );
-    for version in versions["versions"].as_array().into_iter().flatten() {
-      let number = version["number"].as_u64().unwrap_or(0);
-      let serving = active
-        .get(&number)
-        .map_or(String::new(), |p| format!("{p}%"));
-      let hash = version["hash"].as_str().unwrap_or("");
-      println!(
-        "v{:<7} {:<10} {:<12} {:>10}  {}",
-        number,
-        serving,
-        &hash[..hash.len().min(12)],
-        version["size"].as_u64().unwrap_or(0),
-        version["created_at"].as_i64().unwrap_or(0)
-      );
-    }
-    Ok(())
-  })
-}
-
 /// `outpost routes`.
 pub fn routes(args: RoutesArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
@@ -355,7 +312,7 @@ async fn add_route(api: &Api, pattern: &str, worker: &str) -> anyhow::Result<u64
 }
 
 /// `v3`, or `v3 90% + v2 10%`.
-fn describe_shares(shares: &Value) -> String {
+pub(super) fn describe_shares(shares: &Value) -> String {
   let shares: Vec<(u64, u64)> = shares
     .as_array()
     .into_iter()
@@ -375,7 +332,7 @@ fn describe_shares(shares: &Value) -> String {
 
 /// Shows how many edges serve `epoch` until all do, or fails after
 /// `timeout` naming the ones that have not.
-async fn wait_for_edges(
+pub(super) async fn wait_for_edges(
   api: &Api,
   epoch: u64,
   label: &str,

@@ -10,3 +10,4 @@ pub mod kv;
 mod node;
 pub mod secret;
 pub mod tail;
+pub mod versions;
