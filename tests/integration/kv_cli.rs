@@ -264,3 +264,49 @@ async fn outpost_kv_against_the_control_plane() {
     String::from_utf8_lossy(&refused.stderr)
   );
 }
+
+#[test]
+fn env_picks_the_environments_binding() {
+  let project = kv_project();
+  std::fs::write(
+    project.path().join("outpost.toml"),
+    "name = \"kv\"\n[[kv_namespaces]]\nbinding = \"KV\"\nid = \"dev-ns\"\n\n\
+     [env.staging]\n[[env.staging.kv_namespaces]]\nbinding = \"KV\"\nid = \"staging-ns\"\n",
+  )
+  .expect("write outpost.toml");
+  succeeded(&run_in(
+    project.path(),
+    &[
+      "kv",
+      "key",
+      "put",
+      "where",
+      "staging",
+      "--local",
+      "--binding",
+      "KV",
+      "--env",
+      "staging",
+    ],
+  ));
+  let staging = succeeded(&run_in(
+    project.path(),
+    &[
+      "kv",
+      "key",
+      "list",
+      "--local",
+      "--namespace-id",
+      "staging-ns",
+    ],
+  ));
+  assert_eq!(staging, "where\n");
+  let default = succeeded(&run_in(
+    project.path(),
+    &["kv", "key", "list", "--local", "--namespace-id", "dev-ns"],
+  ));
+  assert_eq!(
+    default, "",
+    "the default environment's namespace is untouched"
+  );
+}

@@ -310,3 +310,38 @@ fn nothing_is_collected_untailed_and_the_buffer_is_bounded() {
     "no forwarder drains it: past the buffer, events are dropped, never waited for"
   );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_names_the_environments_worker() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let control = Control::start(&dir.path().join("control"), 0, 0, None);
+  let project = dir.path().join("project");
+  std::fs::create_dir_all(&project).expect("project");
+  std::fs::write(
+    project.join("wrangler.toml"),
+    "name = \"shop\"\nmain = \"worker.js\"\n[env.staging]\n",
+  )
+  .expect("wrangler.toml");
+  let mut child = outpost()
+    .args([
+      "tail",
+      "--env",
+      "staging",
+      "--url",
+      &control.api,
+      "--token",
+      &control.admin,
+    ])
+    .current_dir(&project)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("outpost tail starts");
+  let mut first = String::new();
+  BufReader::new(child.stderr.take().expect("stderr"))
+    .read_line(&mut first)
+    .expect("a first line");
+  let _ = child.kill();
+  let _ = child.wait();
+  assert!(first.contains("tailing shop-staging"), "{first}");
+}

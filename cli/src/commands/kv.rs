@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use outpost_control::kv::{BulkPair, bulk_writes, ensure_namespaces};
 use outpost_control::store::{KvWrite, SqliteStore, Store};
-use outpost_edge::config::read_project_config;
+use outpost_edge::config::read_project;
 use outpost_edge::local::state_dir;
 use outpost_protocol::kv::{self, Clock, KvListOptions, MAX_LIST_LIMIT};
 use reqwest::Method;
@@ -147,6 +147,9 @@ struct Target {
   /// The binding in ./outpost.toml's [[kv_namespaces]] whose namespace to use.
   #[arg(long, global = true)]
   binding: Option<String>,
+  /// The config environment whose bindings --binding reads (`[env.<name>]`).
+  #[arg(long, short = 'e', value_name = "ENV", global = true)]
+  env: Option<String>,
   /// Use the local store `outpost dev` keeps (.outpost/state/ here), not
   /// the control plane.
   #[arg(long, global = true)]
@@ -166,7 +169,7 @@ impl Target {
     let Some(binding) = &self.binding else {
       bail!("which namespace? pass --namespace-id <ID> or --binding <NAME>");
     };
-    let config = read_project_config(Path::new("."))?
+    let config = read_project(Path::new("."), self.env.as_deref())?
       .context("--binding needs an outpost.toml or wrangler config here with [[kv_namespaces]]")?;
     // The local store is the one `outpost dev` uses: preview ids first.
     let bindings = match self.local {

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
-use outpost_edge::config::read_project_config;
+use outpost_edge::config::read_project;
 use outpost_protocol::tail::{TailEvent, TailKind};
 
 use super::api::{Api, ApiArgs};
@@ -26,6 +26,10 @@ pub struct TailArgs {
   /// Only events whose message or URL contains this text.
   #[arg(long)]
   search: Option<String>,
+  /// The config environment (`[env.<name>]`) naming the worker when none
+  /// is given: `<name>-<env>` unless the environment names it.
+  #[arg(long, short = 'e', value_name = "ENV")]
+  env: Option<String>,
   #[command(flatten)]
   api: ApiArgs,
 }
@@ -113,9 +117,9 @@ pub fn run(args: TailArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
   let worker = match &args.worker {
     Some(worker) => worker.clone(),
-    None => read_project_config(Path::new("."))?
+    None => read_project(Path::new("."), args.env.as_deref())?
       .and_then(|c| c.name)
-      .context("which worker? name it, or run where an outpost.toml has `name = ...`")?,
+      .context("which worker? name it, or run in a project folder whose config has `name = ...`")?,
   };
   let runtime = tokio::runtime::Builder::new_current_thread()
     .enable_all()
