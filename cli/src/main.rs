@@ -68,6 +68,10 @@ enum Command {
   Tail(commands::tail::TailArgs),
   /// Set, list and remove a deployed worker's secrets (values never echoed).
   Secret(commands::secret::SecretArgs),
+  /// Make a new Workers project from a template (hello, hono, scheduled).
+  Init(commands::init::InitArgs),
+  /// Show the control plane the CLI talks to, and its token's scope.
+  Whoami(commands::deploy::WhoamiArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -93,6 +97,8 @@ fn main() -> std::process::ExitCode {
     Command::Kv(args) => commands::kv::run(args),
     Command::Tail(args) => commands::tail::run(args),
     Command::Secret(args) => commands::secret::run(args),
+    Command::Init(args) => commands::init::run(args),
+    Command::Whoami(args) => commands::deploy::whoami(args),
     Command::Certs(args) => commands::certs::run(args),
   };
   traces.shutdown();

@@ -209,6 +209,8 @@ fn every_command_has_help() {
     &["versions", "deploy"],
     &["secret"],
     &["secret", "put"],
+    &["init"],
+    &["whoami"],
     &["rollback"],
     &["routes"],
     &["routes", "add"],
@@ -282,4 +284,101 @@ fn dev_without_an_entry_reads_outpost_toml() {
     .expect("run");
   assert!(!refused.status.success());
   assert!(String::from_utf8_lossy(&refused.stderr).contains("no entry given"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_makes_projects_that_run() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let made = outpost()
+    .args(["init", "greeter"])
+    .current_dir(dir.path())
+    .output()
+    .expect("outpost init runs");
+  let out = String::from_utf8_lossy(&made.stdout);
+  assert!(
+    made.status.success() && out.contains("made worker greeter"),
+    "{out}"
+  );
+  let project = dir.path().join("greeter");
+  let config = std::fs::read_to_string(project.join("wrangler.toml")).expect("wrangler.toml");
+  assert!(
+    config.contains("name = \"greeter\"") && config.contains("compatibility_date = \"20"),
+    "{config}"
+  );
+  let dev = crate::util::DevProcess::start(&project, &[]).await;
+  let body = crate::util::get_text(&http1(), &format!("{}hi", dev.url)).await;
+  assert_eq!(body, "Hello from /hi!\n");
+  drop(dev);
+
+  // Nothing is overwritten.
+  let again = outpost()
+    .args(["init", "greeter", "--template", "scheduled"])
+    .current_dir(dir.path())
+    .output()
+    .expect("outpost init runs");
+  assert!(!again.status.success());
+  assert!(
+    String::from_utf8_lossy(&again.stderr).contains("already holds a project"),
+    "{}",
+    String::from_utf8_lossy(&again.stderr)
+  );
+
+  // The Hono template, with hono as npm installed it for the fixtures.
+  let made = outpost()
+    .args(["init", "api", "--template", "hono"])
+    .current_dir(dir.path())
+    .output()
+    .expect("outpost init runs");
+  assert!(String::from_utf8_lossy(&made.stdout).contains("npm install && outpost dev"));
+  let api = dir.path().join("api");
+  let hono = crate::util::fixtures_dir().join("npm/hono-app/node_modules/hono");
+  assert!(
+    hono.is_dir(),
+    "run scripts/npm-fixtures.sh (`make test` does)"
+  );
+  copy_tree(&hono, &api.join("node_modules/hono"));
+  let dev = crate::util::DevProcess::start(&api, &[]).await;
+  let body = crate::util::get_text(&http1(), &format!("{}api/hello/ann", dev.url)).await;
+  assert_eq!(body, r#"{"message":"Hello, ann"}"#);
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+  std::fs::create_dir_all(to).expect("create dir");
+  for entry in std::fs::read_dir(from).expect("read dir") {
+    let entry = entry.expect("entry");
+    let target = to.join(entry.file_name());
+    if entry.file_type().expect("type").is_dir() {
+      copy_tree(&entry.path(), &target);
+    } else {
+      std::fs::copy(entry.path(), target).expect("copy");
+    }
+  }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whoami_names_the_control_plane_and_scope() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let control = crate::cluster::Control::start(dir.path(), 0, 0, None);
+  let out = outpost()
+    .args(["whoami", "--url", &control.api, "--token", &control.admin])
+    .output()
+    .expect("outpost whoami runs");
+  let text = String::from_utf8_lossy(&out.stdout);
+  assert!(
+    out.status.success() && text.contains("scope admin"),
+    "{text}"
+  );
+  assert!(text.contains(control.api.trim_end_matches("/v1")), "{text}");
+  let refused = outpost()
+    .args([
+      "whoami",
+      "--url",
+      &control.api,
+      "--token",
+      "opt_not_a_token",
+    ])
+    .output()
+    .expect("outpost whoami runs");
+  assert!(!refused.status.success());
+  assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown token"));
 }

@@ -140,6 +140,32 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
   })
 }
 
+/// Arguments of `outpost whoami`.
+#[derive(Args)]
+pub struct WhoamiArgs {
+  #[command(flatten)]
+  api: ApiArgs,
+}
+
+/// `outpost whoami`: the control plane the CLI talks to, and its token.
+pub fn whoami(args: WhoamiArgs) -> anyhow::Result<()> {
+  let api = Api::new(&args.api)?;
+  runtime()?.block_on(async {
+    let token = api.call(Method::GET, "/whoami", None).await?;
+    let label = token["label"]
+      .as_str()
+      .filter(|l| !l.is_empty())
+      .unwrap_or("no label");
+    println!(
+      "{} with token #{} ({label}), scope {}",
+      api.base(),
+      token["id"],
+      token["scope"].as_str().unwrap_or("?")
+    );
+    Ok(())
+  })
+}
+
 /// The worker name from a flag or ./outpost.toml.
 pub(super) fn worker_name(flag: Option<String>) -> anyhow::Result<String> {
   if let Some(name) = flag {

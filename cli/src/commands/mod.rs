@@ -6,6 +6,7 @@ pub mod control;
 pub mod deploy;
 pub mod dev;
 pub mod edge;
+pub mod init;
 pub mod kv;
 mod node;
 pub mod secret;

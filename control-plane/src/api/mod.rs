@@ -15,6 +15,7 @@
 //! | `GET /v1/edges` | read-only |
 //! | `DELETE /v1/edges/{id}` (shuts the node out) | admin |
 //! | `GET /v1/state` (what edges serve now) | read-only |
+//! | `GET /v1/whoami` (the token's id, scope and label) | any |
 //! | `GET /v1/workers/{worker}/tail` (live events from every edge, one JSON object per line) | read-only |
 //!
 //! KV calls are under `/v1/kv/namespaces` (see [`kv`]), TLS certificates
@@ -42,7 +43,7 @@ use serde::de::DeserializeOwned;
 pub use error::ApiError;
 
 use crate::app::ControlPlane;
-use crate::store::{Scope, Share};
+use crate::store::{Scope, Share, TokenRecord};
 use crate::tokens;
 
 /// The largest body any call takes: a bundle, and room for its JSON.
@@ -95,7 +96,14 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
       serde_json::json!({ "ok": true }),
     ));
   }
-  let (scope, token_hash) = authenticate(app, &request).await?;
+  let (token, token_hash) = authenticate(app, &request).await?;
+  let scope = token.scope;
+  if let (&Method::GET, ["whoami"]) = (&method, segments) {
+    return Ok(Reply::Json(
+      StatusCode::OK,
+      serde_json::json!({ "id": token.id, "scope": token.scope, "label": token.label }),
+    ));
+  }
   if let Some((&"kv", segments)) = segments.split_first() {
     return kv::route(app, scope, segments, request).await;
   }
@@ -320,11 +328,11 @@ async fn platform(
   }
 }
 
-/// The scope of the request's bearer token, and the token's hash.
+/// The request's bearer token, as stored, and its hash.
 async fn authenticate<B>(
   app: &ControlPlane,
   request: &Request<B>,
-) -> Result<(Scope, String), ApiError> {
+) -> Result<(TokenRecord, String), ApiError> {
   let unauthorized =
     |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
   let header = request
@@ -343,7 +351,7 @@ async fn authenticate<B>(
     .find_token(hash.clone())
     .await?
     .ok_or_else(|| unauthorized("unknown token"))?;
-  Ok((record.scope, hash))
+  Ok((record, hash))
 }
 
 fn require(held: Scope, needed: Scope) -> Result<(), ApiError> {
