@@ -175,6 +175,7 @@ pub(crate) fn to_worker_request(
     headers: parts.headers,
     body,
     cf: Some(cf),
+    scheduled: None,
   };
   Ok((request, overflow))
 }

@@ -256,6 +256,7 @@ async fn serve_request(
         rtt_ms: None,
       },
     )),
+    scheduled: None,
   };
   let response = node
     .dispatcher

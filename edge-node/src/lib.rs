@@ -40,6 +40,7 @@ pub mod local;
 pub mod local_folder;
 pub mod metrics;
 pub mod routes;
+pub mod scheduled;
 pub mod server;
 pub mod tail;
 pub mod tls;

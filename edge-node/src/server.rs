@@ -44,6 +44,9 @@ pub struct ServerConfig {
   pub prewarm: bool,
   /// The node's name, which workers see as `request.cf.colo`.
   pub colo: Arc<str>,
+  /// Whether `/__scheduled` and `/cdn-cgi/handler/scheduled` run the
+  /// routed worker's `scheduled()` (`outpost dev` only).
+  pub scheduled_endpoints: bool,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
       traffic: Arc::default(),
       prewarm: true,
       colo: "local".into(),
+      scheduled_endpoints: false,
     }
   }
 }
@@ -306,6 +310,12 @@ async fn handle(
         ),
       );
     };
+    if node.config.scheduled_endpoints {
+      let now = crate::scheduled::now_ms();
+      if let Some(event) = crate::scheduled::dev_trigger(req.uri().path(), req.uri().query(), now) {
+        return run_dev_trigger(node, &worker, event).await;
+      }
+    }
     let head_only = req.method() == http::Method::HEAD;
     // Names the request in its worker's log lines (and `outpost tail`).
     req.headers_mut().insert("cf-ray", convert::new_ray());
@@ -355,4 +365,22 @@ async fn handle(
   }
   .instrument(span)
   .await
+}
+
+/// Runs `worker`'s `scheduled()` for a request to a dev trigger path, as
+/// wrangler's dev server does.
+async fn run_dev_trigger(
+  node: &Node,
+  worker: &str,
+  event: outpost_runtime::ScheduledEvent,
+) -> http::Response<EdgeBody> {
+  let executor = node.dispatcher.executor_for(worker);
+  let outcome = crate::scheduled::run_scheduled(executor, worker, event).await;
+  match outcome.ok {
+    true => convert::platform_error(StatusCode::OK, "Ran scheduled event\n"),
+    false => convert::platform_error(
+      StatusCode::INTERNAL_SERVER_ERROR,
+      "The scheduled event failed: see the worker's log.\n",
+    ),
+  }
 }

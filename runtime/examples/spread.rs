@@ -52,6 +52,7 @@ fn request(worker: usize) -> WorkerRequest {
     headers: http::HeaderMap::new(),
     body: RequestBody::Empty,
     cf: None,
+    scheduled: None,
   }
 }
 

@@ -63,6 +63,7 @@ async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize, poo
     headers: http::HeaderMap::new(),
     body: RequestBody::Empty,
     cf: None,
+    scheduled: None,
   };
   let mut samples = Vec::with_capacity(rounds);
   let mut later = Vec::with_capacity(rounds);

@@ -44,7 +44,8 @@ pub use ext::cache::ResponseCache;
 pub use ext::fetch::{OutboundPolicy, PolicyError};
 pub use ext::kv::KvNamespace;
 pub use ext::serve::{
-  BodyError, CpuLedger, RequestBody, RequestCf, ResponseBody, WorkerRequest, WorkerResponse,
+  BodyError, CpuLedger, RequestBody, RequestCf, ResponseBody, ScheduledEvent, WorkerRequest,
+  WorkerResponse,
 };
 pub use ext::websocket::{WebSocketLink, WsMessage, pump as pump_websocket};
 pub use ext::worker::{LogLevel, LogSink, WorkerLogLine, WorkerRequestLine};

@@ -44,6 +44,7 @@ async fn serve(executor: &ExecutorHandle, name: &str, bundle: WorkerBundle, want
     headers: http::HeaderMap::new(),
     body: RequestBody::Empty,
     cf: None,
+    scheduled: None,
   };
   let response = executor.dispatch(name, request).await.expect("answer");
   assert_eq!(response.status, 200);

@@ -114,6 +114,7 @@ async fn requests_queued_beyond_one_batch_are_all_answered() {
         headers: http::HeaderMap::new(),
         body: RequestBody::Empty,
         cf: None,
+        scheduled: None,
       };
       let response = executor.dispatch("batch", request).await.expect("answer");
       match response.body {
@@ -160,6 +161,7 @@ async fn requests_queued_for_a_stopped_isolate_go_to_a_fresh_one() {
         headers: http::HeaderMap::new(),
         body: RequestBody::Empty,
         cf: None,
+        scheduled: None,
       };
       executor
         .dispatch("requeue", request)

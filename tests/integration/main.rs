@@ -37,6 +37,7 @@ mod protocol;
 mod reload;
 mod routes;
 mod scale;
+mod scheduled;
 mod secrets;
 mod shutdown;
 mod sockets;

@@ -231,9 +231,21 @@ async fn create_cloudflare_templates_answer_as_on_workerd() {
   let dev = DevProcess::start(project.path(), &[]).await;
   let url = dev.url.clone();
   let (status, body) = get(&client, &url).await;
-  drop(dev);
   assert_eq!(status, 200);
   assert!(body.contains("/__scheduled?cron=*+*+*+*+*"), "{body}");
+  // The URL it points at runs its scheduled(), which fetches
+  // api.cloudflare.com: it logs its result, or fails where there is no
+  // internet (as here), either way having run.
+  let (status, _) = get(&client, &format!("{url}__scheduled?cron=*+*+*+*+*")).await;
+  let ran = match status {
+    200 => "trigger fired at * * * * *",
+    _ => "fetch failed",
+  };
+  let stderr = dev
+    .wait_for_stderr(ran, std::time::Duration::from_secs(10))
+    .await;
+  assert!(stderr.contains(ran), "{status}: {stderr}");
+  drop(dev);
 
   let project = c3_template("openapi-ts");
   let dev = DevProcess::start(project.path(), &[]).await;

@@ -8,6 +8,7 @@ use clap::Args;
 use outpost_control::kv::StoreKv;
 use outpost_edge::config::{dev_vars_file, kv_env, read_dev_vars, read_worker_settings};
 use outpost_edge::local::{LocalWorker, state_dir};
+use outpost_edge::scheduled::{fire_on_schedule, now_ms};
 use outpost_edge::{RouteTable, Routes};
 use outpost_protocol::KvBackend;
 use outpost_runtime::{OutboundPolicy, WorkerEnv};
@@ -199,12 +200,42 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
         }
       })
     });
+    // Cron triggers fire on their own schedule, as `wrangler dev
+    // --test-scheduled` lets them be run by hand at /__scheduled.
+    let crons = (!settings.crons.is_empty()).then(|| {
+      let patterns: Vec<&str> = settings.crons.iter().map(|c| c.pattern()).collect();
+      eprintln!(
+        "outpost dev: cron triggers {} fire on schedule (UTC); /__scheduled?cron=... runs one now",
+        patterns.join(", ")
+      );
+      let mut stop = stop_rx.clone();
+      tokio::spawn(fire_on_schedule(
+        dispatcher.executor_for(&name).clone(),
+        name.clone(),
+        settings.crons.clone(),
+        now_ms(),
+        |cron, due, outcome| {
+          let result = if outcome.ok { "ok" } else { "failed" };
+          eprintln!(
+            "outpost dev: cron {cron:?} due at {due} ms: {result} in {} ms",
+            outcome.duration.as_millis()
+          );
+        },
+        async move {
+          let _ = stop.changed().await;
+        },
+      ))
+    });
     let routes = Routes::new(RouteTable::catch_all(name));
-    let config = args.serve.server_config();
+    let mut config = args.serve.server_config();
+    config.scheduled_endpoints = true;
     outpost_edge::run(listener, routes, dispatcher, config, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     if let Some(watch) = watch {
       let _ = watch.await;
+    }
+    if let Some(crons) = crons {
+      let _ = crons.await;
     }
     Ok(())
   })

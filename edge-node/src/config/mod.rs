@@ -42,6 +42,8 @@ pub struct WorkerSettings {
   pub kv_namespaces: Vec<KvBinding>,
   /// Whether Node's built-ins are on under their bare names.
   pub nodejs_compat: bool,
+  /// Its cron triggers (`triggers.crons`).
+  pub crons: Vec<crate::scheduled::CronTrigger>,
 }
 
 /// Reads the project config of `dir` (outpost.toml and wrangler's files)
@@ -73,7 +75,13 @@ pub fn read_worker_settings(
       .unwrap_or_else(|| dir.join(CONFIG_FILE)),
     message: e.to_string(),
   })?;
+  let crons = project
+    .crons
+    .iter()
+    .filter_map(|cron| crate::scheduled::CronTrigger::parse(cron).ok())
+    .collect();
   Ok(WorkerSettings {
+    crons,
     nodejs_compat: project.nodejs_compat(),
     kv_namespaces: project.kv_for_local(),
     name: project.name,

@@ -290,12 +290,8 @@ fn to_project(path: &Path, tree: Map<String, Value>) -> Result<Project, ConfigEr
         let table = known_keys(path, "triggers", &value, &["crons"]).map_err(|m| fail(&key, m))?;
         if let Some(crons) = table.get("crons") {
           project.crons = strings(crons).map_err(|m| fail("triggers.crons", m))?;
-          if !project.crons.is_empty() {
-            warn_once(
-              path,
-              "triggers.crons",
-              "is read, but cron triggers do not fire in Outpost yet",
-            );
+          for cron in &project.crons {
+            crate::scheduled::CronTrigger::parse(cron).map_err(|m| fail("triggers.crons", m))?;
           }
         }
       }

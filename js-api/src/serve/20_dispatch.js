@@ -16,12 +16,14 @@ import {
 } from "ext:core/ops";
 import { request as requestMod, response as responseMod, streams } from "ext:outpost_worker/00_globals.js";
 import { ExecutionContext, FetchEvent } from "ext:outpost_serve/10_fetch_event.js";
+import { ScheduledController, serviceWorkerScheduled } from "ext:outpost_serve/15_scheduled.js";
 import { RequestScope } from "ext:outpost_fetch/10_outbound.js";
 import { webSocketPeerOf } from "ext:outpost_websocket/10_websocket.js";
 
 const {
   ArrayPrototypePush,
   JSONParse,
+  Number,
   ObjectDefineProperty,
   ObjectFreeze,
   ObjectPrototypeIsPrototypeOf,
@@ -64,6 +66,8 @@ const EMPTY = new Uint8Array(0);
  * (`RequestBatch` in runtime/src/ext/serve/ops.rs).
  */
 const HEAD_FIELDS = 5;
+/** The `method` of a cron firing, whose `url` is the cron and `headerText` the time. */
+const SCHEDULED = -1;
 /** Methods the host sends as an index (`KNOWN_METHODS` in ops.rs). */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
 // Shared by every static response; only the host reads them. Not frozen:
@@ -360,26 +364,49 @@ function handleInScope(handle, describeError, rid, method, url, hasBody, headerT
  * @param {null | ((request: Request, ctx: ExecutionContext) => Response | Promise<Response>)} handle
  *   the module form's handler, or null for the service-worker form
  */
-function serveRequests(handle, describeError) {
+function serveRequests(handle, describeError, scheduled = null) {
   const dispatch = handle ?? serviceWorkerHandler;
+  const onScheduled = scheduled ?? serviceWorkerScheduled;
+  const one = (rid, method, url, hasBody, headerText) => {
+    if (method === SCHEDULED) scheduledInScope(onScheduled, describeError, rid, url, headerText);
+    else handleInScope(dispatch, describeError, rid, method, url, hasBody, headerText);
+  };
   return (first, method, url, hasBody, headerText) => {
     if (typeof first === "number") {
-      handleInScope(dispatch, describeError, first, method, url, hasBody, headerText);
+      one(first, method, url, hasBody, headerText);
       return;
     }
     const heads = first;
     for (let at = 0; at < heads.length; at += HEAD_FIELDS) {
-      handleInScope(
-        dispatch,
-        describeError,
-        heads[at],
-        heads[at + 1],
-        heads[at + 2],
-        heads[at + 3],
-        heads[at + 4],
-      );
+      one(heads[at], heads[at + 1], heads[at + 2], heads[at + 3], heads[at + 4]);
     }
   };
+}
+
+/**
+ * Runs the scheduled handler for a cron firing inside its own
+ * RequestScope, as a request's handler runs: answered 200 when it
+ * completes, failed (500, logged) when it throws.
+ */
+function scheduledInScope(scheduled, describeError, rid, cron, timeText) {
+  const outer = core.getAsyncContext();
+  core.setAsyncContext(new RequestScope(rid));
+  try {
+    const controller = new ScheduledController(cron, Number(timeText));
+    let result;
+    try {
+      result = scheduled(controller, new ExecutionContext(describeError));
+    } catch (err) {
+      op_serve_fail(rid, describeError(err));
+      return;
+    }
+    PromiseResolve(result).then(
+      () => respond(rid, new Response(null, { status: 204 }), describeError),
+      (err) => op_serve_fail(rid, describeError(err)),
+    );
+  } finally {
+    core.setAsyncContext(outer);
+  }
 }
 
 /**
@@ -403,9 +430,10 @@ function warmUp() {
   for (let i = 0; i < responses.length; i++) responseParts(responses[i]);
   // The dispatch path as well, for a request id the host never issued: the
   // respond op refuses it and the failure path runs, so both are compiled.
-  const serve = serveRequests((req) => new Response(req.url), String);
+  const serve = serveRequests((req) => new Response(req.url), String, () => {});
   serve(heads);
   serve(heads[0], heads[1], heads[2], heads[3], heads[4]);
+  serve(heads[0], SCHEDULED, "* * * * *", false, "0");
 }
 
 export { serveRequests, warmUp };

@@ -96,25 +96,42 @@ function startWorker(namespace, env) {
   performance.setTimeOrigin();
   const exported = namespace.default;
   let handle;
-  if (exported !== null && typeof exported === "object" && typeof exported.fetch === "function") {
-    handle = (request, ctx) => exported.fetch(request, env, ctx);
+  let scheduled = null;
+  if (exported !== null && typeof exported === "object" && hasHandler(exported)) {
+    handle = typeof exported.fetch === "function" ? (request, ctx) => exported.fetch(request, env, ctx) : noFetch;
+    if (typeof exported.scheduled === "function") {
+      scheduled = (controller, ctx) => exported.scheduled(controller, env, ctx);
+    }
   } else if (isEntrypointClass(exported)) {
     // A new instance per request, as Workers makes one per invocation.
     handle = (request, ctx) => new exported(ctx, env).fetch(request);
-  } else if (event.listenerCount(globalThis, "fetch") > 0) {
+    if (typeof exported.prototype.scheduled === "function") {
+      scheduled = (controller, ctx) => new exported(ctx, env).scheduled(controller);
+    }
+  } else if (event.listenerCount(globalThis, "fetch") > 0 || event.listenerCount(globalThis, "scheduled") > 0) {
     // Service-worker scripts have no `env`: as in Workers, bindings are
     // globals, visible to handlers (after the script's top level has run).
     for (const name in env) {
       ObjectDefineProperty(globalThis, name, { value: env[name], writable: true, configurable: true });
     }
-    handle = null;
+    handle = event.listenerCount(globalThis, "fetch") > 0 ? null : noFetch;
   } else {
     throw new TypeError(
       "the worker has no fetch handler: export default { fetch(request, env, ctx) } " +
         "or call addEventListener(\"fetch\", ...)",
     );
   }
-  return serveRequests(handle, describeError);
+  return serveRequests(handle, describeError, scheduled);
+}
+
+/** Whether a module's default export handles requests or cron triggers. */
+function hasHandler(exported) {
+  return typeof exported.fetch === "function" || typeof exported.scheduled === "function";
+}
+
+/** What a worker with only a scheduled handler answers a request. */
+function noFetch() {
+  throw new TypeError("this worker has no fetch handler, only a scheduled one");
 }
 
 /**

@@ -20,7 +20,7 @@ pub use ops::{accept_batch, answer_all, awaiting_answer, expire, ray_of};
 )]
 pub use types::{
   AnswerTracker, BodyError, Outbox, Reply, RequestBody, RequestCf, ResponseBody, RoutedRequest,
-  ServeRequest, WorkerRequest, WorkerResponse,
+  ScheduledEvent, ServeRequest, WorkerRequest, WorkerResponse,
 };
 
 deno_core::extension!(
@@ -40,6 +40,7 @@ deno_core::extension!(
   esm = [
     dir "../js-api/src",
     "ext:outpost_serve/10_fetch_event.js" = "serve/10_fetch_event.js",
+    "ext:outpost_serve/15_scheduled.js" = "serve/15_scheduled.js",
     "ext:outpost_serve/20_dispatch.js" = "serve/20_dispatch.js",
   ],
 );

@@ -15,7 +15,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::mpsc;
 
 use super::cpu::RequestSummary;
-use super::types::{BodyError, Reply, RequestBody, ResponseBody, RoutedRequest, WorkerResponse};
+use super::types::{
+  BodyError, Reply, RequestBody, ResponseBody, RoutedRequest, ScheduledEvent, WorkerResponse,
+};
 use super::{CpuLedger, ServeError};
 use crate::ext::worker::WorkerLog;
 
@@ -87,6 +89,7 @@ pub struct RequestHead {
   url: String,
   headers: HeaderMap,
   has_body: bool,
+  scheduled: Option<ScheduledEvent>,
 }
 
 /// The requests one call of JS's dispatch function receives:
@@ -122,6 +125,22 @@ impl RequestBatch {
     let lone = self.0.len() == 1;
     for head in self.0 {
       fields.push(v8::Integer::new_from_unsigned(scope, head.rid).into());
+      // A cron firing: method -1, then its cron and time where the URL and
+      // headers go (`SCHEDULED` in js-api/src/serve/20_dispatch.js).
+      if let Some(event) = head.scheduled {
+        fields.push(v8::Integer::new(scope, -1).into());
+        fields.push(
+          v8::String::new(scope, &event.cron)
+            .ok_or(ServeError::HeadTooLarge)?
+            .into(),
+        );
+        fields.push(v8::Boolean::new(scope, false).into());
+        fields.push(byte_string(
+          scope,
+          event.scheduled_time_ms.to_string().as_bytes(),
+        )?);
+        continue;
+      }
       let method = match KNOWN_METHODS.iter().position(|known| *known == head.method) {
         Some(index) => v8::Integer::new(scope, index as i32).into(),
         None => byte_string(scope, head.method.as_str().as_bytes())?,
@@ -240,6 +259,7 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
     url: request.url,
     headers: request.headers,
     has_body,
+    scheduled: request.scheduled,
   }
 }
 
@@ -508,8 +528,8 @@ pub fn op_serve_close_body(state: &mut OpState, #[smi] rid: ResourceId) {
 /// is cut off, so the client sees a truncated body rather than a false end.
 #[op2(fast)]
 pub fn op_serve_fail(state: &mut OpState, #[smi] rid: ResourceId, #[string] error: &str) {
-  tracing::error!(target: "outpost::worker", "uncaught exception in fetch handler: {error}");
-  let message = format!("Uncaught exception in fetch handler: {error}");
+  tracing::error!(target: "outpost::worker", "uncaught exception in a handler: {error}");
+  let message = format!("Uncaught exception: {error}");
   crate::ext::worker::to_sink(
     state,
     crate::ext::worker::LogLevel::Error,

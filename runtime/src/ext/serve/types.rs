@@ -47,6 +47,35 @@ pub struct WorkerRequest {
   pub body: RequestBody,
   /// What the embedder knows for `request.cf`; `None` leaves it undefined.
   pub cf: Option<RequestCf>,
+  /// A cron trigger's firing for the worker's `scheduled()` handler, in
+  /// place of an HTTP request for `fetch()`.
+  pub scheduled: Option<ScheduledEvent>,
+}
+
+/// One firing of a cron trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledEvent {
+  /// The trigger's cron pattern, as configured.
+  pub cron: String,
+  /// When it was due, in milliseconds since the Unix epoch.
+  pub scheduled_time_ms: u64,
+}
+
+impl WorkerRequest {
+  /// An invocation of the worker's `scheduled()` handler (or "scheduled"
+  /// listeners) for `event`, through the request path so that limits, logs
+  /// and `waitUntil` apply as to a request. It is answered 200 when the
+  /// handler completes and 500 when it throws or there is none.
+  pub fn scheduled(event: ScheduledEvent) -> Self {
+    Self {
+      method: Method::from_bytes(b"SCHEDULED").unwrap_or(Method::POST),
+      url: format!("cron:{}", event.cron),
+      headers: HeaderMap::new(),
+      body: RequestBody::Empty,
+      cf: None,
+      scheduled: Some(event),
+    }
+  }
 }
 
 /// What `request.cf` says of a request: what the node knows of it and its
