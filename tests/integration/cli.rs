@@ -336,23 +336,10 @@ async fn init_makes_projects_that_run() {
     hono.is_dir(),
     "run scripts/npm-fixtures.sh (`make test` does)"
   );
-  copy_tree(&hono, &api.join("node_modules/hono"));
+  crate::util::copy_tree(&hono, &api.join("node_modules/hono"));
   let dev = crate::util::DevProcess::start(&api, &[]).await;
   let body = crate::util::get_text(&http1(), &format!("{}api/hello/ann", dev.url)).await;
   assert_eq!(body, r#"{"message":"Hello, ann"}"#);
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-  std::fs::create_dir_all(to).expect("create dir");
-  for entry in std::fs::read_dir(from).expect("read dir") {
-    let entry = entry.expect("entry");
-    let target = to.join(entry.file_name());
-    if entry.file_type().expect("type").is_dir() {
-      copy_tree(&entry.path(), &target);
-    } else {
-      std::fs::copy(entry.path(), target).expect("copy");
-    }
-  }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::cluster::{Control, start_edge};
-use crate::util::{DevProcess, fixtures_dir, http1, make_token, outpost};
+use crate::util::{DevProcess, copy_tree, fixtures_dir, http1, make_token, outpost};
 
 /// A copy of `from` (node_modules included) in a temporary folder.
 pub(crate) fn copy_project(from: &Path) -> tempfile::TempDir {
@@ -19,22 +19,8 @@ pub(crate) fn copy_project(from: &Path) -> tempfile::TempDir {
     "{} has no node_modules: run scripts/npm-fixtures.sh (`make test` does)",
     from.display()
   );
-  fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-      let entry = entry.expect("entry");
-      let target = to.join(entry.file_name());
-      let kind = entry.file_type().expect("type");
-      if kind.is_dir() {
-        copy_dir(&entry.path(), &target);
-      } else if kind.is_file() {
-        std::fs::copy(entry.path(), target).expect("copy");
-      }
-      // Symbolic links (node_modules/.bin) are not needed to run.
-    }
-  }
   let dir = tempfile::tempdir().expect("tempdir");
-  copy_dir(from, dir.path());
+  copy_tree(from, dir.path());
   dir
 }
 

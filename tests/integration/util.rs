@@ -31,21 +31,25 @@ pub fn fixture_entry(name: &str) -> PathBuf {
 /// A copy of fixture folder `name` in a temporary folder, for tests that
 /// change it or serve it as a folder of workers.
 pub fn copy_fixture(name: &str) -> tempfile::TempDir {
-  fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-      let entry = entry.expect("entry");
-      let target = to.join(entry.file_name());
-      if entry.file_type().expect("type").is_dir() {
-        copy_dir(&entry.path(), &target);
-      } else {
-        std::fs::copy(entry.path(), target).expect("copy");
-      }
+  let dir = tempfile::tempdir().expect("tempdir");
+  copy_tree(&fixtures_dir().join(name), dir.path());
+  dir
+}
+
+/// Copies folder `from` into `to`, files and folders (symbolic links, such
+/// as node_modules/.bin, are not needed to run and are left out).
+pub fn copy_tree(from: &Path, to: &Path) {
+  std::fs::create_dir_all(to).expect("create dir");
+  for entry in std::fs::read_dir(from).expect("read dir") {
+    let entry = entry.expect("entry");
+    let target = to.join(entry.file_name());
+    let kind = entry.file_type().expect("type");
+    if kind.is_dir() {
+      copy_tree(&entry.path(), &target);
+    } else if kind.is_file() {
+      std::fs::copy(entry.path(), target).expect("copy");
     }
   }
-  let dir = tempfile::tempdir().expect("tempdir");
-  copy_dir(&fixtures_dir().join(name), dir.path());
-  dir
 }
 
 /// Fixture `name`'s expected.json.

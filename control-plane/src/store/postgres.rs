@@ -339,6 +339,30 @@ fn deployment(row: &Row) -> StoreResult<Deployment> {
   })
 }
 
+/// Adds `worker`'s next version: bundle `hash` with `secrets` (sealed).
+/// Returns its number and creation time.
+pub(super) async fn insert_version(
+  tx: &Transaction<'_>,
+  worker: &str,
+  hash: &str,
+  secrets: Option<&str>,
+) -> StoreResult<(i64, i64)> {
+  let number: i64 = tx
+    .query_one(
+      "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE worker = $1",
+      &[&worker],
+    )
+    .await?
+    .get(0);
+  let created_at = now();
+  tx.execute(
+    "INSERT INTO versions (worker, number, hash, created_at, secrets) VALUES ($1, $2, $3, $4, $5)",
+    &[&worker, &number, &hash, &created_at, &secrets],
+  )
+  .await?;
+  Ok((number, created_at))
+}
+
 pub(super) async fn latest_deployment(
   tx: &Transaction<'_>,
   worker: &str,
@@ -539,20 +563,8 @@ impl Store for PostgresStore {
             &[&hash, &bytes, &size],
           )
           .await?;
-          let number: i64 = tx
-            .query_one(
-              "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE worker = $1",
-              &[&worker],
-            )
-            .await?
-            .get(0);
-          let created_at = now();
-          tx.execute(
-            "INSERT INTO versions (worker, number, hash, created_at, secrets) \
-             VALUES ($1, $2, $3, $4, $5)",
-            &[&worker, &number, &hash, &created_at, &secrets],
-          )
-          .await?;
+          let (number, created_at) =
+            insert_version(&tx, &worker, &hash, secrets.as_deref()).await?;
           Uploaded {
             version: VersionInfo {
               worker,

@@ -5,10 +5,11 @@ use futures::future::BoxFuture;
 use tokio_postgres::Transaction;
 
 use super::postgres::{
-  PostgresStore, VERSION_COLUMNS, insert_deployment, latest_deployment, transaction, version_info,
+  PostgresStore, VERSION_COLUMNS, insert_deployment, insert_version, latest_deployment,
+  transaction, version_info,
 };
 use super::secrets::{SecretStore, SecretsBase, SecretsChanged, choose_base, moved_on};
-use super::{Share, StoreResult, now};
+use super::{Share, StoreResult};
 
 async fn base(tx: &Transaction<'_>, worker: &str) -> StoreResult<SecretsBase> {
   let active = latest_deployment(tx, worker, i64::MAX).await?;
@@ -57,18 +58,7 @@ impl SecretStore for PostgresStore {
       if from.version.number != base_number {
         return Err(moved_on(&worker));
       }
-      let number: i64 = tx
-        .query_one(
-          "SELECT max(number) + 1 FROM versions WHERE worker = $1",
-          &[&worker],
-        )
-        .await?
-        .get(0);
-      tx.execute(
-        "INSERT INTO versions (worker, number, hash, created_at, secrets) VALUES ($1, $2, $3, $4, $5)",
-        &[&worker, &number, &from.version.hash, &now(), &sealed],
-      )
-      .await?;
+      let (number, _) = insert_version(&tx, &worker, &from.version.hash, sealed.as_deref()).await?;
       let row = tx
         .query_one(
           &format!("{VERSION_COLUMNS} WHERE v.worker = $1 AND v.number = $2"),

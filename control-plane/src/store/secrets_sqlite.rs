@@ -5,9 +5,9 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::secrets::{SecretStore, SecretsBase, SecretsChanged, choose_base, moved_on};
 use super::sqlite::{
-  SqliteStore, VERSION_COLUMNS, insert_deployment, latest_deployment, version_info,
+  SqliteStore, VERSION_COLUMNS, insert_deployment, insert_version, latest_deployment, version_info,
 };
-use super::{Share, StoreResult, now};
+use super::{Share, StoreResult};
 
 fn base(tx: &Transaction<'_>, worker: &str) -> StoreResult<SecretsBase> {
   let active = latest_deployment(tx, worker, i64::MAX)?;
@@ -53,16 +53,7 @@ impl SecretStore for SqliteStore {
       if from.version.number != base_number {
         return Err(moved_on(&worker));
       }
-      let number: i64 = tx.query_row(
-        "SELECT max(number) + 1 FROM versions WHERE worker = ?1",
-        params![worker],
-        |row| row.get(0),
-      )?;
-      let created_at = now();
-      tx.execute(
-        "INSERT INTO versions (worker, number, hash, created_at, secrets) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![worker, number, from.version.hash, created_at, sealed],
-      )?;
+      let (number, _) = insert_version(tx, &worker, &from.version.hash, sealed.as_deref())?;
       let version = tx.query_row(
         &format!("{VERSION_COLUMNS} WHERE v.worker = ?1 AND v.number = ?2"),
         params![worker, number],
@@ -77,7 +68,10 @@ impl SecretStore for SqliteStore {
       } else {
         None
       };
-      Ok(SecretsChanged { version, deployment })
+      Ok(SecretsChanged {
+        version,
+        deployment,
+      })
     })
   }
 

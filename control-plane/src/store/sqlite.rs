@@ -225,6 +225,27 @@ fn with_shares((mut deployment, shares): (Deployment, String)) -> StoreResult<De
 const DEPLOYMENT_COLUMNS: &str =
   "SELECT id, worker, shares, epoch, created_at, restores FROM deployments";
 
+/// Adds `worker`'s next version: bundle `hash` with `secrets` (sealed).
+/// Returns its number and creation time.
+pub(super) fn insert_version(
+  tx: &Transaction<'_>,
+  worker: &str,
+  hash: &str,
+  secrets: Option<&str>,
+) -> StoreResult<(i64, i64)> {
+  let number: i64 = tx.query_row(
+    "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE worker = ?1",
+    params![worker],
+    |row| row.get(0),
+  )?;
+  let created_at = now();
+  tx.execute(
+    "INSERT INTO versions (worker, number, hash, created_at, secrets) VALUES (?1, ?2, ?3, ?4, ?5)",
+    params![worker, number, hash, created_at, secrets],
+  )?;
+  Ok((number, created_at))
+}
+
 pub(super) fn latest_deployment(
   tx: &Transaction<'_>,
   worker: &str,
@@ -390,16 +411,7 @@ impl Store for SqliteStore {
         "INSERT OR IGNORE INTO bundles (hash, bytes, size) VALUES (?1, ?2, ?3)",
         params![hash, bytes, bytes.len() as i64],
       )?;
-      let number: i64 = tx.query_row(
-        "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE worker = ?1",
-        params![worker],
-        |row| row.get(0),
-      )?;
-      let created_at = now();
-      tx.execute(
-        "INSERT INTO versions (worker, number, hash, created_at, secrets) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![worker, number, hash, created_at, secrets],
-      )?;
+      let (number, created_at) = insert_version(tx, &worker, &hash, secrets.as_deref())?;
       Ok(Uploaded {
         version: VersionInfo {
           worker,
