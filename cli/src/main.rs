@@ -72,6 +72,8 @@ enum Command {
   Init(commands::init::InitArgs),
   /// Show the control plane the CLI talks to, and its token's scope.
   Whoami(commands::deploy::WhoamiArgs),
+  /// List a deployed worker's cron triggers and when each fires next.
+  Triggers(commands::triggers::TriggersArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -99,6 +101,7 @@ fn main() -> std::process::ExitCode {
     Command::Secret(args) => commands::secret::run(args),
     Command::Init(args) => commands::init::run(args),
     Command::Whoami(args) => commands::deploy::whoami(args),
+    Command::Triggers(args) => commands::triggers::run(args),
     Command::Certs(args) => commands::certs::run(args),
   };
   traces.shutdown();

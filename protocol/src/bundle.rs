@@ -55,6 +55,9 @@ pub enum BundleError {
     /// What is wrong with it.
     why: String,
   },
+  /// A cron trigger that is not a Workers cron pattern, or too many.
+  #[error("bad cron trigger: {0}")]
+  BadCron(String),
   /// The content does not hash to the hash it was asked for under.
   #[error("bundle hash mismatch: expected {expected}, got {actual}")]
   HashMismatch {
@@ -64,6 +67,9 @@ pub enum BundleError {
     actual: String,
   },
 }
+
+/// The most cron triggers one worker may have.
+pub const MAX_CRONS: usize = 32;
 
 /// The `[limits]` of a worker, as in `outpost.toml`: each unset field takes
 /// the node's default.
@@ -129,6 +135,9 @@ pub struct Bundle {
   /// path of the bundle or a built-in module (`node:events`).
   #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
   pub imports: BTreeMap<String, BTreeMap<String, String>>,
+  /// Cron triggers (`triggers.crons`), Workers' patterns.
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub crons: Vec<String>,
 }
 
 /// A KV namespace bound into a worker's `env` (`[[kv_namespaces]]` in
@@ -195,6 +204,15 @@ impl Bundle {
     }
     self.check_bindings()?;
     self.check_imports()?;
+    if self.crons.len() > MAX_CRONS {
+      return Err(BundleError::BadCron(format!(
+        "{} triggers, the limit is {MAX_CRONS}",
+        self.crons.len()
+      )));
+    }
+    for cron in &self.crons {
+      crate::cron::CronTrigger::parse(cron).map_err(BundleError::BadCron)?;
+    }
     let size = self.canonical_bytes().len();
     if size > MAX_BUNDLE_BYTES {
       return Err(BundleError::TooLarge(format!(

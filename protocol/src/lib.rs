@@ -14,6 +14,7 @@
 //!   their framing.
 
 pub mod bundle;
+pub mod cron;
 pub mod kv;
 pub mod route;
 pub mod sync;

@@ -211,6 +211,7 @@ fn every_command_has_help() {
     &["secret", "put"],
     &["init"],
     &["whoami"],
+    &["triggers"],
     &["rollback"],
     &["routes"],
     &["routes", "add"],

@@ -205,3 +205,58 @@ async fn triggers_fire_on_schedule_on_a_moved_clock() {
   .collect();
   assert_eq!(fired, want);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deployed_triggers_are_listed_with_their_next_firing() {
+  let data = tempfile::tempdir().expect("temp dir");
+  let control = crate::cluster::Control::start(&data.path().join("control"), 0, 0, None);
+  let dir = project(MODULE, &["*/5 * * * *", "0 12 * * 1"]);
+  let run = |args: &[&str]| {
+    crate::util::outpost()
+      .args(args)
+      .args(["--url", &control.api, "--token", &control.admin])
+      .current_dir(dir.path())
+      .output()
+      .expect("outpost runs")
+  };
+  let deployed = run(&["deploy"]);
+  let stderr = String::from_utf8_lossy(&deployed.stderr);
+  assert!(deployed.status.success(), "{stderr}");
+  assert!(
+    stderr.contains("deployed workers do not fire them yet"),
+    "{stderr}"
+  );
+  let listed = run(&["triggers", "list"]);
+  let out = String::from_utf8_lossy(&listed.stdout);
+  assert!(
+    listed.status.success(),
+    "{}",
+    String::from_utf8_lossy(&listed.stderr)
+  );
+  let five = out
+    .lines()
+    .find(|l| l.contains("*/5 * * * *"))
+    .unwrap_or_else(|| panic!("{out}"));
+  // The next five-minute mark, in UTC, as RFC 3339.
+  let next = five.split_whitespace().last().expect("a time");
+  assert!(next.ends_with(":00Z") && next.contains('T'), "{five}");
+  let minute: u32 = next[14..16].parse().expect("minutes");
+  assert_eq!(minute % 5, 0, "{five}");
+  assert!(out.contains("0 12 * * 1"), "{out}");
+
+  // A bundle with a pattern that is not one is refused at upload.
+  let bundle = serde_json::json!({
+    "main": "worker.js",
+    "modules": { "worker.js": "export default { scheduled() {} };" },
+    "crons": ["every minute"],
+  });
+  let (status, body) = control
+    .call(
+      reqwest::Method::POST,
+      "/workers/cron/versions",
+      Some(bundle),
+    )
+    .await;
+  assert_eq!(status, 400, "{body}");
+  assert!(body.to_string().contains("bad cron trigger"), "{body}");
+}

@@ -464,7 +464,8 @@ fn build_bundle(
   let kv_namespaces = config.kv_for_deploy().map_err(anyhow::Error::msg)?;
   if !config.crons.is_empty() {
     eprintln!(
-      "warning: triggers.crons fire in `outpost dev`; deployed workers do not fire them yet"
+      "warning: triggers.crons fire in `outpost dev`; deployed workers do not fire them yet \
+       (`outpost triggers list` shows them)"
     );
   }
   let resolver = ProjectResolver::new(config.nodejs_compat());
@@ -477,6 +478,7 @@ fn build_bundle(
     limits,
     allow_eval,
     outbound_allow,
+    crons,
     ..
   } = config;
   let name = name.or(config_name).context(
@@ -538,6 +540,7 @@ fn build_bundle(
     allow_eval,
     outbound_allow,
     kv_namespaces,
+    crons,
   };
   bundle.validate()?;
   Ok((name, bundle, routes))

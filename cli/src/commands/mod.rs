@@ -11,4 +11,5 @@ pub mod kv;
 mod node;
 pub mod secret;
 pub mod tail;
+pub mod triggers;
 pub mod versions;

@@ -7,6 +7,7 @@
 //! | `GET /v1/workers/{worker}/versions` | read-only |
 //! | `POST /v1/workers/{worker}/deployments` (`{"version": 3}` or `{"versions": [{"version", "percent"}, ...]}`) | deploy |
 //! | `GET /v1/workers/{worker}/deployments` | read-only |
+//! | `GET /v1/workers/{worker}/triggers` (cron triggers of the versions serving it, and when each fires next) | read-only |
 //! | `POST /v1/workers/{worker}/rollback` | deploy |
 //! | `DELETE /v1/workers/{worker}` (stop serving it: its routes go, its versions stay) | deploy |
 //! | `GET /v1/routes`, `PUT /v1/routes` (`{"pattern", "worker"}`), `DELETE /v1/routes` (`{"pattern"}`) | read-only, deploy |
@@ -174,6 +175,14 @@ async fn platform(
         serde_json::json!({ "deployment": deployment }),
       ))
     }
+    (&Method::GET, ["workers", worker, "triggers"]) => {
+      let worker = worker_name(worker)?;
+      let triggers = triggers(store, &worker).await?;
+      Ok((
+        StatusCode::OK,
+        serde_json::json!({ "worker": worker, "triggers": triggers }),
+      ))
+    }
     (&Method::GET, ["workers", worker, "deployments"]) => {
       let deployments = store.deployments(worker_name(worker)?).await?;
       Ok((
@@ -326,6 +335,41 @@ async fn platform(
       format!("no API call {method} {path}"),
     )),
   }
+}
+
+/// The cron triggers of the versions serving `worker`, each with its next
+/// firing: `{"version", "cron", "next_ms", "next"}`.
+async fn triggers(
+  store: &dyn crate::store::Store,
+  worker: &str,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+  use outpost_protocol::cron::{CronTrigger, utc_text};
+  let active = store.deployments(worker.to_owned()).await?;
+  let shares = active.first().map(|d| d.shares.clone()).unwrap_or_default();
+  let versions = store.versions(worker.to_owned()).await?;
+  let now = u64::try_from(crate::store::now()).unwrap_or(0) * 1000;
+  let mut triggers = Vec::new();
+  for share in shares {
+    let Some(version) = versions.iter().find(|v| v.number == share.version) else {
+      continue;
+    };
+    let Some(bytes) = store.bundle(version.hash.clone()).await? else {
+      continue;
+    };
+    let bundle = Bundle::from_stored(&bytes, &version.hash)?;
+    for cron in bundle.crons {
+      let next = CronTrigger::parse(&cron)
+        .ok()
+        .and_then(|t| t.next_after(now));
+      triggers.push(serde_json::json!({
+        "version": share.version,
+        "cron": cron,
+        "next_ms": next,
+        "next": next.map(utc_text),
+      }));
+    }
+  }
+  Ok(triggers)
 }
 
 /// The request's bearer token, as stored, and its hash.
