@@ -98,23 +98,3 @@ pub async fn fire_on_schedule(
     after = due;
   }
 }
-
-#[cfg(test)]
-mod tests {
-  use super::*;
-
-  #[test]
-  fn dev_paths_take_cron_and_time() {
-    let event = dev_trigger("/__scheduled", Some("cron=*/5+*+*+*+*&time=42"), 7).expect("a firing");
-    assert_eq!(
-      event,
-      ScheduledEvent {
-        cron: "*/5 * * * *".into(),
-        scheduled_time_ms: 42
-      }
-    );
-    let event = dev_trigger("/cdn-cgi/handler/scheduled", None, 7).expect("a firing");
-    assert_eq!(event.scheduled_time_ms, 7);
-    assert!(dev_trigger("/other", None, 7).is_none());
-  }
-}

@@ -311,6 +311,18 @@ async fn init_makes_projects_that_run() {
   assert_eq!(body, "Hello from /hi!\n");
   drop(dev);
 
+  // A folder's name becomes a worker name.
+  let named = outpost()
+    .args(["init", "My Worker_2"])
+    .current_dir(dir.path())
+    .output()
+    .expect("outpost init runs");
+  assert!(
+    String::from_utf8_lossy(&named.stdout).contains("made worker my-worker-2"),
+    "{}",
+    String::from_utf8_lossy(&named.stderr)
+  );
+
   // Nothing is overwritten.
   let again = outpost()
     .args(["init", "greeter", "--template", "scheduled"])

@@ -358,6 +358,16 @@ async fn outpost_deploy_reports_every_edge_and_rolls_back(backend: Backend) {
     }
   }
   assert_eq!(answers.len(), 2, "both versions answer: {answers:?}");
+  let unparsed = cli(
+    &project,
+    &config,
+    &["versions", "deploy", "latest@30%", "v1@70%"],
+  );
+  assert!(
+    String::from_utf8_lossy(&unparsed.stderr).contains("is not a version share"),
+    "{}",
+    String::from_utf8_lossy(&unparsed.stderr)
+  );
   let refused = cli(
     &project,
     &config,

@@ -123,6 +123,8 @@ async fn check_samples(base: &str, host: Option<&str>, project: &Path) {
       "stream": true,
       "root": ["bundle", "dev", "tmp"],
       "bundle": ["config.js", "index.js"],
+      // Named below the folder holding every module, packages included.
+      "bundleRoot": ["node_modules", "src"],
       "removed": false,
     })
   );

@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use outpost_edge::scheduled::{CronTrigger, fire_on_schedule};
+use outpost_edge::scheduled::{CronTrigger, dev_trigger, fire_on_schedule, next_firing};
+use outpost_protocol::cron::utc_text;
+use outpost_runtime::ScheduledEvent;
 use outpost_runtime::{WorkerBundle, WorkerEnv, WorkerVersion, spawn_executor};
 
 use crate::util::{DevProcess, http1};
@@ -259,4 +261,74 @@ async fn deployed_triggers_are_listed_with_their_next_firing() {
     .await;
   assert_eq!(status, 400, "{body}");
   assert!(body.to_string().contains("bad cron trigger"), "{body}");
+}
+
+// Workers' cron patterns (outpost_protocol::cron) and the dev trigger paths.
+
+#[test]
+fn patterns_read_as_workers_reads_them() {
+  let every_minute = CronTrigger::parse("* * * * *").expect("parses");
+  assert_eq!(
+    every_minute.next_after(SUNDAY_10AM),
+    Some(SUNDAY_10AM + MINUTE)
+  );
+  assert_eq!(
+    every_minute.next_after(SUNDAY_10AM + 1),
+    Some(SUNDAY_10AM + MINUTE)
+  );
+  // Weekday 1 is Sunday, as Cloudflare counts.
+  let sunday_5pm = CronTrigger::parse("0 17 * * 1").expect("parses");
+  assert_eq!(
+    sunday_5pm.next_after(SUNDAY_10AM),
+    Some(SUNDAY_10AM + 7 * 60 * MINUTE)
+  );
+  let sun = CronTrigger::parse("0 17 * * sun").expect("parses");
+  assert_eq!(
+    sun.next_after(SUNDAY_10AM),
+    sunday_5pm.next_after(SUNDAY_10AM)
+  );
+  // The last Friday of the month: 2026-12-25.
+  let last_friday = CronTrigger::parse("0 18 * * 6L").expect("parses");
+  let christmas_6pm = SUNDAY_10AM + 19 * 24 * 60 * MINUTE + 8 * 60 * MINUTE;
+  assert_eq!(last_friday.next_after(SUNDAY_10AM), Some(christmas_6pm));
+  assert!(CronTrigger::parse("* * * *").is_err());
+  assert!(
+    CronTrigger::parse("0 0 * * * *").is_err(),
+    "no seconds field"
+  );
+  assert!(CronTrigger::parse("61 * * * *").is_err());
+}
+
+#[test]
+fn the_next_firing_gathers_the_triggers_due_together() {
+  let triggers = [
+    CronTrigger::parse("*/5 * * * *").expect("parses"),
+    CronTrigger::parse("*/15 * * * *").expect("parses"),
+  ];
+  let (at, due) = next_firing(&triggers, SUNDAY_10AM).expect("a firing");
+  assert_eq!(at, SUNDAY_10AM + 5 * MINUTE);
+  assert_eq!(due.len(), 1);
+  let (at, due) = next_firing(&triggers, SUNDAY_10AM + 10 * MINUTE).expect("a firing");
+  assert_eq!(at, SUNDAY_10AM + 15 * MINUTE);
+  assert_eq!(due.len(), 2);
+}
+
+#[test]
+fn times_read_as_utc() {
+  assert_eq!(utc_text(SUNDAY_10AM), "2026-12-06T10:00:00Z");
+}
+
+#[test]
+fn dev_paths_take_cron_and_time() {
+  let event = dev_trigger("/__scheduled", Some("cron=*/5+*+*+*+*&time=42"), 7).expect("a firing");
+  assert_eq!(
+    event,
+    ScheduledEvent {
+      cron: "*/5 * * * *".into(),
+      scheduled_time_ms: 42
+    }
+  );
+  let event = dev_trigger("/cdn-cgi/handler/scheduled", None, 7).expect("a firing");
+  assert_eq!(event.scheduled_time_ms, 7);
+  assert!(dev_trigger("/other", None, 7).is_none());
 }

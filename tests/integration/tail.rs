@@ -345,3 +345,26 @@ async fn env_names_the_environments_worker() {
   let _ = child.wait();
   assert!(first.contains("tailing shop-staging"), "{first}");
 }
+
+#[test]
+fn a_full_buffer_drops_and_counts_instead_of_waiting() {
+  use outpost_edge::tail::{BUFFERED_EVENTS, TailHub};
+  use outpost_runtime::{LogLevel, LogSink, WorkerLogLine};
+  let hub = TailHub::default();
+  hub.set_tailed(vec!["shop".to_owned()]);
+  assert!(hub.wants_worker("shop@3"));
+  assert!(!hub.wants_worker("other@1"));
+  // Nobody forwards: the buffer fills, and what does not fit is counted.
+  for n in 0..BUFFERED_EVENTS + 10 {
+    hub.log(WorkerLogLine {
+      worker: "shop@3".into(),
+      level: LogLevel::Info,
+      message: format!("line {n}"),
+      ray: None,
+    });
+  }
+  assert_eq!(hub.dropped(), 10);
+  // Losing the control plane ends tailing until it says again who tails.
+  hub.set_link(None);
+  assert!(!hub.wants_worker("shop@3"));
+}

@@ -190,25 +190,3 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
   println!("made worker {name}; next: {cd}{install}outpost dev");
   Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-  use super::*;
-
-  #[test]
-  fn names_come_from_folders() {
-    assert_eq!(
-      name_from(Path::new("/tmp/My Worker_2")).expect("name"),
-      "my-worker-2"
-    );
-    assert!(check_name("my-worker-2").is_ok());
-    assert!(check_name("Bad_Name").is_err());
-  }
-
-  #[test]
-  fn today_is_a_date() {
-    let date = today();
-    assert_eq!(date.len(), 10);
-    assert!(date.starts_with("20"), "{date}");
-  }
-}

@@ -135,17 +135,3 @@ async fn list(api: &Api, name: &str) -> anyhow::Result<()> {
   }
   Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-  use super::parse_share;
-
-  #[test]
-  fn shares_parse_as_written() {
-    assert_eq!(parse_share("v8@10%", false).expect("parses"), (8, 10));
-    assert_eq!(parse_share("7@90", false).expect("parses"), (7, 90));
-    assert_eq!(parse_share("v3", true).expect("parses"), (3, 100));
-    assert!(parse_share("v3", false).is_err());
-    assert!(parse_share("latest@10%", false).is_err());
-  }
-}

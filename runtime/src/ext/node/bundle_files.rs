@@ -102,33 +102,3 @@ fn relative_name(path: &Path, root: &Path) -> Option<String> {
   let parts = parts?;
   (!parts.is_empty()).then(|| parts.join("/"))
 }
-
-#[cfg(test)]
-mod tests {
-  use super::*;
-
-  #[test]
-  fn files_are_named_below_the_folder_holding_them_all() {
-    let code: Arc<str> = Arc::from("x");
-    let specs: Vec<ModuleSpecifier> = [
-      "file:///p/src/index.js",
-      "file:///p/src/lib/a.js",
-      "file:///p/node_modules/pkg/index.js",
-    ]
-    .iter()
-    .map(|s| ModuleSpecifier::parse(s).expect("url"))
-    .collect();
-    let view = BundleFiles::new(specs.iter().map(|s| (s, &code)));
-    assert!(view.file("src/index.js").is_some());
-    assert!(view.file("node_modules/pkg/index.js").is_some());
-    assert_eq!(view.list("").expect("top"), ["node_modules", "src"]);
-    assert_eq!(view.list("src").expect("src"), ["index.js", "lib"]);
-    assert!(view.is_dir("node_modules/pkg"));
-    assert!(view.list("src/index.js").is_none());
-    assert!(view.file("src").is_none());
-
-    let single = [ModuleSpecifier::parse("file:///p/src/worker.js").expect("url")];
-    let view = BundleFiles::new(single.iter().map(|s| (s, &code)));
-    assert_eq!(view.list("").expect("top"), ["worker.js"]);
-  }
-}
