@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, watch};
 use outpost_protocol::kv::Clock;
 
 use crate::certs::Authority;
+use crate::firings::FiringDesk;
 use crate::kv::KvChange;
 use crate::secrets::{SecretsError, SecretsKey};
 use crate::store::StoreError;
@@ -42,6 +43,8 @@ pub struct ControlPlane {
   tail_events: broadcast::Sender<Arc<TailEvent>>,
   /// What certificates' private keys are sealed with, once set.
   secrets: std::sync::OnceLock<SecretsKey>,
+  /// Cron firings handed to the edges connected here.
+  firings: FiringDesk,
 }
 
 impl ControlPlane {
@@ -67,6 +70,7 @@ impl ControlPlane {
       tailed: watch::Sender::new(Vec::new()),
       tail_events: broadcast::Sender::new(4096),
       secrets: std::sync::OnceLock::new(),
+      firings: FiringDesk::default(),
     }))
   }
 
@@ -196,6 +200,11 @@ impl ControlPlane {
   /// What KV expiry is measured by; tests move it to expire keys.
   pub fn clock(&self) -> &Clock {
     &self.clock
+  }
+
+  /// Where cron firings meet the edges that run them.
+  pub fn firings(&self) -> &FiringDesk {
+    &self.firings
   }
 
   /// The store, shared.

@@ -7,12 +7,16 @@
 //! - [`api`]: the HTTP API under `/v1`, with its scopes and JSON errors.
 //! - [`certs`]: the certificate authority behind the sync connection's
 //!   mutual TLS.
+//! - [`firings`]: hands cron firings to connected edges and routes their
+//!   answers back.
 //! - [`kv`]: the store as a KV backend (for `outpost dev` and edges'
 //!   KV streams), and the invalidations sent to edges.
 //! - [`metrics`]: `GET /metrics` (epoch, connected edges, each edge's
 //!   lag) on the admin listener.
 //! - [`secrets`]: sealing private keys at rest (AES-256-GCM, the key
 //!   outside the database).
+//! - [`scheduler`]: cron triggers of deployed workers, each firing claimed
+//!   once across replicas and run on one edge.
 //! - [`server`]: the API's HTTP server, `run(listener, app, shutdown)`.
 //! - [`sync_server`]: the QUIC endpoint edges hold their one connection to.
 //! - [`store`]: the storage trait, on SQLite or PostgreSQL; every change
@@ -22,8 +26,10 @@
 pub mod api;
 pub mod app;
 pub mod certs;
+pub mod firings;
 pub mod kv;
 pub mod metrics;
+pub mod scheduler;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 
 use crate::app::ControlPlane;
 
-/// The metrics: the epoch, connected edges, and each enrolled edge's lag.
+/// The metrics: the epoch, connected edges, cron firings, and each
+/// enrolled edge's lag.
 pub async fn render(app: &ControlPlane) -> String {
   let mut out = String::new();
   let epoch = app.epoch();
@@ -35,6 +36,34 @@ pub async fn render(app: &ControlPlane) -> String {
     let _ = writeln!(
       out,
       "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
+  }
+  let counts = &app.firings().counts;
+  let load = |counter: &std::sync::atomic::AtomicU64| {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
+  };
+  let name = "outpost_cron_firings_total";
+  let _ = writeln!(
+    out,
+    "# HELP {name} Cron firings recorded by this control plane, by outcome.\n# TYPE {name} counter\n{name}{{outcome=\"ok\"}} {}\n{name}{{outcome=\"exception\"}} {}",
+    load(&counts.ok),
+    load(&counts.failed)
+  );
+  for (name, help, value) in [
+    (
+      "outpost_cron_firing_duration_ms_total",
+      "Milliseconds the recorded cron firings ran, summed.",
+      load(&counts.duration_ms),
+    ),
+    (
+      "outpost_cron_firing_delay_ms_total",
+      "Milliseconds from the recorded cron firings' scheduled times to their starts, summed.",
+      load(&counts.delay_ms),
+    ),
+  ] {
+    let _ = writeln!(
+      out,
+      "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
     );
   }
   match app.store().edges().await {

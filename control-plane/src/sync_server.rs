@@ -156,6 +156,14 @@ async fn serve_stream(
       }
       Ok(())
     }
+    Some(StreamOpen::Fired { result }) => {
+      if !app.firings().answered(node, result.clone()) {
+        // Asked by a process that has gone since: record it here.
+        crate::scheduler::record(app, node, result).await?;
+      }
+      let _ = send.finish();
+      Ok(())
+    }
     Some(StreamOpen::Kv { request }) => {
       crate::kv::serve_request(app, node, request, &mut send, &mut recv).await?;
       let _ = send.finish();
@@ -165,8 +173,8 @@ async fn serve_stream(
   }
 }
 
-/// Sends the state whenever it moves past what the node has, and records
-/// the node's acks.
+/// Sends the state whenever it moves past what the node has, and the cron
+/// firings handed to the node; records the node's acks.
 async fn follow_changes(
   mut send: quinn::SendStream,
   mut recv: quinn::RecvStream,
@@ -193,6 +201,7 @@ async fn follow_changes(
   if !workers.is_empty() {
     write_frame(&mut send, &ControlMessage::Tail { workers }).await?;
   }
+  let (mut firings, _attached) = app.firings().attach(node);
   let mut epoch_moved = true;
   loop {
     if epoch_moved {
@@ -228,6 +237,9 @@ async fn follow_changes(
           Err(broadcast::error::RecvError::Closed) => return Ok(()),
         };
         write_frame(&mut send, &message).await?;
+      }
+      Some(firing) = firings.recv() => {
+        write_frame(&mut send, &ControlMessage::Fire(firing)).await?;
       }
       ack = acks.recv() => match ack {
         Some(epoch) => {

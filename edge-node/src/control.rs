@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{kv_env, worker_limits};
 use crate::dispatch::Dispatcher;
+use crate::firings::EdgeFirings;
 use crate::kv::EdgeKv;
 use crate::routes::{RouteTable, Routes};
 use crate::tail::TailHub;
@@ -250,6 +251,8 @@ pub struct ControlledNode {
   tail: Option<Arc<TailHub>>,
   /// Where pushed certificates are served, if the node serves HTTPS.
   tls: Option<Arc<SniResolver>>,
+  /// Cron firings handed to the node.
+  firings: Arc<EdgeFirings>,
 }
 
 impl ControlledNode {
@@ -265,6 +268,7 @@ impl ControlledNode {
   ) -> Self {
     Self {
       data,
+      firings: EdgeFirings::new(dispatcher.clone()),
       dispatcher,
       routes,
       outbound,
@@ -519,6 +523,9 @@ impl ControlledNode {
       tail.set_link(Some(connection.clone()));
     }
     self.sync.connected.store(true, Ordering::Relaxed);
+    let firings = self.firings.clone();
+    let resend_on = connection.clone();
+    tokio::spawn(async move { firings.resend(&resend_on).await });
     let followed = self.follow_stream(&connection, &mut send, &mut recv).await;
     self.sync.connected.store(false, Ordering::Relaxed);
     self.kv.set_link(None);
@@ -550,6 +557,10 @@ impl ControlledNode {
           if let Some(tail) = &self.tail {
             tail.set_tailed(workers);
           }
+          continue;
+        }
+        ControlMessage::Fire(firing) => {
+          self.firings.handle(firing, connection.clone());
           continue;
         }
       };

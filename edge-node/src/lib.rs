@@ -17,6 +17,8 @@
 //!   sync connection, bundles and state kept on disk.
 //! - `convert`: hyper requests to [`outpost_runtime::WorkerRequest`] and
 //!   worker responses back, streaming both ways.
+//! - [`firings`]: cron firings the control plane hands the node, run once
+//!   each, results sent back.
 //! - [`kv`]: the node's KV cache (moka) in front of the control plane.
 //! - [`routes`]: the live routing table, from host and path to a worker.
 //! - [`dispatch`]: the executor threads, and which one runs a worker or
@@ -34,6 +36,7 @@ pub mod config;
 pub mod control;
 mod convert;
 pub mod dispatch;
+pub mod firings;
 pub mod h3;
 pub mod kv;
 pub mod local;

@@ -14,7 +14,11 @@
 //!   plane tells every other node on its control stream
 //!   ([`ControlMessage::KvInvalidate`]);
 //! - while anyone tails a worker ([`ControlMessage::Tail`]), one logs
-//!   stream ([`StreamOpen::Logs`]) of `tail::TailBatch` frames.
+//!   stream ([`StreamOpen::Logs`]) of `tail::TailBatch` frames;
+//! - a cron firing the control plane hands the node
+//!   ([`ControlMessage::Fire`]) is answered, once run, on a stream of its
+//!   own ([`StreamOpen::Fired`]), so a result outlives the connection it
+//!   was asked on.
 //!
 //! Every message is a frame: a 4-byte big-endian length, then JSON (or the
 //! raw bundle bytes).
@@ -118,6 +122,47 @@ pub enum StreamOpen {
   /// The node's log stream: [`crate::tail::TailBatch`] frames follow, for
   /// as long as the connection lasts.
   Logs,
+  /// How a firing the node was handed went; nothing follows.
+  Fired {
+    /// The result.
+    result: FiringResult,
+  },
+}
+
+/// One cron firing: run a worker version's `scheduled()` for `cron` at
+/// `scheduled_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Firing {
+  /// The worker.
+  pub worker: String,
+  /// The version whose handler runs.
+  pub version: u64,
+  /// The trigger's pattern.
+  pub cron: String,
+  /// The time it is scheduled for, in milliseconds since the Unix epoch.
+  pub scheduled_ms: u64,
+}
+
+impl Firing {
+  /// Names the firing across the cluster: the same trigger at the same
+  /// time is the same firing, whichever version or node runs it.
+  pub fn id(&self) -> String {
+    format!("{}|{}|{}", self.worker, self.cron, self.scheduled_ms)
+  }
+}
+
+/// What running a [`Firing`] came to on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiringResult {
+  /// The firing run.
+  pub firing: Firing,
+  /// The handler completed without throwing.
+  pub ok: bool,
+  /// How long it ran, in milliseconds.
+  pub duration_ms: u64,
+  /// How long after its scheduled time it started, in milliseconds, by
+  /// the node's clock.
+  pub delay_ms: u64,
 }
 
 /// A KV call from an edge node, on a stream of its own.
@@ -213,6 +258,9 @@ pub enum ControlMessage {
     /// Worker names.
     workers: Vec<String>,
   },
+  /// Run this firing and answer with [`StreamOpen::Fired`]; a firing
+  /// handed again (after a reconnect) is answered without running twice.
+  Fire(Firing),
 }
 
 /// The control plane's answer on a bundle stream, before the bundle's bytes

@@ -52,6 +52,20 @@ pub enum TailKind {
     /// `memory-limit`, `wall-limit`).
     outcome: String,
   },
+  /// A cron firing's summary, from the control plane that handed it out.
+  Scheduled {
+    /// The trigger's pattern.
+    cron: String,
+    /// The time it was scheduled for, in milliseconds since the Unix
+    /// epoch.
+    scheduled_ms: u64,
+    /// `ok` or `exception`.
+    outcome: String,
+    /// How long it ran, in milliseconds.
+    wall_ms: u64,
+    /// How long after its scheduled time it started, in milliseconds.
+    delay_ms: u64,
+  },
   /// Events the edge dropped because its buffer was full.
   Dropped {
     /// How many.
@@ -68,6 +82,7 @@ impl TailEvent {
       TailKind::Request {
         status, outcome, ..
       } => *status >= 500 || outcome != "ok",
+      TailKind::Scheduled { outcome, .. } => outcome != "ok",
       TailKind::Dropped { .. } => false,
     }
   }
@@ -77,6 +92,7 @@ impl TailEvent {
     match &self.kind {
       TailKind::Log { message, .. } => message.clone(),
       TailKind::Request { method, url, .. } => format!("{method} {url}"),
+      TailKind::Scheduled { cron, .. } => format!("scheduled {cron}"),
       TailKind::Dropped { count } => format!("{count} events dropped"),
     }
   }

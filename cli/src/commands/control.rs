@@ -12,6 +12,7 @@ use outpost_control::secrets::{self, SecretsKey};
 use outpost_control::store::{
   Change, PostgresStore, Scope, SqliteStore, Store, listen_for_changes,
 };
+use outpost_control::scheduler::{self, CronClock};
 use outpost_control::{ControlPlane, app, metrics, server, sync_server, tokens};
 
 use super::node::shutdown_signal;
@@ -139,6 +140,11 @@ struct ServeArgs {
   /// from the API.
   #[arg(long, value_name = "ADDR")]
   admin_listen: Option<SocketAddr>,
+
+  /// Take cron time from this file (milliseconds since the Unix epoch)
+  /// instead of the system clock: for tests that move time.
+  #[arg(long, value_name = "FILE", hide = true)]
+  cron_clock_file: Option<PathBuf>,
 }
 
 fn parse_scope(name: &str) -> Result<Scope, String> {
@@ -247,6 +253,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     listener.local_addr()?,
     args.storage.describe()
   );
+  let clock = args
+    .cron_clock_file
+    .map_or(CronClock::System, CronClock::File);
+  let mut scheduler_stopped = stopped.clone();
+  let scheduler = tokio::spawn(scheduler::run(
+    control.clone(),
+    clock,
+    tokens::random_text(8)?,
+    async move {
+      let _ = scheduler_stopped.changed().await;
+    },
+  ));
   let sync = tokio::spawn(sync_server::run(endpoint, control.clone(), async move {
     let mut stopped = stopped;
     let _ = stopped.changed().await;
@@ -254,6 +272,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
   server::run(listener, control, shutdown_signal()).await;
   let _ = stop.send(true);
   let _ = sync.await;
+  let _ = scheduler.await;
   if let Some(task) = listener_task {
     task.abort();
   }

@@ -462,12 +462,6 @@ fn build_bundle(
   let entry =
     std::fs::canonicalize(&entry).with_context(|| format!("resolving {}", entry.display()))?;
   let kv_namespaces = config.kv_for_deploy().map_err(anyhow::Error::msg)?;
-  if !config.crons.is_empty() {
-    eprintln!(
-      "warning: triggers.crons fire in `outpost dev`; deployed workers do not fire them yet \
-       (`outpost triggers list` shows them)"
-    );
-  }
   let resolver = ProjectResolver::new(config.nodejs_compat());
   let Project {
     compatibility_date,

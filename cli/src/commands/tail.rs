@@ -101,6 +101,16 @@ fn pretty(event: &TailEvent) -> String {
       };
       format!("{method} {url} -> {status}{outcome}, {cpu_ms:.1} ms CPU, {wall_ms} ms")
     }
+    TailKind::Scheduled {
+      cron,
+      scheduled_ms,
+      outcome,
+      wall_ms,
+      delay_ms,
+    } => format!(
+      "scheduled {cron:?} for {} -> {outcome}, {wall_ms} ms, started {delay_ms} ms late",
+      clock(*scheduled_ms)
+    ),
     TailKind::Dropped { count } => {
       format!("{count} events dropped (a tail buffer was full)")
     }

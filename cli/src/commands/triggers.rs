@@ -53,7 +53,24 @@ pub fn run(args: TriggersArgs) -> anyhow::Result<()> {
             trigger["next"].as_str().unwrap_or("never")
           );
         }
-        eprintln!("note: deployed workers do not fire cron triggers yet; `outpost dev` does");
+        let recent = answer["recent"].as_array().cloned().unwrap_or_default();
+        if !recent.is_empty() {
+          println!("\nrecent firings:");
+          for firing in &recent {
+            let outcome = match firing["ok"].as_bool() {
+              Some(true) => format!("ok in {} ms", firing["duration_ms"]),
+              Some(false) => format!("exception after {} ms", firing["duration_ms"]),
+              None => "running".to_owned(),
+            };
+            println!(
+              "  {:<24} {}  {}  {}",
+              firing["cron"].as_str().unwrap_or_default(),
+              firing["scheduled"].as_str().unwrap_or_default(),
+              firing["edge"].as_str().unwrap_or("-"),
+              outcome
+            );
+          }
+        }
         Ok(())
       }
     }

@@ -7,7 +7,7 @@
 //! | `GET /v1/workers/{worker}/versions` | read-only |
 //! | `POST /v1/workers/{worker}/deployments` (`{"version": 3}` or `{"versions": [{"version", "percent"}, ...]}`) | deploy |
 //! | `GET /v1/workers/{worker}/deployments` | read-only |
-//! | `GET /v1/workers/{worker}/triggers` (cron triggers of the versions serving it, and when each fires next) | read-only |
+//! | `GET /v1/workers/{worker}/triggers` (cron triggers of the versions serving it, when each fires next, and the recent firings) | read-only |
 //! | `POST /v1/workers/{worker}/rollback` | deploy |
 //! | `DELETE /v1/workers/{worker}` (stop serving it: its routes go, its versions stay) | deploy |
 //! | `GET /v1/routes`, `PUT /v1/routes` (`{"pattern", "worker"}`), `DELETE /v1/routes` (`{"pattern"}`) | read-only, deploy |
@@ -178,9 +178,24 @@ async fn platform(
     (&Method::GET, ["workers", worker, "triggers"]) => {
       let worker = worker_name(worker)?;
       let triggers = triggers(store, &worker).await?;
+      let recent: Vec<serde_json::Value> = store
+        .firings(worker.clone(), 20)
+        .await?
+        .into_iter()
+        .map(|firing| {
+          serde_json::json!({
+            "cron": firing.key.cron,
+            "scheduled_ms": firing.key.scheduled_ms,
+            "scheduled": outpost_protocol::cron::utc_text(firing.key.scheduled_ms),
+            "edge": firing.edge,
+            "ok": firing.ok,
+            "duration_ms": firing.duration_ms,
+          })
+        })
+        .collect();
       Ok((
         StatusCode::OK,
-        serde_json::json!({ "worker": worker, "triggers": triggers }),
+        serde_json::json!({ "worker": worker, "triggers": triggers, "recent": recent }),
       ))
     }
     (&Method::GET, ["workers", worker, "deployments"]) => {

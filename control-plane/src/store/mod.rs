@@ -8,6 +8,9 @@
 //! the changes up to N.
 
 mod certs;
+mod crons;
+mod crons_postgres;
+mod crons_sqlite;
 mod kv;
 mod kv_postgres;
 mod kv_sqlite;
@@ -23,6 +26,7 @@ use outpost_protocol::sync::State;
 use serde::{Deserialize, Serialize};
 
 pub use certs::{CertStore, StoredCertificate};
+pub use crons::{CronStore, FiringKey, FiringRecord};
 pub use kv::{KvNamespaceInfo, KvStore, KvWrite};
 pub use postgres::{Change, PostgresStore, listen_for_changes};
 pub use secrets::{SecretStore, SecretsBase, SecretsChanged};
@@ -188,7 +192,7 @@ impl From<rusqlite::Error> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The control plane's storage. Every method is one transaction.
-pub trait Store: KvStore + CertStore + SecretStore + Send + Sync + 'static {
+pub trait Store: KvStore + CertStore + SecretStore + CronStore + Send + Sync + 'static {
   /// Stores a token's hash with its scope.
   fn create_token(
     &self,

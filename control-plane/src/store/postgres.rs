@@ -133,6 +133,21 @@ const MIGRATIONS: &[&str] = &[
   ALTER TABLE versions DROP CONSTRAINT IF EXISTS versions_worker_hash_key;
   ALTER TABLE versions ADD COLUMN secrets TEXT;
 "#,
+  // Cron firings: the primary key makes each claimable once.
+  r#"
+  CREATE TABLE cron_firings (
+    worker TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    scheduled_ms BIGINT NOT NULL,
+    replica TEXT NOT NULL,
+    lease_until_ms BIGINT NOT NULL,
+    edge TEXT,
+    ok BOOLEAN,
+    duration_ms BIGINT,
+    PRIMARY KEY (worker, cron, scheduled_ms)
+  );
+  CREATE INDEX cron_firings_unfinished ON cron_firings (scheduled_ms) WHERE edge IS NULL;
+"#,
 ];
 
 impl From<tokio_postgres::Error> for StoreError {
