@@ -13,6 +13,7 @@ use outpost_protocol::kv::Clock;
 use crate::certs::Authority;
 use crate::firings::FiringDesk;
 use crate::kv::KvChange;
+use crate::scheduler::CronClock;
 use crate::secrets::{SecretsError, SecretsKey};
 use crate::store::StoreError;
 use crate::store::{Scope, Store};
@@ -45,7 +46,13 @@ pub struct ControlPlane {
   secrets: std::sync::OnceLock<SecretsKey>,
   /// Cron firings handed to the edges connected here.
   firings: FiringDesk,
+  /// What cron firings are timed by, once set (else the system clock).
+  cron_clock: std::sync::OnceLock<CronClock>,
+  /// When, by the cron clock, this process learned of its newest epoch.
+  epoch_learned_ms: std::sync::atomic::AtomicU64,
 }
+
+static SYSTEM_CLOCK: CronClock = CronClock::System;
 
 impl ControlPlane {
   /// A control plane on `store` with `authority` (see
@@ -71,6 +78,8 @@ impl ControlPlane {
       tail_events: broadcast::Sender::new(4096),
       secrets: std::sync::OnceLock::new(),
       firings: FiringDesk::default(),
+      cron_clock: std::sync::OnceLock::new(),
+      epoch_learned_ms: SYSTEM_CLOCK.now_ms().into(),
     }))
   }
 
@@ -202,6 +211,28 @@ impl ControlPlane {
     &self.clock
   }
 
+  /// Times cron firings by `clock` from now on (before the scheduler
+  /// starts).
+  pub fn set_cron_clock(&self, clock: CronClock) {
+    self
+      .epoch_learned_ms
+      .store(clock.now_ms(), std::sync::atomic::Ordering::Relaxed);
+    let _ = self.cron_clock.set(clock);
+  }
+
+  /// What cron firings are timed by.
+  pub fn cron_clock(&self) -> &CronClock {
+    self.cron_clock.get().unwrap_or(&SYSTEM_CLOCK)
+  }
+
+  /// When, by the cron clock, this process learned of its newest epoch:
+  /// a trigger that appeared then fires from then on.
+  pub fn epoch_learned_ms(&self) -> u64 {
+    self
+      .epoch_learned_ms
+      .load(std::sync::atomic::Ordering::Relaxed)
+  }
+
   /// Where cron firings meet the edges that run them.
   pub fn firings(&self) -> &FiringDesk {
     &self.firings
@@ -243,6 +274,10 @@ impl ControlPlane {
       let newer = epoch > *current;
       if newer {
         *current = epoch;
+        self.epoch_learned_ms.store(
+          self.cron_clock().now_ms(),
+          std::sync::atomic::Ordering::Relaxed,
+        );
       }
       newer
     });

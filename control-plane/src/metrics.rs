@@ -39,9 +39,8 @@ pub async fn render(app: &ControlPlane) -> String {
     );
   }
   let counts = &app.firings().counts;
-  let load = |counter: &std::sync::atomic::AtomicU64| {
-    counter.load(std::sync::atomic::Ordering::Relaxed)
-  };
+  let load =
+    |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
   let name = "outpost_cron_firings_total";
   let _ = writeln!(
     out,

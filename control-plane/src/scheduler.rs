@@ -113,16 +113,13 @@ struct Scheduler {
 }
 
 /// Runs the cron triggers of every deployed worker until `shutdown`
-/// resolves, with `replica` naming this process in its claims.
-pub async fn run(
-  app: Arc<ControlPlane>,
-  clock: CronClock,
-  replica: String,
-  shutdown: impl Future<Output = ()>,
-) {
+/// resolves, on `app`'s cron clock, with `replica` naming this process in
+/// its claims.
+pub async fn run(app: Arc<ControlPlane>, replica: String, shutdown: impl Future<Output = ()>) {
+  let mut epochs = app.watch_epoch();
   let mut scheduler = Scheduler {
+    clock: app.cron_clock().clone(),
     app,
-    clock,
     replica,
     done_up_to: HashMap::new(),
     running: Arc::default(),
@@ -145,6 +142,8 @@ pub async fn run(
     tokio::select! {
       () = &mut shutdown => return,
       () = tokio::time::sleep(wait) => {}
+      // A deployment's triggers are read at once.
+      _ = epochs.changed() => {}
     }
   }
 }
@@ -153,6 +152,9 @@ impl Scheduler {
   /// Starts every firing due by `now`; returns when the next one is due.
   async fn pass(&mut self, now: u64) -> Result<Option<u64>, StoreError> {
     let epoch = self.app.epoch();
+    // Read before the triggers: a trigger new in this epoch fires from
+    // when the epoch became known, even if this pass comes later.
+    let learned = self.app.epoch_learned_ms();
     if self.epoch != Some(epoch) {
       self.load_triggers().await?;
       self.epoch = Some(epoch);
@@ -168,8 +170,11 @@ impl Scheduler {
             .store()
             .last_firing(key.0.clone(), key.1.clone())
             .await?;
-          // A trigger never fired starts now; one that has catches up.
-          last.map_or(now, |last| last.max(now.saturating_sub(ms(CATCH_UP))))
+          // A trigger never fired starts when its deployment became
+          // known; one that has fired catches up.
+          last.map_or(learned.min(now), |last| {
+            last.max(now.saturating_sub(ms(CATCH_UP)))
+          })
         }
       };
       let mut up_to = up_to;
@@ -354,14 +359,20 @@ async fn claim_and_run(
         record(app, &node, result).await?;
         return Ok(());
       }
-      None => tracing::info!(worker = %key.worker, cron = %key.cron, %node, "edge node did not answer a cron firing; trying another"),
+      None => {
+        tracing::info!(worker = %key.worker, cron = %key.cron, %node, "edge node did not answer a cron firing; trying another")
+      }
     }
   }
 }
 
 /// Records what `node` reported for a firing: in the store, and (if the
 /// store did not have it yet) in the counts and tails.
-pub async fn record(app: &ControlPlane, node: &str, result: FiringResult) -> Result<(), StoreError> {
+pub async fn record(
+  app: &ControlPlane,
+  node: &str,
+  result: FiringResult,
+) -> Result<(), StoreError> {
   let firing = &result.firing;
   let first = app
     .store()

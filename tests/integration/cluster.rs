@@ -32,7 +32,12 @@ pub fn start_with_env(args: &[&str], ready: &str, env: &[(&str, &str)]) -> (Proc
     .envs(env.iter().copied())
     .args(args)
     .stdout(Stdio::piped())
-    .stderr(Stdio::null())
+    // OUTPOST_TEST_STDERR=1 shows the processes' logs when debugging.
+    .stderr(if std::env::var_os("OUTPOST_TEST_STDERR").is_some() {
+      Stdio::inherit()
+    } else {
+      Stdio::null()
+    })
     .spawn()
     .expect("outpost starts");
   let stdout = child.stdout.take().expect("stdout");

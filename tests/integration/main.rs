@@ -15,6 +15,7 @@ mod conformance;
 mod control_api;
 mod cpu_clock;
 mod cpu_ledger;
+mod cron_cluster;
 mod distribution;
 mod edge_folder;
 mod errors;

@@ -8,11 +8,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use outpost_control::certs::Authority;
 use outpost_control::kv::KvChange;
+use outpost_control::scheduler::{self, CronClock};
 use outpost_control::secrets::{self, SecretsKey};
 use outpost_control::store::{
   Change, PostgresStore, Scope, SqliteStore, Store, listen_for_changes,
 };
-use outpost_control::scheduler::{self, CronClock};
 use outpost_control::{ControlPlane, app, metrics, server, sync_server, tokens};
 
 use super::node::shutdown_signal;
@@ -214,6 +214,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
   if let Some(key) = secrets_key {
     control.set_secrets_key(key);
   }
+  if let Some(file) = args.cron_clock_file {
+    control.set_cron_clock(CronClock::File(file));
+  }
   // Replicas on one PostgreSQL database hear of each other's changes.
   let listener_task = args.storage.database.clone().map(|url| {
     let control = control.clone();
@@ -253,13 +256,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     listener.local_addr()?,
     args.storage.describe()
   );
-  let clock = args
-    .cron_clock_file
-    .map_or(CronClock::System, CronClock::File);
   let mut scheduler_stopped = stopped.clone();
   let scheduler = tokio::spawn(scheduler::run(
     control.clone(),
-    clock,
     tokens::random_text(8)?,
     async move {
       let _ = scheduler_stopped.changed().await;

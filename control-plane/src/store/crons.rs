@@ -65,8 +65,11 @@ pub trait CronStore {
   fn last_firing(&self, worker: String, cron: String) -> BoxFuture<'_, StoreResult<Option<u64>>>;
   /// Firings claimed but unfinished whose lease lapsed before `now_ms`,
   /// scheduled after `since_ms`.
-  fn lapsed_firings(&self, since_ms: u64, now_ms: u64)
-  -> BoxFuture<'_, StoreResult<Vec<FiringKey>>>;
+  fn lapsed_firings(
+    &self,
+    since_ms: u64,
+    now_ms: u64,
+  ) -> BoxFuture<'_, StoreResult<Vec<FiringKey>>>;
   /// `worker`'s firings, newest first, at most `limit`.
   fn firings(&self, worker: String, limit: u32) -> BoxFuture<'_, StoreResult<Vec<FiringRecord>>>;
   /// Forgets firings scheduled before `before_ms`.

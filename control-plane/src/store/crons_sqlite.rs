@@ -3,9 +3,9 @@
 use futures::future::BoxFuture;
 use rusqlite::params;
 
+use super::StoreResult;
 use super::crons::{CronStore, FiringKey, FiringRecord};
 use super::sqlite::SqliteStore;
-use super::StoreResult;
 
 /// Milliseconds as SQLite stores them; times past 2^63 ms do not occur.
 fn ms(value: u64) -> i64 {
