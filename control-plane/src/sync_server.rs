@@ -146,6 +146,17 @@ async fn serve_stream(
       let _ = send.finish();
       Ok(())
     }
+    Some(StreamOpen::Asset { hash }) => {
+      match app.store().asset(hash).await? {
+        Some(bytes) => {
+          write_frame(&mut send, &BundleReply::Found).await?;
+          write_raw(&mut send, &bytes).await?;
+        }
+        None => write_frame(&mut send, &BundleReply::NotFound).await?,
+      }
+      let _ = send.finish();
+      Ok(())
+    }
     Some(StreamOpen::Control { epoch }) => follow_changes(send, recv, app, node, epoch).await,
     Some(StreamOpen::Logs) => {
       while let Some(batch) = read_frame::<_, TailBatch>(&mut recv).await? {

@@ -28,6 +28,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
+use crate::assets::{AssetCache, AssetSite};
 use crate::config::{kv_env, worker_limits};
 use crate::dispatch::Dispatcher;
 use crate::firings::EdgeFirings;
@@ -253,6 +254,10 @@ pub struct ControlledNode {
   tls: Option<Arc<SniResolver>>,
   /// Cron firings handed to the node.
   firings: Arc<EdgeFirings>,
+  /// Static assets of the installed versions, by executor name.
+  sites: BTreeMap<String, Arc<AssetSite>>,
+  /// Asset bytes kept in memory, shared by every version.
+  asset_cache: AssetCache,
 }
 
 impl ControlledNode {
@@ -269,6 +274,8 @@ impl ControlledNode {
     Self {
       data,
       firings: EdgeFirings::new(dispatcher.clone()),
+      sites: BTreeMap::new(),
+      asset_cache: AssetCache::default(),
       dispatcher,
       routes,
       outbound,
@@ -341,8 +348,13 @@ impl ControlledNode {
       .routes
       .iter()
       .map(|route| (route.pattern.clone(), route.worker.clone()));
+    self.sites.retain(|name, _| wanted.contains(name));
+    let mut table = RouteTable::deployed(routes, versions);
+    for (name, site) in &self.sites {
+      table = table.with_assets(name.clone(), site.clone());
+    }
     // Routes first, so no request goes to a version about to be retired.
-    self.routes.replace(RouteTable::deployed(routes, versions));
+    self.routes.replace(table);
     if let Some(tls) = &self.tls {
       let certificates: Vec<_> = state
         .certificates
@@ -367,14 +379,13 @@ impl ControlledNode {
     self.data.join("bundles").join(hash)
   }
 
-  /// Stages the version in bundle `hash` as `name`, with `secrets` bound
-  /// beside its vars, started on its first request.
-  async fn install(
-    &self,
-    name: &str,
-    hash: &str,
-    secrets: &BTreeMap<String, String>,
-  ) -> Result<(), ControlError> {
+  /// Where uploaded assets are kept, each under its hash.
+  fn assets_dir(&self) -> PathBuf {
+    self.data.join("assets")
+  }
+
+  /// The bundle `hash` as stored on disk, checked.
+  fn stored_bundle(&self, hash: &str) -> Result<Bundle, ControlError> {
     // The hash names a folder: it must be nothing but a hash.
     if !is_sha256_hex(hash) {
       return Err(ControlError::Bundle {
@@ -382,13 +393,24 @@ impl ControlledNode {
         why: "not a sha256 hash".into(),
       });
     }
-    let dir = self.bundle_dir(hash);
-    let path = dir.join("bundle.json");
+    let path = self.bundle_dir(hash).join("bundle.json");
     let bytes = std::fs::read(&path).map_err(disk(&path))?;
-    let bundle = Bundle::from_stored(&bytes, hash).map_err(|err| ControlError::Bundle {
+    Bundle::from_stored(&bytes, hash).map_err(|err| ControlError::Bundle {
       hash: hash.to_owned(),
       why: err.to_string(),
-    })?;
+    })
+  }
+
+  /// Stages the version in bundle `hash` as `name`, with `secrets` bound
+  /// beside its vars, started on its first request.
+  async fn install(
+    &mut self,
+    name: &str,
+    hash: &str,
+    secrets: &BTreeMap<String, String>,
+  ) -> Result<(), ControlError> {
+    let bundle = self.stored_bundle(hash)?;
+    let dir = self.bundle_dir(hash);
     let failed = |why: String| ControlError::Worker {
       worker: name.to_owned(),
       why,
@@ -405,6 +427,17 @@ impl ControlledNode {
     let modules = WorkerBundle::load_with(&modules_dir.join(&bundle.main), &resolver)
       .map_err(|e| failed(e.to_string()))?
       .with_code_cache_dir(dir.join("code-cache"));
+    let site = bundle.assets.clone().map(|manifest| {
+      let missing = crate::assets::missing_from(&manifest, &self.assets_dir());
+      if !missing.is_empty() {
+        tracing::warn!(worker = name, missing = missing.len(), "assets missing from disk");
+      }
+      Arc::new(AssetSite::from_cache_dir(
+        manifest,
+        self.assets_dir(),
+        self.asset_cache.clone(),
+      ))
+    });
     let nodejs_compat = bundle.nodejs_compat();
     let mut vars = bundle.vars;
     vars.extend(
@@ -426,7 +459,11 @@ impl ControlledNode {
       .executor_for(name)
       .stage(name, version)
       .await
-      .map_err(|e| failed(e.to_string()))
+      .map_err(|e| failed(e.to_string()))?;
+    if let Some(site) = site {
+      self.sites.insert(name.to_owned(), site);
+    }
+    Ok(())
   }
 
   fn kv_backend(&self) -> Arc<dyn KvBackend> {
@@ -581,6 +618,13 @@ impl ControlledNode {
         if !self.bundle_dir(&hash).is_dir() {
           self.fetch_bundle(connection, &hash).await?;
         }
+        // Every asset on disk before the version serves.
+        if let Some(manifest) = self.stored_bundle(&hash)?.assets {
+          let fetched = fetch_assets(connection, &manifest, &self.assets_dir()).await?;
+          if fetched > 0 {
+            tracing::info!(bundle = %hash, fetched, "assets fetched");
+          }
+        }
       }
       self.apply(&state).await?;
       tracing::info!(
@@ -607,34 +651,62 @@ impl ControlledNode {
         why: "not a sha256 hash".into(),
       });
     }
-    let (mut send, mut recv) = connection
-      .open_bi()
-      .await
-      .map_err(|e| ControlError::Connection(e.to_string()))?;
-    write_frame(
-      &mut send,
-      &StreamOpen::Bundle {
-        hash: hash.to_owned(),
-      },
-    )
-    .await?;
-    let _ = send.finish();
     let missing = |why: &str| ControlError::Bundle {
       hash: hash.to_owned(),
       why: why.to_owned(),
     };
-    match read_frame::<_, BundleReply>(&mut recv).await? {
-      Some(BundleReply::Found) => {}
-      Some(BundleReply::NotFound) => return Err(missing("the control plane has no such bundle")),
-      None => return Err(missing("the stream ended before the answer")),
-    }
-    let bytes = read_raw(&mut recv)
+    let open = StreamOpen::Bundle {
+      hash: hash.to_owned(),
+    };
+    let bytes = fetch_stored(connection, &open)
       .await?
-      .ok_or_else(|| missing("the stream ended before the bytes"))?;
+      .ok_or_else(|| missing("the control plane has no such bundle"))?;
     let dir = self.data.join("bundles");
     std::fs::create_dir_all(&dir).map_err(disk(&dir))?;
     self.store_bundle(hash, &bytes)
   }
+}
+
+/// Asks for a stored object (a bundle, an asset) on a stream of its own:
+/// its bytes, or `None` if the control plane has none.
+async fn fetch_stored(
+  connection: &quinn::Connection,
+  open: &StreamOpen,
+) -> Result<Option<Vec<u8>>, ControlError> {
+  let ended = || ControlError::Connection("a fetch stream ended before its answer".into());
+  let (mut send, mut recv) = connection
+    .open_bi()
+    .await
+    .map_err(|e| ControlError::Connection(e.to_string()))?;
+  write_frame(&mut send, open).await?;
+  let _ = send.finish();
+  match read_frame::<_, BundleReply>(&mut recv).await? {
+    Some(BundleReply::Found) => Ok(Some(read_raw(&mut recv).await?.ok_or_else(ended)?)),
+    Some(BundleReply::NotFound) => Ok(None),
+    None => Err(ended()),
+  }
+}
+
+/// Fetches the assets of `manifest` missing from `dir`, each checked
+/// against its hash; returns how many were fetched.
+async fn fetch_assets(
+  connection: &quinn::Connection,
+  manifest: &outpost_protocol::assets::AssetManifest,
+  dir: &Path,
+) -> Result<usize, ControlError> {
+  let missing = crate::assets::missing_from(manifest, dir);
+  for hash in &missing {
+    let bad = |why: &str| ControlError::Bundle {
+      hash: hash.clone(),
+      why: format!("asset: {why}"),
+    };
+    let open = StreamOpen::Asset { hash: hash.clone() };
+    let bytes = fetch_stored(connection, &open)
+      .await?
+      .ok_or_else(|| bad("the control plane has no such asset"))?;
+    crate::assets::store_by_hash(dir, hash, &bytes).map_err(|e| bad(&e.to_string()))?;
+  }
+  Ok(missing.len())
 }
 
 /// `wait` scaled by a random factor in [0.5, 1.0), so nodes that lost the

@@ -222,6 +222,18 @@ async fn serve_request(
     respond(&mut send, response).await;
     return;
   };
+  if let Some(site) = table.assets_for(&worker) {
+    let asset = site.answer(&parts.method, &path, parts.uri.query(), &parts.headers);
+    if let Some(asset) = asset {
+      let response: WorkerResponse = asset.into();
+      node
+        .config
+        .traffic
+        .record(Protocol::Http3, response.status, arrived.elapsed());
+      respond(&mut send, response).await;
+      return;
+    }
+  }
   let target = parts
     .uri
     .path_and_query()

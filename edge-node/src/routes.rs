@@ -17,6 +17,8 @@ use std::sync::{Arc, RwLock};
 
 use outpost_protocol::RoutePattern;
 
+use crate::assets::AssetSite;
+
 /// One consistent set of routes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTable {
@@ -29,6 +31,9 @@ pub struct RouteTable {
   /// For deployed workers, their versions' executor names, each with the
   /// running total of the split's percentages (the last is 100).
   versions: BTreeMap<String, Vec<(u32, String)>>,
+  /// Static assets, by executor name, served before (or instead of) the
+  /// worker.
+  assets: BTreeMap<String, Arc<AssetSite>>,
 }
 
 impl RouteTable {
@@ -81,7 +86,21 @@ impl RouteTable {
       fallback: None,
       patterns,
       versions,
+      assets: BTreeMap::new(),
     }
+  }
+
+  /// The table with `site` serving the assets of the worker that runs as
+  /// `name`.
+  #[must_use]
+  pub fn with_assets(mut self, name: impl Into<String>, site: Arc<AssetSite>) -> Self {
+    self.assets.insert(name.into(), site);
+    self
+  }
+
+  /// The assets of the worker that runs as `name`, if it has any.
+  pub fn assets_for(&self, name: &str) -> Option<&Arc<AssetSite>> {
+    self.assets.get(name)
   }
 
   /// Every worker the table can route to, by executor name.

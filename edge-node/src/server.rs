@@ -316,6 +316,12 @@ async fn handle(
         return run_dev_trigger(node, &worker, event).await;
       }
     }
+    if let Some(site) = table.assets_for(&worker) {
+      let uri = req.uri();
+      if let Some(asset) = site.answer(req.method(), uri.path(), uri.query(), req.headers()) {
+        return convert::to_hyper_response(asset.into());
+      }
+    }
     let head_only = req.method() == http::Method::HEAD;
     // Names the request in its worker's log lines (and `outpost tail`).
     req.headers_mut().insert("cf-ray", convert::new_ray());

@@ -58,6 +58,9 @@ pub enum BundleError {
   /// A cron trigger that is not a Workers cron pattern, or too many.
   #[error("bad cron trigger: {0}")]
   BadCron(String),
+  /// An assets manifest over the limits or malformed.
+  #[error("bad assets: {0}")]
+  BadAssets(String),
   /// The content does not hash to the hash it was asked for under.
   #[error("bundle hash mismatch: expected {expected}, got {actual}")]
   HashMismatch {
@@ -138,6 +141,10 @@ pub struct Bundle {
   /// Cron triggers (`triggers.crons`), Workers' patterns.
   #[serde(default, skip_serializing_if = "Vec::is_empty")]
   pub crons: Vec<String>,
+  /// Static assets (`[assets]`): which files, by content hash, and how
+  /// they are served. The bytes are uploaded apart, once per hash.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub assets: Option<crate::assets::AssetManifest>,
 }
 
 /// A KV namespace bound into a worker's `env` (`[[kv_namespaces]]` in
@@ -213,6 +220,9 @@ impl Bundle {
     for cron in &self.crons {
       crate::cron::CronTrigger::parse(cron).map_err(BundleError::BadCron)?;
     }
+    if let Some(assets) = &self.assets {
+      assets.check().map_err(BundleError::BadAssets)?;
+    }
     let size = self.canonical_bytes().len();
     if size > MAX_BUNDLE_BYTES {
       return Err(BundleError::TooLarge(format!(
@@ -258,6 +268,20 @@ impl Bundle {
       }
       crate::kv::check_namespace_id(&kv.id)
         .map_err(|_| bad(format!("{:?} is not a namespace id", kv.id)))?;
+    }
+    if let Some(binding) = self.assets.as_ref().and_then(|a| a.binding.as_ref()) {
+      let bad = |why: &str| BundleError::BadBinding {
+        name: binding.clone(),
+        why: why.to_owned(),
+      };
+      if !is_var_name(binding) {
+        return Err(bad(
+          "use letters, digits and _ only, not starting with a digit",
+        ));
+      }
+      if self.vars.contains_key(binding) || names.contains(binding.as_str()) {
+        return Err(bad("the name is bound twice"));
+      }
     }
     Ok(())
   }

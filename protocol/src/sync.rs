@@ -6,8 +6,9 @@
 //!   plane sends the [`State`] at its current epoch if that is newer, and
 //!   again after every change; the node answers each with
 //!   [`EdgeMessage::Ack`] once it serves it;
-//! - a stream per bundle the node lacks, answered with [`BundleReply`] and
-//!   then the bundle's bytes, which the node checks against the hash;
+//! - a stream per bundle (or static asset) the node lacks, answered with
+//!   [`BundleReply`] and then the bytes, which the node checks against
+//!   the hash;
 //! - a stream per KV call a node's cache cannot answer ([`KvRequest`]),
 //!   answered with a [`KvReply`]. Values travel as a raw frame after the
 //!   request or reply that announces them. After a KV write the control
@@ -112,6 +113,11 @@ pub enum StreamOpen {
   /// A bundle stream.
   Bundle {
     /// The hash of the bundle wanted.
+    hash: String,
+  },
+  /// An asset stream: answered as a bundle stream is.
+  Asset {
+    /// The sha256 of the asset wanted.
     hash: String,
   },
   /// A KV call.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use outpost_edge::config::{Project, read_project, read_project_config};
+use outpost_edge::assets::ScannedAssets;
 use outpost_protocol::Bundle;
 use outpost_runtime::WorkerBundle;
 use outpost_runtime::resolve::{ProjectResolver, plain_relative};
@@ -181,13 +182,16 @@ pub(super) fn worker_name(flag: Option<String>) -> anyhow::Result<String> {
 /// shows each edge node picking it up.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
-  let (name, bundle, routes) = build_bundle(
+  let (name, bundle, routes, assets) = build_bundle(
     args.target.as_deref(),
     args.name,
     args.routes,
     args.env.as_deref(),
   )?;
   runtime()?.block_on(async {
+    if let Some(assets) = &assets {
+      super::deploy_assets::upload(&api, assets).await?;
+    }
     let uploaded = api
       .call(
         Method::POST,
@@ -422,7 +426,7 @@ fn build_bundle(
   name: Option<String>,
   mut routes: Vec<String>,
   env: Option<&str>,
-) -> anyhow::Result<(String, Bundle, Vec<String>)> {
+) -> anyhow::Result<(String, Bundle, Vec<String>, Option<ScannedAssets>)> {
   let (root, entry, config) = match target {
     None => {
       let config = read_project(Path::new("."), env)?.context(
@@ -462,6 +466,10 @@ fn build_bundle(
   let entry =
     std::fs::canonicalize(&entry).with_context(|| format!("resolving {}", entry.display()))?;
   let kv_namespaces = config.kv_for_deploy().map_err(anyhow::Error::msg)?;
+  let assets = match &config.assets {
+    Some(assets) => super::deploy_assets::read(&root, assets)?,
+    None => None,
+  };
   let resolver = ProjectResolver::new(config.nodejs_compat());
   let Project {
     compatibility_date,
@@ -535,7 +543,8 @@ fn build_bundle(
     outbound_allow,
     kv_namespaces,
     crons,
+    assets: assets.as_ref().map(|a| a.manifest.clone()),
   };
   bundle.validate()?;
-  Ok((name, bundle, routes))
+  Ok((name, bundle, routes, assets))
 }

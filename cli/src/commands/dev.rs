@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use outpost_control::kv::StoreKv;
 use outpost_edge::config::{dev_vars_file, kv_env, read_dev_vars, read_worker_settings};
+use outpost_edge::assets::{self, AssetCache, AssetSite};
 use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::scheduled::{fire_on_schedule, now_ms};
 use outpost_edge::{RouteTable, Routes};
@@ -97,6 +98,27 @@ fn has_config(dir: &Path) -> bool {
     .any(|name| dir.join(name).is_file())
 }
 
+/// The project's `[assets]`, read from its folder (files added later
+/// need a restart).
+fn dev_assets(folder: &Path, env: Option<&str>) -> anyhow::Result<Option<Arc<AssetSite>>> {
+  let Some(config) = outpost_edge::config::read_project(folder, env)?.and_then(|p| p.assets) else {
+    return Ok(None);
+  };
+  let Some(directory) = &config.directory else {
+    eprintln!("warning: [assets] has no `directory`; no static assets are served");
+    return Ok(None);
+  };
+  let dir = folder.join(directory);
+  let scanned = assets::scan(&dir)?;
+  eprintln!(
+    "outpost dev: {} static asset(s) from {}",
+    scanned.paths.len(),
+    dir.display()
+  );
+  let site = AssetSite::from_folder(scanned, &config.serving, AssetCache::default());
+  Ok(Some(Arc::new(site)))
+}
+
 /// Runs `outpost dev` until Ctrl-C or SIGTERM.
 pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
   // The settings come from the outpost.toml beside the entry, or from
@@ -154,6 +176,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
       nodejs_compat: settings.nodejs_compat,
     },
   )?;
+  let assets = dev_assets(&folder, args.env.as_deref())?;
   let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;
@@ -226,7 +249,11 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
         },
       ))
     });
-    let routes = Routes::new(RouteTable::catch_all(name));
+    let mut table = RouteTable::catch_all(name.clone());
+    if let Some(site) = assets {
+      table = table.with_assets(name, site);
+    }
+    let routes = Routes::new(table);
     let mut config = args.serve.server_config();
     config.scheduled_endpoints = true;
     outpost_edge::run(listener, routes, dispatcher, config, shutdown_signal()).await;

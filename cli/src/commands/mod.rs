@@ -4,6 +4,7 @@ mod api;
 pub mod certs;
 pub mod control;
 pub mod deploy;
+mod deploy_assets;
 pub mod dev;
 pub mod edge;
 pub mod init;

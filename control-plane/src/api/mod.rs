@@ -19,10 +19,12 @@
 //! | `GET /v1/whoami` (the token's id, scope and label) | any |
 //! | `GET /v1/workers/{worker}/tail` (live events from every edge, one JSON object per line) | read-only |
 //!
-//! KV calls are under `/v1/kv/namespaces` (see [`kv`]), TLS certificates
+//! Static assets' bytes are under `/v1/assets` (see [`assets`]), KV calls
+//! under `/v1/kv/namespaces` (see [`kv`]), TLS certificates
 //! for edges under `/v1/certificates` (see [`certs`]), a worker's secrets
 //! under `/v1/workers/{worker}/secrets` (see [`secrets`]).
 
+mod assets;
 mod certs;
 mod error;
 mod kv;
@@ -108,6 +110,10 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
   if let Some((&"kv", segments)) = segments.split_first() {
     return kv::route(app, scope, segments, request).await;
   }
+  if let Some((&"assets", segments)) = segments.split_first() {
+    let (status, body) = assets::route(app, scope, segments, request).await?;
+    return Ok(Reply::Json(status, body));
+  }
   if let Some((&"certificates", segments)) = segments.split_first() {
     return certs::route(app, scope, segments, request).await;
   }
@@ -140,6 +146,7 @@ async fn platform(
       let bytes = read_body(request, MAX_BODY_BYTES).await?;
       let bundle = Bundle::from_json(&bytes)?;
       kv::check_bindings(store, &bundle).await?;
+      assets::check_uploaded(app, &bundle).await?;
       // The new version keeps the newest one's secrets: none may share a
       // name with the bundle's vars or bindings.
       if let Some(newest) = store.versions(worker.clone()).await?.last() {

@@ -7,6 +7,7 @@
 //! epoch in the same transaction, so an edge at epoch N has seen exactly
 //! the changes up to N.
 
+mod assets;
 mod certs;
 mod crons;
 mod crons_postgres;
@@ -25,6 +26,7 @@ use outpost_protocol::RoutePattern;
 use outpost_protocol::sync::State;
 use serde::{Deserialize, Serialize};
 
+pub use assets::AssetStore;
 pub use certs::{CertStore, StoredCertificate};
 pub use crons::{CronStore, FiringKey, FiringRecord};
 pub use kv::{KvNamespaceInfo, KvStore, KvWrite};
@@ -192,7 +194,7 @@ impl From<rusqlite::Error> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The control plane's storage. Every method is one transaction.
-pub trait Store: KvStore + CertStore + SecretStore + CronStore + Send + Sync + 'static {
+pub trait Store: KvStore + CertStore + SecretStore + CronStore + AssetStore + Send + Sync + 'static {
   /// Stores a token's hash with its scope.
   fn create_token(
     &self,

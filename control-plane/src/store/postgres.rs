@@ -148,6 +148,10 @@ const MIGRATIONS: &[&str] = &[
   );
   CREATE INDEX cron_firings_unfinished ON cron_firings (scheduled_ms) WHERE edge IS NULL;
 "#,
+  // Static assets' bytes, once per content hash.
+  r#"
+  CREATE TABLE assets (hash TEXT PRIMARY KEY, bytes BYTEA NOT NULL, size BIGINT NOT NULL);
+"#,
 ];
 
 impl From<tokio_postgres::Error> for StoreError {

@@ -116,6 +116,10 @@ const MIGRATIONS: &[&str] = &[
   );
   CREATE INDEX cron_firings_unfinished ON cron_firings (scheduled_ms) WHERE edge IS NULL;
 "#,
+  // Static assets' bytes, once per content hash.
+  r#"
+  CREATE TABLE assets (hash TEXT PRIMARY KEY, bytes BLOB NOT NULL, size BIGINT NOT NULL);
+"#,
 ];
 
 /// The SQLite store.

@@ -60,8 +60,9 @@ pub struct KvConfig {
 pub struct AssetsConfig {
   /// The folder, relative to the project.
   pub directory: Option<PathBuf>,
-  /// The binding in `env`, if any.
-  pub binding: Option<String>,
+  /// How requests find the files: `binding`, `not_found_handling`,
+  /// `html_handling` and `run_worker_first` (its files stay empty).
+  pub serving: outpost_protocol::assets::AssetManifest,
 }
 
 /// What a project folder declares, from `outpost.toml` and wrangler's files.
@@ -296,24 +297,15 @@ fn to_project(path: &Path, tree: Map<String, Value>) -> Result<Project, ConfigEr
         }
       }
       "assets" => {
-        let table = known_keys(path, "assets", &value, &["directory", "binding"])
-          .map_err(|m| fail(&key, m))?;
-        let get = |k: &str| {
-          table
-            .get(k)
-            .map(string)
-            .transpose()
-            .map_err(|m| fail(&key, m))
-        };
-        project.assets = Some(AssetsConfig {
-          directory: get("directory")?.map(PathBuf::from),
-          binding: get("binding")?,
-        });
-        warn_once(
-          path,
-          "assets",
-          "is read, but static assets are not served by Outpost yet",
-        );
+        let known = [
+          "directory",
+          "binding",
+          "not_found_handling",
+          "html_handling",
+          "run_worker_first",
+        ];
+        let table = known_keys(path, "assets", &value, &known).map_err(|m| fail(&key, m))?;
+        project.assets = Some(assets(&table).map_err(|m| fail(&key, m))?);
       }
       "limits" => {
         let known = [
@@ -345,6 +337,39 @@ fn to_project(path: &Path, tree: Map<String, Value>) -> Result<Project, ConfigEr
     }
   }
   Ok(project)
+}
+
+/// `[assets]`'s keys, checked.
+fn assets(table: &Map<String, Value>) -> Result<AssetsConfig, String> {
+  let text = |k: &str| table.get(k).map(string).transpose();
+  let mut serving = outpost_protocol::assets::AssetManifest {
+    binding: text("binding")?,
+    ..Default::default()
+  };
+  if let Some(value) = table.get("not_found_handling") {
+    serving.not_found_handling = serde_json::from_value(value.clone()).map_err(|_| {
+      format!(
+        "not_found_handling is \"single-page-application\", \"404-page\" or \"none\", not {value}"
+      )
+    })?;
+  }
+  if let Some(value) = table.get("html_handling") {
+    serving.html_handling = serde_json::from_value(value.clone()).map_err(|_| {
+      format!(
+        "html_handling is \"auto-trailing-slash\", \"force-trailing-slash\", \"drop-trailing-slash\" or \"none\", not {value}"
+      )
+    })?;
+  }
+  serving.run_worker_first = match table.get("run_worker_first") {
+    None | Some(Value::Bool(false)) => Vec::new(),
+    Some(Value::Bool(true)) => vec!["/*".to_owned()],
+    Some(value) => strings(value)
+      .map_err(|_| format!("run_worker_first is true, false or a list of paths, not {value}"))?,
+  };
+  Ok(AssetsConfig {
+    directory: text("directory")?.map(PathBuf::from),
+    serving,
+  })
 }
 
 fn string(value: &Value) -> Result<String, String> {
