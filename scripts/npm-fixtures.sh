@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 
 # create-cloudflare's version whose templates the tests run.
 C3_VERSION=2.67.4
+# Bump to fetch the templates again after changing the list below.
+TEMPLATES_REVISION=2
 
 if ! command -v npm >/dev/null; then
   SUDO=""
@@ -33,7 +35,7 @@ done
 
 out=target/npm-fixtures
 templates=$out/templates
-if [ ! -f "$templates/.c3-$C3_VERSION" ]; then
+if [ ! -f "$templates/.c3-$C3_VERSION-$TEMPLATES_REVISION" ]; then
   rm -rf "$out/create-cloudflare" "$templates"
   mkdir -p "$out/create-cloudflare" "$templates"
   echo "fetching create-cloudflare@$C3_VERSION templates from npm"
@@ -42,7 +44,8 @@ if [ ! -f "$templates/.c3-$C3_VERSION" ]; then
   c3=$out/create-cloudflare/package/templates
   # name: the template's folder in the package.
   for pair in hello-world-js:hello-world/js hello-world-ts:hello-world/ts \
-    scheduled-ts:scheduled/ts openapi-ts:openapi/ts hono:hono/workers/templates; do
+    scheduled-ts:scheduled/ts openapi-ts:openapi/ts hono:hono/workers/templates \
+    assets-js:hello-world-with-assets/js; do
     name=${pair%%:*}
     cp -R "$c3/${pair#*:}" "$templates/$name"
     # What create-cloudflare fills in when it copies a template.
@@ -58,5 +61,5 @@ if [ ! -f "$templates/.c3-$C3_VERSION" ]; then
       (cd "$template" && npm install --omit=dev --no-audit --no-fund --loglevel=error)
     fi
   done
-  touch "$templates/.c3-$C3_VERSION"
+  touch "$templates/.c3-$C3_VERSION-$TEMPLATES_REVISION"
 fi

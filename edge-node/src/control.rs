@@ -451,6 +451,7 @@ impl ControlledNode {
         nodejs_compat,
         vars,
         kv: kv_env(&bundle.kv_namespaces, &self.kv_backend()),
+        assets: site.as_ref().and_then(crate::assets::env_binding),
       }),
       limits,
     };

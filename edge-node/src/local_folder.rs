@@ -254,6 +254,7 @@ impl LocalFolder {
           vars: spec.vars.clone(),
           kv,
           nodejs_compat: spec.nodejs_compat,
+          assets: None,
         }),
         limits: spec.limits.clone(),
         executor: self.dispatcher.executor_for(name).clone(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use deno_core::Extension;
 
-use super::ext::{cache, fetch, html, kv, node, serve, sockets, websocket, worker};
+use super::ext::{assets, cache, fetch, html, kv, node, serve, sockets, websocket, worker};
 
 /// Every extension, in load order.
 pub fn all() -> Vec<Extension> {
@@ -24,6 +24,7 @@ pub fn all() -> Vec<Extension> {
     fetch::outpost_fetch::init(),
     html::outpost_html::init(),
     kv::outpost_kv::init(),
+    assets::outpost_assets::init(),
     sockets::outpost_sockets::init(),
     node::outpost_node::init(),
     websocket::outpost_websocket::init(),

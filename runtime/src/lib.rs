@@ -42,6 +42,7 @@ pub use executor::{
 };
 pub use ext::cache::ResponseCache;
 pub use ext::fetch::{OutboundPolicy, PolicyError};
+pub use ext::assets::{AssetFetcher, AssetReply};
 pub use ext::kv::KvNamespace;
 pub use ext::serve::{
   BodyError, CpuLedger, RequestBody, RequestCf, ResponseBody, ScheduledEvent, WorkerRequest,

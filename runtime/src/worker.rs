@@ -21,6 +21,7 @@ use crate::bundle::{BundleError, WorkerBundle};
 use crate::executor::LimitCounts;
 use crate::ext::cache::CacheScope;
 use crate::ext::fetch::OutboundConfig;
+use crate::ext::assets::{AssetFetcher, AssetsBinding};
 use crate::ext::kv::{KvBindings, KvNamespace};
 use crate::ext::serve::RequestSummary;
 use crate::ext::serve::{
@@ -50,6 +51,8 @@ pub struct WorkerEnv {
   pub kv: BTreeMap<String, KvNamespace>,
   /// `nodejs_compat`: `Buffer` and `process` are globals, as in Workers.
   pub nodejs_compat: bool,
+  /// The static assets binding: its name in `env` and what serves it.
+  pub assets: Option<(String, Arc<dyn AssetFetcher>)>,
 }
 
 impl WorkerEnv {
@@ -64,6 +67,7 @@ impl WorkerEnv {
     serde_json::to_string(&serde_json::json!({
       "vars": self.vars,
       "kv": kv,
+      "assets": self.assets.as_ref().map(|(binding, _)| binding),
       "nodejsCompat": self.nodejs_compat,
     }))
   }
@@ -569,6 +573,9 @@ pub(crate) async fn start_worker(
       op_state.put(log);
     }
     op_state.put(version.env.kv_bindings());
+    if let Some((_, fetcher)) = &version.env.assets {
+      op_state.put(AssetsBinding(fetcher.clone()));
+    }
     op_state.put(crate::ext::node::NodeBundle(version.bundle.clone()));
     op_state.put(OutboundConfig {
       policy: limits.outbound.clone(),

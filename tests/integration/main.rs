@@ -5,6 +5,7 @@
 #[macro_use]
 mod util;
 
+mod assets;
 mod bundle;
 mod cache_api;
 mod cli;

@@ -28,7 +28,7 @@ pub(crate) fn npm_fixture(name: &str) -> tempfile::TempDir {
   copy_project(&fixtures_dir().join("npm").join(name))
 }
 
-fn c3_template(name: &str) -> tempfile::TempDir {
+pub(crate) fn c3_template(name: &str) -> tempfile::TempDir {
   let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/npm-fixtures/templates");
   assert!(
     root.join(name).is_dir(),

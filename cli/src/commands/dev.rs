@@ -168,15 +168,16 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     Some(_) => "outpost dev: KV data in memory only (--no-persist)".to_owned(),
     None => format!("outpost dev: KV data in {}", state.display()),
   });
+  let assets = dev_assets(&folder, args.env.as_deref())?;
   let env = parse_vars(
     &args.vars,
     WorkerEnv {
       vars: settings.vars.into_iter().chain(dev_vars).collect(),
       kv: kv_env(&settings.kv_namespaces, &kv),
       nodejs_compat: settings.nodejs_compat,
+      assets: assets.as_ref().and_then(assets::env_binding),
     },
   )?;
-  let assets = dev_assets(&folder, args.env.as_deref())?;
   let runtime = args.serve.prepare()?;
   runtime.block_on(async move {
     let dispatcher = args.serve.start_dispatcher()?;

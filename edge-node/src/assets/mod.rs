@@ -108,6 +108,46 @@ impl From<AssetResponse> for outpost_runtime::WorkerResponse {
   }
 }
 
+/// `env`'s binding to `site`, if its manifest names one.
+pub fn env_binding(
+  site: &std::sync::Arc<AssetSite>,
+) -> Option<(String, std::sync::Arc<dyn outpost_runtime::AssetFetcher>)> {
+  let fetcher: std::sync::Arc<dyn outpost_runtime::AssetFetcher> = site.clone();
+  Some((site.binding()?.to_owned(), fetcher))
+}
+
+/// `env.ASSETS.fetch()` on a site.
+impl outpost_runtime::AssetFetcher for AssetSite {
+  fn fetch(
+    &self,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &[(String, String)],
+  ) -> outpost_runtime::AssetReply {
+    let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+    let mut request = HeaderMap::new();
+    for (name, value) in headers {
+      if let (Ok(name), Ok(value)) = (
+        header::HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+      ) {
+        request.append(name, value);
+      }
+    }
+    let response = AssetSite::fetch(self, &method, path, query, &request);
+    outpost_runtime::AssetReply {
+      status: response.status.as_u16(),
+      headers: response
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect(),
+      body: response.body,
+    }
+  }
+}
+
 /// Types compressed on the fly when the client takes gzip.
 fn compressible(content_type: &str) -> bool {
   content_type.starts_with("text/")

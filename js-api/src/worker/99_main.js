@@ -7,6 +7,7 @@ import { consoleMod, event, performance } from "ext:outpost_worker/00_globals.js
 import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
 import { currentRequestRid, handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
 import { kvNamespace } from "ext:outpost_kv/10_kv.js";
+import { assetsBinding } from "ext:outpost_assets/10_assets.js";
 import { setBindings } from "ext:outpost_node/02_bindings.js";
 import { Buffer } from "node:buffer";
 import process from "node:process";
@@ -45,11 +46,15 @@ import "node:zlib";
 
 const { JSONParse, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectKeys, TypeError } = primordials;
 
-/** `env` from the host's JSON: the vars, and a KVNamespace per KV binding. */
-function buildEnv(vars, kv) {
+/**
+ * `env` from the host's JSON: the vars, a KVNamespace per KV binding, and
+ * the assets binding if there is one.
+ */
+function buildEnv(vars, kv, assets) {
   const env = vars;
   const bindings = ObjectKeys(kv);
   for (let i = 0; i < bindings.length; i++) env[bindings[i]] = kvNamespace(kv[bindings[i]]);
+  if (assets) env[assets] = assetsBinding();
   return ObjectFreeze(env);
 }
 
@@ -143,8 +148,8 @@ function noFetch() {
  * @returns {(namespace: object) => Function}
  */
 function bootstrap(envJson) {
-  const { vars, kv, nodejsCompat } = JSONParse(envJson);
-  const env = buildEnv(vars, kv);
+  const { vars, kv, assets, nodejsCompat } = JSONParse(envJson);
+  const env = buildEnv(vars, kv, assets);
   setBindings(env);
   // As Workers with nodejs_compat: Node's own globals too.
   if (nodejsCompat) {

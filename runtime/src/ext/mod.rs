@@ -4,6 +4,7 @@
 //! `build.rs`, which needs the same ops to build the startup snapshot. It
 //! therefore refers only to its own children and to external crates.
 
+pub mod assets;
 pub mod cache;
 pub mod fetch;
 pub mod html;
