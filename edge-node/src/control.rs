@@ -430,7 +430,11 @@ impl ControlledNode {
     let site = bundle.assets.clone().map(|manifest| {
       let missing = crate::assets::missing_from(&manifest, &self.assets_dir());
       if !missing.is_empty() {
-        tracing::warn!(worker = name, missing = missing.len(), "assets missing from disk");
+        tracing::warn!(
+          worker = name,
+          missing = missing.len(),
+          "assets missing from disk"
+        );
       }
       Arc::new(AssetSite::from_cache_dir(
         manifest,

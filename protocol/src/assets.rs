@@ -57,7 +57,7 @@ pub enum HtmlHandling {
 }
 
 /// How a version's assets are found and bound.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssetManifest {
   /// Files by path: `/` then the path under the assets folder, `/`
@@ -85,6 +85,20 @@ pub struct AssetManifest {
 
 fn yes() -> bool {
   true
+}
+
+/// No files, served the Workers way, in front of a worker.
+impl Default for AssetManifest {
+  fn default() -> Self {
+    Self {
+      files: BTreeMap::new(),
+      binding: None,
+      not_found_handling: NotFoundHandling::default(),
+      html_handling: HtmlHandling::default(),
+      run_worker_first: Vec::new(),
+      has_worker: true,
+    }
+  }
 }
 
 /// What a request gets.

@@ -40,9 +40,9 @@ pub use executor::{
   DispatchError, ExecutorHandle, ExecutorOptions, ExecutorStats, spawn_executor,
   spawn_executor_with,
 };
+pub use ext::assets::{AssetFetcher, AssetReply};
 pub use ext::cache::ResponseCache;
 pub use ext::fetch::{OutboundPolicy, PolicyError};
-pub use ext::assets::{AssetFetcher, AssetReply};
 pub use ext::kv::KvNamespace;
 pub use ext::serve::{
   BodyError, CpuLedger, RequestBody, RequestCf, ResponseBody, ScheduledEvent, WorkerRequest,

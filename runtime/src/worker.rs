@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 
 use crate::bundle::{BundleError, WorkerBundle};
 use crate::executor::LimitCounts;
+use crate::ext::assets::{AssetFetcher, AssetsBinding};
 use crate::ext::cache::CacheScope;
 use crate::ext::fetch::OutboundConfig;
-use crate::ext::assets::{AssetFetcher, AssetsBinding};
 use crate::ext::kv::{KvBindings, KvNamespace};
 use crate::ext::serve::RequestSummary;
 use crate::ext::serve::{

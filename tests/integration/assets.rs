@@ -16,7 +16,13 @@ use crate::util::{DevProcess, http1};
 
 /// GET `url` with `headers`: status, headers, body.
 async fn fetch(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Vec<u8>) {
-  let mut request = http1().get(url);
+  // Redirects are what is tested: not followed.
+  let client = reqwest::Client::builder()
+    .redirect(reqwest::redirect::Policy::none())
+    .http1_only()
+    .build()
+    .expect("client");
+  let mut request = client.get(url);
   for (name, value) in headers {
     request = request.header(*name, *value);
   }
@@ -48,7 +54,11 @@ async fn create_cloudflares_assets_template_serves_public_and_the_worker_in_dev(
   let page = std::fs::read(project.path().join("public/index.html")).expect("index.html");
 
   let (status, headers, body) = fetch(&dev.url, &[]).await;
-  assert_eq!((status, body), (200, page.clone()), "/ is public/index.html");
+  assert_eq!(
+    (status, body),
+    (200, page.clone()),
+    "/ is public/index.html"
+  );
   assert_eq!(
     header_of(&headers, "content-type"),
     "text/html; charset=utf-8"
@@ -99,7 +109,10 @@ async fn a_vite_spa_with_an_api_worker_deploys_as_one_version_and_redeploys_with
   assert_eq!((status, &body), (200, &index), "/ is index.html");
   let etag = header_of(&headers, "etag").to_owned();
   assert!(etag.starts_with('"'), "{headers:?}");
-  let navigate = [("host", "vite-spa.localhost"), ("sec-fetch-mode", "navigate")];
+  let navigate = [
+    ("host", "vite-spa.localhost"),
+    ("sec-fetch-mode", "navigate"),
+  ];
   let (status, _, body) = fetch(&format!("{edge}/deep/link"), &navigate).await;
   assert_eq!(
     (status, &body),
@@ -126,7 +139,7 @@ async fn a_vite_spa_with_an_api_worker_deploys_as_one_version_and_redeploys_with
   assert_eq!(status, 200);
   assert_eq!(
     header_of(&headers, "content-type"),
-    "application/javascript; charset=utf-8"
+    "text/javascript; charset=utf-8"
   );
   assert_eq!(
     body,
@@ -264,16 +277,22 @@ async fn assets_follow_html_handling_ranges_etags_and_compression() {
   assert_eq!(plain, "0123456789".repeat(1000));
   let (_, headers, body) = fetch_at(&url, "/app.js", &[("accept-encoding", "gzip, br")]).await;
   assert_eq!(
-    (header_of(&headers, "content-encoding"), text(&body).as_str()),
+    (
+      header_of(&headers, "content-encoding"),
+      text(&body).as_str()
+    ),
     ("br", "pretend-brotli")
   );
   assert_eq!(
     header_of(&headers, "content-type"),
-    "application/javascript; charset=utf-8"
+    "text/javascript; charset=utf-8"
   );
   let (_, headers, body) = fetch_at(&url, "/app.js", &[("accept-encoding", "br;q=0")]).await;
   assert_eq!(
-    (header_of(&headers, "content-encoding"), text(&body).as_str()),
+    (
+      header_of(&headers, "content-encoding"),
+      text(&body).as_str()
+    ),
     ("", "console.log('plain');")
   );
   // HEAD: the length, no body.
@@ -335,10 +354,19 @@ fn not_found_handling_html_handling_and_run_worker_first_answer_as_workers_does(
       ..Default::default()
     },
   );
-  assert_eq!(pages.answer("/blog/missing", false), file("/blog/404.html", 404));
-  assert_eq!(pages.answer("/blog/deep/er", false), file("/blog/404.html", 404));
+  assert_eq!(
+    pages.answer("/blog/missing", false),
+    file("/blog/404.html", 404)
+  );
+  assert_eq!(
+    pages.answer("/blog/deep/er", false),
+    file("/blog/404.html", 404)
+  );
   assert_eq!(pages.answer("/other", false), file("/404.html", 404));
-  assert_eq!(pages.answer("/blog/post", false), file("/blog/post.html", 200));
+  assert_eq!(
+    pages.answer("/blog/post", false),
+    file("/blog/post.html", 200)
+  );
   // Single-page app without a worker: every miss is the index.
   let spa = manifest(
     &paths,
@@ -362,7 +390,10 @@ fn not_found_handling_html_handling_and_run_worker_first_answer_as_workers_does(
   assert_eq!(spa_worker.answer("/a/b", true), file("/index.html", 200));
   assert_eq!(spa_worker.answer("/a/b", false), AssetAnswer::Worker);
   assert_eq!(spa_worker.answer("/api/x", true), AssetAnswer::Worker);
-  assert_eq!(spa_worker.answer("/api/docs", true), file("/index.html", 200));
+  assert_eq!(
+    spa_worker.answer("/api/docs", true),
+    file("/index.html", 200)
+  );
   // Trailing slashes forced and dropped.
   let force = manifest(
     &paths,
@@ -371,8 +402,14 @@ fn not_found_handling_html_handling_and_run_worker_first_answer_as_workers_does(
       ..Default::default()
     },
   );
-  assert_eq!(force.answer("/blog/post", false), AssetAnswer::Redirect("/blog/post/".into()));
-  assert_eq!(force.answer("/blog/post/", false), file("/blog/post.html", 200));
+  assert_eq!(
+    force.answer("/blog/post", false),
+    AssetAnswer::Redirect("/blog/post/".into())
+  );
+  assert_eq!(
+    force.answer("/blog/post/", false),
+    file("/blog/post.html", 200)
+  );
   let drop = manifest(
     &paths,
     AssetManifest {
@@ -380,7 +417,10 @@ fn not_found_handling_html_handling_and_run_worker_first_answer_as_workers_does(
       ..Default::default()
     },
   );
-  assert_eq!(drop.answer("/guide/", false), AssetAnswer::Redirect("/guide".into()));
+  assert_eq!(
+    drop.answer("/guide/", false),
+    AssetAnswer::Redirect("/guide".into())
+  );
   assert_eq!(drop.answer("/guide", false), file("/guide/index.html", 200));
   let exact = manifest(
     &paths,
@@ -391,7 +431,10 @@ fn not_found_handling_html_handling_and_run_worker_first_answer_as_workers_does(
     },
   );
   assert_eq!(exact.answer("/blog/post", false), AssetAnswer::NotFound);
-  assert_eq!(exact.answer("/blog/post.html", false), file("/blog/post.html", 200));
+  assert_eq!(
+    exact.answer("/blog/post.html", false),
+    file("/blog/post.html", 200)
+  );
   // Limits, refused with the file named.
   let mut big = manifest(&["/huge.bin"], AssetManifest::default());
   if let Some(huge) = big.files.get_mut("/huge.bin") {

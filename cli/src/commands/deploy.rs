@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use outpost_edge::config::{Project, read_project, read_project_config};
 use outpost_edge::assets::ScannedAssets;
+use outpost_edge::config::{Project, read_project, read_project_config};
 use outpost_protocol::Bundle;
 use outpost_runtime::WorkerBundle;
 use outpost_runtime::resolve::{ProjectResolver, plain_relative};

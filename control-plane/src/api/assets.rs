@@ -68,7 +68,10 @@ pub(super) async fn route(
       } else {
         StatusCode::OK
       };
-      Ok((status, serde_json::json!({ "hash": hash, "size": bytes.len() })))
+      Ok((
+        status,
+        serde_json::json!({ "hash": hash, "size": bytes.len() }),
+      ))
     }
     _ => Err(ApiError::not_found(format!(
       "no API call {method} /v1/assets/{}",
@@ -95,6 +98,11 @@ pub(super) async fn check_uploaded(
   Err(ApiError::bad_request(format!(
     "{} asset(s) of this version were not uploaded (PUT /v1/assets/{{hash}} first): {}",
     missing.len(),
-    missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+    missing
+      .iter()
+      .take(5)
+      .cloned()
+      .collect::<Vec<_>>()
+      .join(", ")
   )))
 }

@@ -4,9 +4,9 @@
 use futures::future::BoxFuture;
 use rusqlite::{OptionalExtension, params};
 
+use super::StoreResult;
 use super::postgres::{PostgresStore, transaction};
 use super::sqlite::SqliteStore;
-use super::StoreResult;
 
 /// Where asset bytes are kept.
 pub trait AssetStore {

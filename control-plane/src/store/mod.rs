@@ -194,7 +194,9 @@ impl From<rusqlite::Error> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The control plane's storage. Every method is one transaction.
-pub trait Store: KvStore + CertStore + SecretStore + CronStore + AssetStore + Send + Sync + 'static {
+pub trait Store:
+  KvStore + CertStore + SecretStore + CronStore + AssetStore + Send + Sync + 'static
+{
   /// Stores a token's hash with its scope.
   fn create_token(
     &self,

@@ -404,7 +404,8 @@ impl AssetSite {
         .get(&sibling)
         .map(|file| (sibling, file.clone()))
     };
-    let variants = compressible(&kind) || precompressed(".br").is_some() || precompressed(".gz").is_some();
+    let variants =
+      compressible(&kind) || precompressed(".br").is_some() || precompressed(".gz").is_some();
     if variants {
       insert(&mut headers, header::VARY, "Accept-Encoding");
     }
@@ -454,9 +455,8 @@ impl AssetSite {
             header::CONTENT_RANGE,
             &format!("bytes {start}-{}/{size}", end - 1),
           );
-          body = body.slice(
-            usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(body.len()),
-          );
+          body = body
+            .slice(usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(body.len()));
         }
         Some(Err(())) => {
           let mut response = empty(StatusCode::RANGE_NOT_SATISFIABLE);
@@ -470,7 +470,11 @@ impl AssetSite {
         None => {}
       }
     }
-    insert(&mut headers, header::CONTENT_LENGTH, &body.len().to_string());
+    insert(
+      &mut headers,
+      header::CONTENT_LENGTH,
+      &body.len().to_string(),
+    );
     if method == Method::HEAD {
       body = Bytes::new();
     }
