@@ -8,7 +8,7 @@
 
 mod scan;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -63,9 +63,44 @@ enum Source {
   ByHash(PathBuf),
 }
 
+/// A file's response headers, made once.
+struct FileHead {
+  content_type: HeaderValue,
+  etag: HeaderValue,
+  compressible: bool,
+  /// Precompressed siblings' manifest paths.
+  br: Option<String>,
+  gz: Option<String>,
+}
+
+fn heads(manifest: &AssetManifest) -> HashMap<String, FileHead> {
+  let sibling = |path: &str, suffix: &str| {
+    let name = format!("{path}{suffix}");
+    manifest.files.contains_key(&name).then_some(name)
+  };
+  manifest
+    .files
+    .iter()
+    .map(|(path, file)| {
+      let kind = content_type(path);
+      let head = FileHead {
+        content_type: HeaderValue::from_str(&kind)
+          .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+        etag: HeaderValue::from_str(&format!("\"{}\"", file.hash))
+          .unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
+        compressible: compressible(&kind),
+        br: sibling(path, ".br"),
+        gz: sibling(path, ".gz"),
+      };
+      (path.clone(), head)
+    })
+    .collect()
+}
+
 /// One version's assets.
 pub struct AssetSite {
   manifest: AssetManifest,
+  heads: HashMap<String, FileHead>,
   source: Source,
   cache: AssetCache,
 }
@@ -235,6 +270,7 @@ impl AssetSite {
       ..options.clone()
     };
     Self {
+      heads: heads(&manifest),
       manifest,
       source: Source::Files(scanned.paths),
       cache,
@@ -244,6 +280,7 @@ impl AssetSite {
   /// Uploaded assets, each in `dir` under its hash.
   pub fn from_cache_dir(manifest: AssetManifest, dir: PathBuf, cache: AssetCache) -> Self {
     Self {
+      heads: heads(&manifest),
       manifest,
       source: Source::ByHash(dir),
       cache,
@@ -381,34 +418,30 @@ impl AssetSite {
     let Some(file) = self.manifest.files.get(path) else {
       return Ok(empty(StatusCode::NOT_FOUND));
     };
-    let kind = content_type(path);
-    let mut headers = HeaderMap::new();
-    let etag = format!("\"{}\"", file.hash);
+    let Some(head) = self.heads.get(path) else {
+      return Ok(empty(StatusCode::NOT_FOUND));
+    };
     let insert = |headers: &mut HeaderMap, name: header::HeaderName, value: &str| {
       if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
       }
     };
-    insert(&mut headers, header::CONTENT_TYPE, &kind);
-    insert(&mut headers, header::ETAG, &etag);
-    insert(
-      &mut headers,
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(header::CONTENT_TYPE, head.content_type.clone());
+    headers.insert(header::ETAG, head.etag.clone());
+    headers.insert(
       header::CACHE_CONTROL,
-      "public, max-age=0, must-revalidate",
+      HeaderValue::from_static("public, max-age=0, must-revalidate"),
     );
-    let precompressed = |suffix: &str| {
-      let sibling = format!("{path}{suffix}");
-      self
-        .manifest
-        .files
-        .get(&sibling)
-        .map(|file| (sibling, file.clone()))
+    let sibling = |name: &Option<String>| {
+      name
+        .as_ref()
+        .and_then(|name| Some((name.clone(), self.manifest.files.get(name)?.clone())))
     };
-    let variants =
-      compressible(&kind) || precompressed(".br").is_some() || precompressed(".gz").is_some();
-    if variants {
-      insert(&mut headers, header::VARY, "Accept-Encoding");
+    if head.compressible || head.br.is_some() || head.gz.is_some() {
+      headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
+    let etag = head.etag.to_str().unwrap_or_default();
     let matches = request
       .get(header::IF_NONE_MATCH)
       .and_then(|v| v.to_str().ok())
@@ -429,12 +462,11 @@ impl AssetSite {
     let (body, encoding) = if ranged {
       insert(&mut headers, header::ACCEPT_RANGES, "bytes");
       (self.bytes(path, file)?, None)
-    } else if let Some((sibling, file)) = precompressed(".br").filter(|_| accepts(request, "br")) {
-      (self.bytes(&sibling, &file)?, Some("br"))
-    } else if let Some((sibling, file)) = precompressed(".gz").filter(|_| accepts(request, "gzip"))
-    {
-      (self.bytes(&sibling, &file)?, Some("gzip"))
-    } else if compressible(&kind) && file.size > 1024 && accepts(request, "gzip") {
+    } else if let Some((name, file)) = sibling(&head.br).filter(|_| accepts(request, "br")) {
+      (self.bytes(&name, &file)?, Some("br"))
+    } else if let Some((name, file)) = sibling(&head.gz).filter(|_| accepts(request, "gzip")) {
+      (self.bytes(&name, &file)?, Some("gzip"))
+    } else if head.compressible && file.size > 1024 && accepts(request, "gzip") {
       (self.gzipped(path, file)?, Some("gzip"))
     } else {
       insert(&mut headers, header::ACCEPT_RANGES, "bytes");
