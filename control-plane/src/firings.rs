@@ -84,10 +84,10 @@ impl FiringDesk {
   }
 
   fn detach(&self, node: &str, serial: u64) {
-    if let Ok(mut attached) = self.attached.lock() {
-      if attached.get(node).is_some_and(|a| a.serial == serial) {
-        attached.remove(node);
-      }
+    if let Ok(mut attached) = self.attached.lock()
+      && attached.get(node).is_some_and(|a| a.serial == serial)
+    {
+      attached.remove(node);
     }
     // Their waiters hear the firing was lost (the sender drops).
     if let Ok(mut waiting) = self.waiting.lock() {

@@ -63,7 +63,7 @@ impl CronClock {
     let system = || {
       std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| ms(d))
+        .map_or(0, ms)
     };
     match self {
       CronClock::System => system(),

@@ -70,10 +70,10 @@ impl EdgeFirings {
       None => {
         tokio::spawn(async move {
           let result = this.run(firing).await;
-          if let Ok(mut memory) = this.memory.lock() {
-            if let Some(slot) = memory.results.get_mut(&result.firing.id()) {
-              *slot = Some(result.clone());
-            }
+          if let Ok(mut memory) = this.memory.lock()
+            && let Some(slot) = memory.results.get_mut(&result.firing.id())
+          {
+            *slot = Some(result.clone());
           }
           this.answer(result, &connection).await;
         });
@@ -101,10 +101,10 @@ impl EdgeFirings {
   /// Sends `result`; kept for [`EdgeFirings::resend`] unless the control
   /// plane confirms it.
   async fn answer(&self, result: FiringResult, connection: &quinn::Connection) {
-    if send(&result, connection).await.is_err() {
-      if let Ok(mut memory) = self.memory.lock() {
-        memory.unsent.push(result);
-      }
+    if send(&result, connection).await.is_err()
+      && let Ok(mut memory) = self.memory.lock()
+    {
+      memory.unsent.push(result);
     }
   }
 

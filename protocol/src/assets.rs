@@ -143,10 +143,8 @@ impl AssetManifest {
         return Err(format!("asset {path} has no sha256 hash"));
       }
     }
-    if let Some(binding) = &self.binding {
-      if binding.is_empty() {
-        return Err("the assets binding name is empty".into());
-      }
+    if self.binding.as_ref().is_some_and(String::is_empty) {
+      return Err("the assets binding name is empty".into());
     }
     Ok(())
   }
@@ -233,8 +231,9 @@ impl AssetManifest {
     }
     let force = self.html_handling == HtmlHandling::ForceTrailingSlash;
     let drop = self.html_handling == HtmlHandling::DropTrailingSlash;
-    if let Some(stem) = path.strip_suffix("/index.html") {
-      if has(path) {
+    // The file's own name redirects to its pretty URL.
+    if has(path) {
+      if let Some(stem) = path.strip_suffix("/index.html") {
         let pretty = if drop && !stem.is_empty() {
           stem.to_owned()
         } else {
@@ -242,8 +241,7 @@ impl AssetManifest {
         };
         return Some(AssetAnswer::Redirect(pretty));
       }
-    } else if let Some(stem) = path.strip_suffix(".html") {
-      if has(path) {
+      if let Some(stem) = path.strip_suffix(".html") {
         let pretty = if force {
           format!("{stem}/")
         } else {
