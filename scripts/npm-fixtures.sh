@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # create-cloudflare's version whose templates the tests run.
 C3_VERSION=2.67.4
 # Bump to fetch the templates again after changing the list below.
-TEMPLATES_REVISION=2
+TEMPLATES_REVISION=3
 
 if ! command -v npm >/dev/null; then
   SUDO=""
@@ -45,7 +45,7 @@ if [ ! -f "$templates/.c3-$C3_VERSION-$TEMPLATES_REVISION" ]; then
   # name: the template's folder in the package.
   for pair in hello-world-js:hello-world/js hello-world-ts:hello-world/ts \
     scheduled-ts:scheduled/ts openapi-ts:openapi/ts hono:hono/workers/templates \
-    assets-js:hello-world-with-assets/js; do
+    assets-js:hello-world-with-assets/js assets-only:hello-world-assets-only/templates; do
     name=${pair%%:*}
     cp -R "$c3/${pair#*:}" "$templates/$name"
     # What create-cloudflare fills in when it copies a template.

@@ -73,6 +73,28 @@ async fn create_cloudflares_assets_template_serves_public_and_the_worker_in_dev(
   );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn create_cloudflares_assets_only_template_runs_in_dev_and_deploys() {
+  let project = c3_template("assets-only");
+  let page = std::fs::read(project.path().join("public/index.html")).expect("index.html");
+  let dev = DevProcess::start(project.path(), &[]).await;
+  let (status, _, body) = fetch(&dev.url, &[]).await;
+  assert_eq!((status, &body), (200, &page));
+  let (status, _, body) = fetch(&format!("{}missing", dev.url), &[]).await;
+  assert_eq!((status, body.len()), (404, 0));
+  drop(dev);
+
+  let data = tempfile::tempdir().expect("temp dir");
+  let (control, _edge, edge) = control_and_edge(data.path());
+  let (line, _) = deploy_counting(&control, project.path());
+  assert!(line.starts_with("assets: 1 file(s), 1 uploaded"), "{line}");
+  let host = [("host", "assets-only.localhost")];
+  let (status, _, body) = fetch(&format!("{edge}/"), &host).await;
+  assert_eq!((status, &body), (200, &page));
+  let (status, _, _) = fetch(&format!("{edge}/missing"), &host).await;
+  assert_eq!(status, 404);
+}
+
 /// `outpost deploy` in `dir`; the numbers on its assets line.
 fn deploy_counting(control: &crate::cluster::Control, dir: &Path) -> (String, String) {
   let out = deploy_folder(control, dir);

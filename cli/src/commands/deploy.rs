@@ -450,8 +450,16 @@ fn build_bundle(
   };
   let root =
     std::fs::canonicalize(&root).with_context(|| format!("resolving {}", root.display()))?;
+  let assets_only = entry.is_none()
+    && config.main.is_none()
+    && config
+      .assets
+      .as_ref()
+      .is_some_and(|a| a.directory.is_some())
+    && !DEFAULT_ENTRIES.iter().any(|e| root.join(e).is_file());
   let entry = match entry.or_else(|| config.main.as_ref().map(|main| root.join(main))) {
     Some(entry) => entry,
+    None if assets_only => outpost_edge::assets::assets_only_entry(&root)?,
     None => DEFAULT_ENTRIES
       .iter()
       .map(|e| root.join(e))
@@ -466,10 +474,13 @@ fn build_bundle(
   let entry =
     std::fs::canonicalize(&entry).with_context(|| format!("resolving {}", entry.display()))?;
   let kv_namespaces = config.kv_for_deploy().map_err(anyhow::Error::msg)?;
-  let assets = match &config.assets {
+  let mut assets = match &config.assets {
     Some(assets) => super::deploy_assets::read(&root, assets)?,
     None => None,
   };
+  if let Some(assets) = &mut assets {
+    assets.manifest.has_worker = !assets_only;
+  }
   let resolver = ProjectResolver::new(config.nodejs_compat());
   let Project {
     compatibility_date,

@@ -75,20 +75,27 @@ fn parse_vars(vars: &[String], mut env: WorkerEnv) -> anyhow::Result<WorkerEnv> 
   Ok(env)
 }
 
-/// The entry the config here names, or ./worker.js or ./worker.ts.
+/// The entry the config here names, or ./worker.js or ./worker.ts, or
+/// for a project of assets alone the worker behind them.
 fn entry_from_project(env: Option<&str>) -> anyhow::Result<PathBuf> {
-  let main = outpost_edge::config::read_project(Path::new("."), env)?.and_then(|c| c.main);
-  if let Some(main) = main {
+  let config = outpost_edge::config::read_project(Path::new("."), env)?;
+  if let Some(main) = config.as_ref().and_then(|c| c.main.clone()) {
     return Ok(main);
   }
-  ["worker.js", "worker.ts"]
+  let found = ["worker.js", "worker.ts"]
     .into_iter()
     .map(PathBuf::from)
-    .find(|path| path.is_file())
-    .context(
-      "no entry given, no `main` in ./outpost.toml or ./wrangler.toml, and no worker.js or \
+    .find(|path| path.is_file());
+  let assets_only = config
+    .and_then(|c| c.assets)
+    .is_some_and(|a| a.directory.is_some());
+  if found.is_none() && assets_only {
+    return Ok(assets::assets_only_entry(Path::new("."))?);
+  }
+  found.context(
+    "no entry given, no `main` in ./outpost.toml or ./wrangler.toml, and no worker.js or \
        worker.ts here: pass the worker's entry module",
-    )
+  )
 }
 
 /// Whether `dir` holds outpost.toml or a wrangler config.
@@ -100,7 +107,11 @@ fn has_config(dir: &Path) -> bool {
 
 /// The project's `[assets]`, read from its folder (files added later
 /// need a restart).
-fn dev_assets(folder: &Path, env: Option<&str>) -> anyhow::Result<Option<Arc<AssetSite>>> {
+fn dev_assets(
+  folder: &Path,
+  entry: &Path,
+  env: Option<&str>,
+) -> anyhow::Result<Option<Arc<AssetSite>>> {
   let Some(config) = outpost_edge::config::read_project(folder, env)?.and_then(|p| p.assets) else {
     return Ok(None);
   };
@@ -115,7 +126,9 @@ fn dev_assets(folder: &Path, env: Option<&str>) -> anyhow::Result<Option<Arc<Ass
     scanned.paths.len(),
     dir.display()
   );
-  let site = AssetSite::from_folder(scanned, &config.serving, AssetCache::default());
+  let mut serving = config.serving.clone();
+  serving.has_worker = !entry.ends_with("assets-only-worker.js");
+  let site = AssetSite::from_folder(scanned, &serving, AssetCache::default());
   Ok(Some(Arc::new(site)))
 }
 
@@ -168,7 +181,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     Some(_) => "outpost dev: KV data in memory only (--no-persist)".to_owned(),
     None => format!("outpost dev: KV data in {}", state.display()),
   });
-  let assets = dev_assets(&folder, args.env.as_deref())?;
+  let assets = dev_assets(&folder, &entry, args.env.as_deref())?;
   let env = parse_vars(
     &args.vars,
     WorkerEnv {

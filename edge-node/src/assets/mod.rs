@@ -565,6 +565,20 @@ pub fn missing_from(manifest: &AssetManifest, dir: &Path) -> Vec<String> {
   missing
 }
 
+/// The worker an assets-only project runs behind its assets: it never
+/// sees a request the assets answer, and 404s the rest.
+const ASSETS_ONLY_WORKER: &str = "// Written by Outpost for a project with [assets] and no `main`.\nexport default { fetch() { return new Response(null, { status: 404 }); } };\n";
+
+/// Writes the worker of an assets-only project into `project`'s
+/// `.outpost/` folder and returns its path.
+pub fn assets_only_entry(project: &Path) -> Result<PathBuf, AssetsError> {
+  let dir = project.join(".outpost");
+  std::fs::create_dir_all(&dir).map_err(|e| AssetsError::Io(dir.clone(), e))?;
+  let entry = dir.join("assets-only-worker.js");
+  std::fs::write(&entry, ASSETS_ONLY_WORKER).map_err(|e| AssetsError::Io(entry.clone(), e))?;
+  Ok(entry)
+}
+
 /// Keeps `bytes` in `dir` under `hash`, after checking they hash to it;
 /// written aside and renamed, so a crash leaves no torn file.
 pub fn store_by_hash(dir: &Path, hash: &str, bytes: &[u8]) -> Result<(), AssetsError> {
