@@ -15,11 +15,10 @@ firing runs once, so they should match).
 """
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 
-from benchlib import call, start
+from benchlib import call, start_cluster
 
 WORKER = """export default {
   fetch() { return new Response("cron"); },
@@ -41,20 +40,7 @@ def main():
     processes = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            control, lines = start(args.binary, ["control", "--data", f"{tmp}/control", "--listen",
-                                                 "127.0.0.1:0", "--sync-listen", "127.0.0.1:0",
-                                                 "--log", "warn"], "API at")
-            processes.append(control)
-            token = next(line for line in lines if line.startswith("opt_"))
-            api = next(w for w in lines[-1].split() if w.startswith("http://"))
-            for n in range(args.edges):
-                join = subprocess.run([args.binary, "control", "token", "create", "--scope",
-                                       "edge-join", "--data", f"{tmp}/control"],
-                                      capture_output=True, text=True, check=True).stdout.strip()
-                edge, _ = start(args.binary, ["edge", "--control", api, "--join", join, "--data",
-                                              f"{tmp}/edge{n}", "--port", "0", "--log", "warn"],
-                                "at http://")
-                processes.append(edge)
+            api, token, _ = start_cluster(args.binary, tmp, args.edges, processes)
             ns = call(api, token, "POST", "/kv/namespaces", {"title": "lag"})["namespace"]["id"]
             for w in range(args.workers):
                 bundle = {"main": "worker.js", "modules": {"worker.js": WORKER},

@@ -18,13 +18,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-from benchlib import call, start
+from benchlib import call, start_cluster
 
 
 def text_of(url):
@@ -44,22 +43,7 @@ def main():
     processes = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            control, lines = start(args.binary, ["control", "--data", f"{tmp}/control", "--listen",
-                                                 "127.0.0.1:0", "--sync-listen", "127.0.0.1:0",
-                                                 "--log", "warn"], "API at")
-            processes.append(control)
-            token = next(line for line in lines if line.startswith("opt_"))
-            api = next(w for w in lines[-1].split() if w.startswith("http://"))
-            edges = []
-            for n in range(args.edges):
-                join = subprocess.run([args.binary, "control", "token", "create", "--scope",
-                                       "edge-join", "--data", f"{tmp}/control"],
-                                      capture_output=True, text=True, check=True).stdout.strip()
-                edge, lines = start(args.binary, ["edge", "--control", api, "--join", join, "--data",
-                                                  f"{tmp}/edge{n}", "--port", "0", "--log", "warn"],
-                                    "at http://")
-                processes.append(edge)
-                edges.append(next(w for w in lines[-1].split() if w.startswith("http://")).rstrip("/"))
+            api, token, edges = start_cluster(args.binary, tmp, args.edges, processes)
 
             def upload(text):
                 bundle = {"main": "worker.js", "modules": {

@@ -31,6 +31,28 @@ def start(binary, args, ready):
     sys.exit(f"outpost {' '.join(args)} ended before it was ready: {lines}")
 
 
+def start_cluster(binary, data, edges, processes):
+    """Starts `outpost control` (SQLite in `data`/control) and `edges`
+    `outpost edge --control` nodes, appending each process to `processes`;
+    returns the API's URL, the admin token and the edges' URLs."""
+    control, lines = start(binary, ["control", "--data", f"{data}/control", "--listen",
+                                    "127.0.0.1:0", "--sync-listen", "127.0.0.1:0", "--log", "warn"],
+                           "API at")
+    processes.append(control)
+    token = next(line for line in lines if line.startswith("opt_"))
+    api = next(w for w in lines[-1].split() if w.startswith("http://"))
+    urls = []
+    for n in range(edges):
+        join = subprocess.run([binary, "control", "token", "create", "--scope", "edge-join",
+                               "--data", f"{data}/control"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        edge, lines = start(binary, ["edge", "--control", api, "--join", join, "--data",
+                                     f"{data}/edge{n}", "--port", "0", "--log", "warn"], "at http://")
+        processes.append(edge)
+        urls.append(next(w for w in lines[-1].split() if w.startswith("http://")).rstrip("/"))
+    return api, token, urls
+
+
 HZ = os.sysconf("SC_CLK_TCK")
 
 

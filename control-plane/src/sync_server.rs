@@ -135,28 +135,8 @@ async fn serve_stream(
   node: &str,
 ) -> Result<(), EdgeError> {
   match read_frame::<_, StreamOpen>(&mut recv).await? {
-    Some(StreamOpen::Bundle { hash }) => {
-      match app.store().bundle(hash).await? {
-        Some(bytes) => {
-          write_frame(&mut send, &BundleReply::Found).await?;
-          write_raw(&mut send, &bytes).await?;
-        }
-        None => write_frame(&mut send, &BundleReply::NotFound).await?,
-      }
-      let _ = send.finish();
-      Ok(())
-    }
-    Some(StreamOpen::Asset { hash }) => {
-      match app.store().asset(hash).await? {
-        Some(bytes) => {
-          write_frame(&mut send, &BundleReply::Found).await?;
-          write_raw(&mut send, &bytes).await?;
-        }
-        None => write_frame(&mut send, &BundleReply::NotFound).await?,
-      }
-      let _ = send.finish();
-      Ok(())
-    }
+    Some(StreamOpen::Bundle { hash }) => send_stored(send, app.store().bundle(hash).await?).await,
+    Some(StreamOpen::Asset { hash }) => send_stored(send, app.store().asset(hash).await?).await,
     Some(StreamOpen::Control { epoch }) => follow_changes(send, recv, app, node, epoch).await,
     Some(StreamOpen::Logs) => {
       while let Some(batch) = read_frame::<_, TailBatch>(&mut recv).await? {
@@ -182,6 +162,19 @@ async fn serve_stream(
     }
     None => Ok(()),
   }
+}
+
+/// Answers a bundle or asset stream: found, then the bytes; or not found.
+async fn send_stored(mut send: quinn::SendStream, bytes: Option<Vec<u8>>) -> Result<(), EdgeError> {
+  match bytes {
+    Some(bytes) => {
+      write_frame(&mut send, &BundleReply::Found).await?;
+      write_raw(&mut send, &bytes).await?;
+    }
+    None => write_frame(&mut send, &BundleReply::NotFound).await?,
+  }
+  let _ = send.finish();
+  Ok(())
 }
 
 /// Sends the state whenever it moves past what the node has, and the cron

@@ -212,28 +212,28 @@ async fn serve_request(
     .map_or(authority.as_str(), |(h, _)| h);
   let path = parts.uri.path().to_owned();
   let table = node.routes.current();
-  let Some(worker) = table.route(host, &path).map(str::to_owned) else {
-    let message = format!("No worker is routed for host {host:?} or path {path:?}.\n");
-    let response = WorkerResponse::text(StatusCode::NOT_FOUND, message);
-    node
-      .config
-      .traffic
-      .record(Protocol::Http3, response.status, arrived.elapsed());
-    respond(&mut send, response).await;
-    return;
+  // Answered here: no route, or a static asset.
+  let worker = table.route(host, &path).map(str::to_owned);
+  let early = match &worker {
+    None => Some(WorkerResponse::text(
+      StatusCode::NOT_FOUND,
+      format!("No worker is routed for host {host:?} or path {path:?}.\n"),
+    )),
+    Some(worker) => table
+      .assets_for(worker)
+      .and_then(|site| site.answer(&parts.method, &path, parts.uri.query(), &parts.headers))
+      .map(WorkerResponse::from),
   };
-  if let Some(site) = table.assets_for(&worker) {
-    let asset = site.answer(&parts.method, &path, parts.uri.query(), &parts.headers);
-    if let Some(asset) = asset {
-      let response: WorkerResponse = asset.into();
+  let (Some(worker), None) = (worker, &early) else {
+    if let Some(response) = early {
       node
         .config
         .traffic
         .record(Protocol::Http3, response.status, arrived.elapsed());
       respond(&mut send, response).await;
-      return;
     }
-  }
+    return;
+  };
   let target = parts
     .uri
     .path_and_query()

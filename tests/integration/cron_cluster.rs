@@ -4,17 +4,15 @@
 //! then a control plane are killed. On SQLite the control plane restarts;
 //! on PostgreSQL a second replica carries on.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::cluster::{Control, Process, Storage, start_edge};
-use crate::util::{Backend, outpost};
+use crate::tail::Tail;
+use crate::util::Backend;
 
 /// 2030-01-01T00:00:30Z: half a minute before the first firing.
 const START_MS: u64 = 1_893_456_030_000;
@@ -98,53 +96,6 @@ async fn wait_for_runs(control: &Control, ns: &str, count: usize) -> Vec<u64> {
   }
 }
 
-/// `outpost tail ticker --format json`, its lines collected.
-struct Tail {
-  _process: Process,
-  lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Tail {
-  fn start(control: &Control) -> Self {
-    let mut child = outpost()
-      .args(["tail", "ticker", "--format", "json"])
-      .args(["--url", &control.api, "--token", &control.admin])
-      .stdout(Stdio::piped())
-      .stderr(Stdio::piped())
-      .spawn()
-      .expect("outpost tail starts");
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
-      .read_line(&mut first)
-      .expect("a first line");
-    assert!(first.contains("tailing ticker"), "{first}");
-    let stdout = child.stdout.take().expect("stdout");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-      for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        sink.lock().expect("lines").push(line);
-      }
-    });
-    Self {
-      _process: Process(child),
-      lines,
-    }
-  }
-
-  /// The `scheduled` events so far.
-  fn scheduled(&self) -> Vec<Value> {
-    self
-      .lines
-      .lock()
-      .expect("lines")
-      .iter()
-      .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-      .filter(|event| event["type"] == "scheduled")
-      .collect()
-  }
-}
-
 fn node_id(data: &Path) -> String {
   let identity: Value =
     serde_json::from_slice(&std::fs::read(data.join("node.json")).expect("node.json"))
@@ -209,7 +160,7 @@ async fn five_minutes_once_each(backend: Backend) {
   let (ns, epoch) = deploy(&first).await;
   first.wait_for_acks(epoch).await;
   // A tail through the only control plane sees every firing's outcome.
-  let tail = matches!(backend, Backend::Sqlite).then(|| Tail::start(&first));
+  let tail = matches!(backend, Backend::Sqlite).then(|| Tail::start_for(&first, "ticker", &[]));
 
   let minute = |n: u64| START_MS - 30_000 + n * MINUTE_MS;
   let mut expected = Vec::new();
@@ -234,7 +185,11 @@ async fn five_minutes_once_each(backend: Backend) {
     if n == 2
       && let Some(tail) = &tail
     {
-      let events = tail.scheduled();
+      let events: Vec<Value> = tail
+        .events()
+        .into_iter()
+        .filter(|event| event["type"] == "scheduled")
+        .collect();
       assert_eq!(events.len(), 2, "{events:?}");
       for (event, minute) in events.iter().zip([minute(1), minute(2)]) {
         assert_eq!(event["outcome"], "ok", "{event}");

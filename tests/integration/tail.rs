@@ -32,7 +32,7 @@ export default {
 "#;
 
 /// `outpost tail` with its output collected line by line.
-struct Tail {
+pub(crate) struct Tail {
   child: Child,
   lines: Arc<Mutex<Vec<String>>>,
 }
@@ -47,10 +47,15 @@ impl Drop for Tail {
 impl Tail {
   /// Starts `outpost tail app <extra>` and waits until it is tailing.
   fn start(control: &Control, extra: &[&str]) -> Self {
+    Self::start_for(control, "app", extra)
+  }
+
+  /// Starts `outpost tail <worker> <extra>` and waits until it is tailing.
+  pub(crate) fn start_for(control: &Control, worker: &str, extra: &[&str]) -> Self {
     let mut child = outpost()
       .args([
         "tail",
-        "app",
+        worker,
         "--format",
         "json",
         "--url",
@@ -68,7 +73,7 @@ impl Tail {
     BufReader::new(stderr)
       .read_line(&mut first)
       .expect("a first line");
-    assert!(first.contains("tailing app"), "{first}");
+    assert!(first.contains(&format!("tailing {worker}")), "{first}");
     let stdout = child.stdout.take().expect("stdout");
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
@@ -90,7 +95,7 @@ impl Tail {
     assert!(status.success(), "kill {signal}");
   }
 
-  fn events(&self) -> Vec<Value> {
+  pub(crate) fn events(&self) -> Vec<Value> {
     self
       .lines
       .lock()

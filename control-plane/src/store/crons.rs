@@ -8,6 +8,33 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreResult;
 
+/// Milliseconds as the databases store them; times past 2^63 ms do not
+/// occur.
+pub(super) fn ms(value: u64) -> i64 {
+  i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A stored time back to milliseconds.
+pub(super) fn unsigned(value: i64) -> u64 {
+  u64::try_from(value).unwrap_or(0)
+}
+
+/// The table of firings, the same in both databases' dialects.
+pub(super) const CRON_FIRINGS_TABLE: &str = r#"
+  CREATE TABLE cron_firings (
+    worker TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    scheduled_ms BIGINT NOT NULL,
+    replica TEXT NOT NULL,
+    lease_until_ms BIGINT NOT NULL,
+    edge TEXT,
+    ok BOOLEAN,
+    duration_ms BIGINT,
+    PRIMARY KEY (worker, cron, scheduled_ms)
+  );
+  CREATE INDEX cron_firings_unfinished ON cron_firings (scheduled_ms) WHERE edge IS NULL;
+"#;
+
 /// A firing, as the store keys it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FiringKey {

@@ -4,17 +4,8 @@
 use futures::future::BoxFuture;
 
 use super::StoreResult;
-use super::crons::{CronStore, FiringKey, FiringRecord};
+use super::crons::{CronStore, FiringKey, FiringRecord, ms, unsigned};
 use super::postgres::{PostgresStore, transaction};
-
-/// Milliseconds as PostgreSQL stores them; times past 2^63 ms do not occur.
-fn ms(value: u64) -> i64 {
-  i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn unsigned(value: i64) -> u64 {
-  u64::try_from(value).unwrap_or(0)
-}
 
 fn key_of(row: &tokio_postgres::Row) -> FiringKey {
   FiringKey {

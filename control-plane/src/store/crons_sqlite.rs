@@ -4,17 +4,8 @@ use futures::future::BoxFuture;
 use rusqlite::params;
 
 use super::StoreResult;
-use super::crons::{CronStore, FiringKey, FiringRecord};
+use super::crons::{CronStore, FiringKey, FiringRecord, ms, unsigned};
 use super::sqlite::SqliteStore;
-
-/// Milliseconds as SQLite stores them; times past 2^63 ms do not occur.
-fn ms(value: u64) -> i64 {
-  i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn unsigned(value: i64) -> u64 {
-  u64::try_from(value).unwrap_or(0)
-}
 
 impl CronStore for SqliteStore {
   fn claim_firing(

@@ -134,20 +134,7 @@ const MIGRATIONS: &[&str] = &[
   ALTER TABLE versions ADD COLUMN secrets TEXT;
 "#,
   // Cron firings: the primary key makes each claimable once.
-  r#"
-  CREATE TABLE cron_firings (
-    worker TEXT NOT NULL,
-    cron TEXT NOT NULL,
-    scheduled_ms BIGINT NOT NULL,
-    replica TEXT NOT NULL,
-    lease_until_ms BIGINT NOT NULL,
-    edge TEXT,
-    ok BOOLEAN,
-    duration_ms BIGINT,
-    PRIMARY KEY (worker, cron, scheduled_ms)
-  );
-  CREATE INDEX cron_firings_unfinished ON cron_firings (scheduled_ms) WHERE edge IS NULL;
-"#,
+  super::crons::CRON_FIRINGS_TABLE,
   // Static assets' bytes, once per content hash.
   r#"
   CREATE TABLE assets (hash TEXT PRIMARY KEY, bytes BYTEA NOT NULL, size BIGINT NOT NULL);
