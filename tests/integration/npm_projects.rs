@@ -209,8 +209,17 @@ async fn create_cloudflare_templates_answer_as_on_workerd() {
     let dev = DevProcess::start(project.path(), &[]).await;
     let url = dev.url.clone();
     let answer = get(&client, &format!("{url}{path}")).await;
+    // The Hono template's `public/` is its `/`.
+    let index = match template {
+      "hono" => Some(get(&client, &url).await),
+      _ => None,
+    };
     drop(dev);
     assert_eq!(answer, (200, want.to_owned()), "{template}");
+    if let Some(index) = index {
+      let page = std::fs::read_to_string(project.path().join("public/index.html")).expect("page");
+      assert_eq!(index, (200, page), "{template}'s public/index.html");
+    }
   }
 
   let project = c3_template("scheduled-ts");
