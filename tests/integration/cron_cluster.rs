@@ -227,3 +227,71 @@ async fn crons_fire_once_per_minute_across_edges_and_a_restart_on_sqlite() {
 async fn crons_fire_once_per_minute_across_two_replicas_on_postgres() {
   five_minutes_once_each(Backend::Postgres).await;
 }
+
+/// Sleeps long enough to be killed mid-run, then leaves its key.
+const SLOW_WORKER: &str = r#"export default {
+  fetch() { return new Response("slow cron worker"); },
+  async scheduled(controller, env) {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await env.RUNS.put(`run:${controller.scheduledTime}:${crypto.randomUUID()}`, controller.cron);
+  },
+};
+"#;
+
+#[tokio::test]
+async fn a_firing_whose_edge_dies_mid_run_runs_on_another() {
+  let dir = tempfile::tempdir().expect("temp dir");
+  let clock = TestClock(dir.path().join("clock"));
+  clock.set(START_MS);
+  let storage = Storage::new(Backend::Sqlite, &dir.path().join("control")).await;
+  let control = control(&storage, &clock, (0, 0), None);
+  let mut edges = Vec::new();
+  for n in 0..2 {
+    let data = dir.path().join(format!("edge{n}"));
+    let (process, _) = start_edge(&control.api, Some(&storage.token("edge-join")), &data);
+    edges.push((node_id(&data), Some(process)));
+  }
+  let (status, body) = control
+    .call(
+      Method::POST,
+      "/kv/namespaces",
+      Some(json!({ "title": "runs" })),
+    )
+    .await;
+  assert_eq!(status, 201, "{body}");
+  let ns = body["namespace"]["id"].as_str().expect("id").to_owned();
+  let bundle = json!({
+    "main": "worker.js",
+    "modules": { "worker.js": SLOW_WORKER },
+    "kv_namespaces": [{ "binding": "RUNS", "id": ns }],
+    "crons": ["* * * * *"],
+  });
+  let (status, body) = control
+    .call(Method::POST, "/workers/ticker/versions", Some(bundle))
+    .await;
+  assert_eq!(status, 201, "{body}");
+  let epoch = control
+    .deploy("ticker", Some(json!({ "version": 1 })))
+    .await;
+  control.wait_for_acks(epoch).await;
+
+  // The scheduler hands a firing to the node at (seconds % nodes) of the
+  // sorted ids: kill that one while its handler sleeps.
+  let due = START_MS + 30_000;
+  edges.sort_by(|a, b| a.0.cmp(&b.0));
+  let first = usize::try_from(due / 1000).expect("seconds") % edges.len();
+  clock.set(due + 1_000);
+  tokio::time::sleep(Duration::from_millis(1500)).await;
+  edges[first].1 = None;
+  let survivor = edges[1 - first].0.clone();
+
+  assert_eq!(
+    wait_for_runs(&control, &ns, 1).await,
+    [due],
+    "one run, on the other edge"
+  );
+  let (_, body) = control
+    .call(Method::GET, "/workers/ticker/triggers", None)
+    .await;
+  assert_eq!(body["recent"][0]["edge"], survivor.as_str(), "{body}");
+}
