@@ -6,6 +6,7 @@
 mod util;
 
 mod assets;
+mod auth_matrix;
 mod bundle;
 mod cache_api;
 mod cli;

@@ -12,9 +12,8 @@ use outpost_protocol::assets::{MAX_ASSET_BYTES, MAX_ASSET_FILES};
 use outpost_protocol::bundle::{is_sha256_hex, sha256_hex};
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, read_body, require};
+use super::{ApiError, ApiResult, read_body};
 use crate::app::ControlPlane;
-use crate::store::Scope;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,14 +24,12 @@ struct MissingRequest {
 /// Serves `/v1/assets/...`; `segments` follow `assets`.
 pub(super) async fn route(
   app: &ControlPlane,
-  scope: Scope,
   segments: &[&str],
   request: Request<Incoming>,
 ) -> ApiResult {
   let method = request.method().clone();
   match (&method, segments) {
     (&Method::POST, ["missing"]) => {
-      require(scope, Scope::Deploy)?;
       let bytes = read_body(request, MAX_ASSET_FILES * 80 + 1024).await?;
       let asked: MissingRequest = serde_json::from_slice(&bytes)
         .map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))?;
@@ -45,7 +42,6 @@ pub(super) async fn route(
       Ok((StatusCode::OK, serde_json::json!({ "missing": missing })))
     }
     (&Method::PUT, [hash]) => {
-      require(scope, Scope::Deploy)?;
       if !is_sha256_hex(hash) {
         return Err(ApiError::bad_request(format!(
           "{hash:?} is not a sha256 in lowercase hex"

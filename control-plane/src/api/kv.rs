@@ -22,10 +22,10 @@ use outpost_protocol::Bundle;
 use outpost_protocol::kv::{self, KvError, KvListOptions, MAX_BULK_PAIRS, MAX_LIST_LIMIT};
 use serde::Deserialize;
 
-use super::{ApiError, Reply, hex_id, read_body, read_json, require};
+use super::{ApiError, Reply, hex_id, read_body, read_json};
 use crate::app::ControlPlane;
 use crate::kv::{BulkPair, KvChange, bulk_writes};
-use crate::store::{KvWrite, Scope, Store};
+use crate::store::{KvWrite, Store};
 
 /// The header carrying a value's metadata.
 pub const METADATA_HEADER: &str = "outpost-kv-metadata";
@@ -79,7 +79,6 @@ fn json(status: StatusCode, body: serde_json::Value) -> Result<Reply, ApiError> 
 /// Answers a call under `/v1/kv/`; `segments` follow `kv`.
 pub(super) async fn route(
   app: &ControlPlane,
-  scope: Scope,
   segments: &[&str],
   request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
@@ -93,7 +92,6 @@ pub(super) async fn route(
   };
   match (&method, segments) {
     (&Method::POST, ["namespaces"]) => {
-      require(scope, Scope::KvWrite)?;
       let NamespaceRequest { title } = read_json(request).await?;
       if title.trim().is_empty() || title.len() > 256 {
         return Err(ApiError::bad_request(
@@ -114,7 +112,6 @@ pub(super) async fn route(
       )
     }
     (&Method::DELETE, ["namespaces", id]) => {
-      require(scope, Scope::KvWrite)?;
       if !store.delete_kv_namespace((*id).to_owned()).await? {
         return Err(ApiError::not_found(format!(
           "no KV namespace has id {id:?}"
@@ -165,7 +162,6 @@ pub(super) async fn route(
       Ok(Reply::Raw(response))
     }
     (&Method::PUT, ["namespaces", id, "values", key]) => {
-      require(scope, Scope::KvWrite)?;
       let key = decode_key(key)?;
       kv::check_key(&key)?;
       let metadata = request
@@ -199,13 +195,11 @@ pub(super) async fn route(
       write(app, id, vec![KvWrite::Put { key, entry }]).await
     }
     (&Method::DELETE, ["namespaces", id, "values", key]) => {
-      require(scope, Scope::KvWrite)?;
       let key = decode_key(key)?;
       kv::check_key(&key)?;
       write(app, id, vec![KvWrite::Delete { key }]).await
     }
     (&Method::PUT, ["namespaces", id, "bulk"]) => {
-      require(scope, Scope::KvWrite)?;
       let body = read_body(request, MAX_BULK_BODY_BYTES).await?;
       let pairs: Vec<BulkPair> = parse_bulk(&body)?;
       let writes = bulk_writes(pairs, app.clock().now())
@@ -213,7 +207,6 @@ pub(super) async fn route(
       write(app, id, writes).await
     }
     (&Method::POST, ["namespaces", id, "bulk", "delete"]) => {
-      require(scope, Scope::KvWrite)?;
       let body = read_body(request, MAX_BULK_BODY_BYTES).await?;
       let keys: Vec<String> = parse_bulk(&body)?;
       let mut writes = Vec::with_capacity(keys.len());

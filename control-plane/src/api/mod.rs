@@ -1,5 +1,7 @@
 //! The HTTP API, JSON under `/v1`, every call but `/v1/health` with a
-//! bearer token of a scope that allows it.
+//! bearer token of a scope that allows it. The scope each call needs is
+//! decided in one place before any handler runs: [`gate::ROUTES`]; the
+//! table below is its summary.
 //!
 //! | call | scope |
 //! |---|---|
@@ -27,6 +29,7 @@
 mod assets;
 mod certs;
 mod error;
+pub mod gate;
 mod kv;
 mod secrets;
 mod tail;
@@ -93,14 +96,16 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
       "no API at {path}; the API is under /v1"
     )));
   };
-  if let (&Method::GET, ["health"]) = (&method, segments) {
+  // Every call is decided here, before any handler runs.
+  let need = gate::need(&method, segments)?;
+  if need == gate::Need::Nothing {
     return Ok(Reply::Json(
       StatusCode::OK,
       serde_json::json!({ "ok": true }),
     ));
   }
   let (token, token_hash) = authenticate(app, &request).await?;
-  let scope = token.scope;
+  gate::admit(need, token.scope)?;
   if let (&Method::GET, ["whoami"]) = (&method, segments) {
     return Ok(Reply::Json(
       StatusCode::OK,
@@ -108,23 +113,23 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
     ));
   }
   if let Some((&"kv", segments)) = segments.split_first() {
-    return kv::route(app, scope, segments, request).await;
+    return kv::route(app, segments, request).await;
   }
   if let Some((&"assets", segments)) = segments.split_first() {
-    let (status, body) = assets::route(app, scope, segments, request).await?;
+    let (status, body) = assets::route(app, segments, request).await?;
     return Ok(Reply::Json(status, body));
   }
   if let Some((&"certificates", segments)) = segments.split_first() {
-    return certs::route(app, scope, segments, request).await;
+    return certs::route(app, segments, request).await;
   }
   if let ["workers", worker, "secrets", rest @ ..] = segments {
-    let (status, body) = secrets::route(app, scope, worker_name(worker)?, rest, request).await?;
+    let (status, body) = secrets::route(app, worker_name(worker)?, rest, request).await?;
     return Ok(Reply::Json(status, body));
   }
   if let (&Method::GET, ["workers", worker, "tail"]) = (&method, segments) {
     return Ok(Reply::Stream(tail::stream(app, worker_name(worker)?)));
   }
-  let (status, body) = platform(app, request, scope, token_hash, &path, segments).await?;
+  let (status, body) = platform(app, request, token_hash, &path, segments).await?;
   Ok(Reply::Json(status, body))
 }
 
@@ -132,7 +137,6 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
 async fn platform(
   app: &ControlPlane,
   request: Request<Incoming>,
-  scope: Scope,
   token_hash: String,
   path: &str,
   segments: &[&str],
@@ -142,7 +146,6 @@ async fn platform(
   match (&method, segments) {
     (&Method::POST, ["workers", worker, "versions"]) => {
       let worker = worker_name(worker)?;
-      require(scope, Scope::Deploy)?;
       let bytes = read_body(request, MAX_BODY_BYTES).await?;
       let bundle = Bundle::from_json(&bytes)?;
       kv::check_bindings(store, &bundle).await?;
@@ -173,7 +176,6 @@ async fn platform(
     }
     (&Method::POST, ["workers", worker, "deployments"]) => {
       let worker = worker_name(worker)?;
-      require(scope, Scope::Deploy)?;
       let shares = read_json::<DeployRequest>(request).await?.shares()?;
       let deployment = store.deploy(worker, shares).await?;
       app.changed(deployment.epoch);
@@ -214,7 +216,6 @@ async fn platform(
     }
     (&Method::POST, ["workers", worker, "rollback"]) => {
       let worker = worker_name(worker)?;
-      require(scope, Scope::Deploy)?;
       let deployment = store.rollback(worker).await?;
       app.changed(deployment.epoch);
       Ok((
@@ -224,7 +225,6 @@ async fn platform(
     }
     (&Method::DELETE, ["workers", worker]) => {
       let worker = worker_name(worker)?;
-      require(scope, Scope::Deploy)?;
       let deployment = store.remove_worker(worker).await?;
       app.changed(deployment.epoch);
       Ok((
@@ -240,7 +240,6 @@ async fn platform(
       ))
     }
     (&Method::PUT, ["routes"]) => {
-      require(scope, Scope::Deploy)?;
       let RouteRequest { pattern, worker } = read_json(request).await?;
       let pattern =
         RoutePattern::parse(&pattern).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -259,7 +258,6 @@ async fn platform(
       ))
     }
     (&Method::DELETE, ["routes"]) => {
-      require(scope, Scope::Deploy)?;
       let RouteRequest { pattern, .. } = read_json(request).await?;
       let pattern =
         RoutePattern::parse(&pattern).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -268,7 +266,6 @@ async fn platform(
       Ok((StatusCode::OK, serde_json::json!({ "epoch": epoch })))
     }
     (&Method::POST, ["tokens"]) => {
-      require(scope, Scope::Admin)?;
       let TokenRequest {
         scope: wanted,
         label,
@@ -291,13 +288,6 @@ async fn platform(
       ))
     }
     (&Method::POST, ["edges", "enroll"]) => {
-      if scope != Scope::EdgeJoin {
-        return Err(ApiError::new(
-          StatusCode::FORBIDDEN,
-          "forbidden",
-          "enrolment needs an edge-join token",
-        ));
-      }
       let EnrollRequest { name, csr } = read_json(request).await?;
       let name = worker_name(&name).map_err(|_| {
         ApiError::bad_request(format!(
@@ -336,7 +326,6 @@ async fn platform(
       Ok((StatusCode::OK, serde_json::json!({ "edges": edges })))
     }
     (&Method::DELETE, ["edges", id]) => {
-      require(scope, Scope::Admin)?;
       if !store.remove_edge((*id).to_owned()).await? {
         return Err(ApiError::not_found(format!("no edge node {id:?}")));
       }
@@ -418,22 +407,6 @@ async fn authenticate<B>(
     .await?
     .ok_or_else(|| unauthorized("unknown token"))?;
   Ok((record, hash))
-}
-
-fn require(held: Scope, needed: Scope) -> Result<(), ApiError> {
-  if held.allows(needed) {
-    Ok(())
-  } else {
-    Err(ApiError::new(
-      StatusCode::FORBIDDEN,
-      "forbidden",
-      format!(
-        "this needs a token with the {} scope; this one has {}",
-        needed.name(),
-        held.name()
-      ),
-    ))
-  }
 }
 
 /// Checks a worker name: 1 to 63 lowercase letters, digits and `-`,

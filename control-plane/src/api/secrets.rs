@@ -20,10 +20,10 @@ use hyper::body::Incoming;
 use outpost_protocol::Bundle;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, read_json, require};
+use super::{ApiError, ApiResult, read_json};
 use crate::app::ControlPlane;
 use crate::secrets::SecretsError;
-use crate::store::{Scope, SecretsBase};
+use crate::store::SecretsBase;
 
 /// The largest secret value, in bytes (Workers' limit too).
 pub const MAX_SECRET_BYTES: usize = 5 * 1024;
@@ -193,7 +193,6 @@ async fn change(
 /// follows `secrets`.
 pub(super) async fn route(
   app: &ControlPlane,
-  scope: Scope,
   worker: String,
   rest: &[&str],
   request: Request<Incoming>,
@@ -209,13 +208,11 @@ pub(super) async fn route(
       ))
     }
     (&Method::PUT, [name]) => {
-      require(scope, Scope::Deploy)?;
       let PutSecret { value } = read_json(request).await?;
       let set = BTreeMap::from([((*name).to_owned(), value)]);
       change(app, worker, set, None).await
     }
     (&Method::POST, []) => {
-      require(scope, Scope::Deploy)?;
       let PutSecrets { secrets } = read_json(request).await?;
       if secrets.is_empty() {
         return Err(ApiError::bad_request("no secrets given"));
@@ -223,7 +220,6 @@ pub(super) async fn route(
       change(app, worker, secrets, None).await
     }
     (&Method::DELETE, [name]) => {
-      require(scope, Scope::Deploy)?;
       change(app, worker, BTreeMap::new(), Some((*name).to_owned())).await
     }
     _ => Err(ApiError::not_found(format!(
