@@ -16,6 +16,7 @@
 //! No other code calls `enter` or `exit`.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -74,8 +75,21 @@ impl IsolateCell {
   }
 
   /// Builds a future from the runtime and drives it with the isolate entered
-  /// at every poll, and while the future is being built.
-  pub fn run<'a, F>(&'a mut self, build: impl FnOnce(&'a mut JsRuntime) -> F) -> EnteredFuture<F>
+  /// at every poll, and while the future is being built. The future
+  /// borrows the cell, so the cell cannot be dropped while it lives, even
+  /// when the future itself holds no reference into the runtime:
+  ///
+  /// ```compile_fail,E0505
+  /// fn drop_while_running(mut cell: outpost_runtime::IsolateCell) {
+  ///   let future = cell.run(|_| async {});
+  ///   drop(cell);
+  ///   drop(future);
+  /// }
+  /// ```
+  pub fn run<'a, F>(
+    &'a mut self,
+    build: impl FnOnce(&'a mut JsRuntime) -> F,
+  ) -> EnteredFuture<'a, F>
   where
     F: Future + 'a,
   {
@@ -87,6 +101,7 @@ impl IsolateCell {
     EnteredFuture {
       isolate,
       future: Box::pin(future),
+      _cell: PhantomData,
     }
   }
 
@@ -110,13 +125,16 @@ impl Drop for IsolateCell {
   }
 }
 
-/// A future polled with its isolate entered; see [`IsolateCell::run`].
-pub struct EnteredFuture<F> {
+/// A future polled with its isolate entered; see [`IsolateCell::run`]. It
+/// borrows its cell for as long as it lives, so the isolate it enters is
+/// alive at every poll.
+pub struct EnteredFuture<'a, F> {
   isolate: UnsafeRawIsolatePtr,
   future: Pin<Box<F>>,
+  _cell: PhantomData<&'a mut IsolateCell>,
 }
 
-impl<F: Future> Future for EnteredFuture<F> {
+impl<F: Future> Future for EnteredFuture<'_, F> {
   type Output = F::Output;
 
   fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
