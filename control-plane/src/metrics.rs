@@ -96,13 +96,9 @@ pub async fn serve(
   tokio::pin!(shutdown);
   loop {
     let stream = tokio::select! {
-      accepted = listener.accept() => match accepted {
-        Ok((stream, _)) => stream,
-        Err(err) => {
-          tracing::warn!("admin accept failed: {err}");
-          tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-          continue;
-        }
+      accepted = crate::server::accept_or_back_off(&listener, "admin") => match accepted {
+        Some((stream, _)) => stream,
+        None => continue,
       },
       () = &mut shutdown => return,
     };

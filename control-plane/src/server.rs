@@ -24,14 +24,9 @@ pub async fn run(
   tokio::pin!(shutdown);
   loop {
     tokio::select! {
-      accepted = listener.accept() => {
-        let (stream, peer) = match accepted {
-          Ok(accepted) => accepted,
-          Err(err) => {
-            tracing::warn!(%err, "accept failed");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            continue;
-          }
+      accepted = accept_or_back_off(&listener, "API") => {
+        let Some((stream, peer)) = accepted else {
+          continue;
         };
         let app = app.clone();
         let service = service_fn(move |request| {
@@ -50,4 +45,20 @@ pub async fn run(
     }
   }
   graceful.shutdown().await;
+}
+
+/// Accepts a connection; on failure (out of file descriptors and the
+/// like) logs, waits a little so the loop does not spin, and gives `None`.
+pub(crate) async fn accept_or_back_off(
+  listener: &tokio::net::TcpListener,
+  what: &str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+  match listener.accept().await {
+    Ok(accepted) => Some(accepted),
+    Err(err) => {
+      tracing::warn!("{what} accept failed: {err}");
+      tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+      None
+    }
+  }
 }

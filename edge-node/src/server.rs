@@ -160,14 +160,9 @@ async fn serve(
   tokio::pin!(shutdown);
   loop {
     let (stream, peer) = tokio::select! {
-      accepted = listener.accept() => match accepted {
-        Ok(conn) => conn,
-        Err(err) => {
-          // Out of file descriptors and the like: back off, keep serving.
-          tracing::warn!("accept failed: {err}");
-          tokio::time::sleep(Duration::from_millis(50)).await;
-          continue;
-        }
+      accepted = accept_or_back_off(&listener, "HTTP") => match accepted {
+        Some(accepted) => accepted,
+        None => continue,
       },
       () = &mut shutdown => break,
     };
@@ -388,5 +383,21 @@ async fn run_dev_trigger(
       StatusCode::INTERNAL_SERVER_ERROR,
       "The scheduled event failed: see the worker's log.\n",
     ),
+  }
+}
+
+/// Accepts a connection; on failure (out of file descriptors and the
+/// like) logs, waits a little so the loop does not spin, and gives `None`.
+pub(crate) async fn accept_or_back_off(
+  listener: &tokio::net::TcpListener,
+  what: &str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+  match listener.accept().await {
+    Ok(accepted) => Some(accepted),
+    Err(err) => {
+      tracing::warn!("{what} accept failed: {err}");
+      tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+      None
+    }
   }
 }

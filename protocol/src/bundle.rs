@@ -315,12 +315,18 @@ impl Bundle {
 
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-  let digest = Sha256::digest(bytes);
-  let mut hex = String::with_capacity(64);
-  for byte in digest {
-    hex.push_str(&format!("{byte:02x}"));
+  hex(&Sha256::digest(bytes))
+}
+
+/// `bytes` in lowercase hex: the one hex encoder of the workspace.
+pub fn hex(bytes: &[u8]) -> String {
+  const DIGITS: &[u8; 16] = b"0123456789abcdef";
+  let mut text = String::with_capacity(bytes.len() * 2);
+  for byte in bytes {
+    text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+    text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
   }
-  hex
+  text
 }
 
 /// Whether `hash` looks like a [`sha256_hex`] output, so it is safe as a

@@ -72,8 +72,5 @@ fn write_atomically(dir: &Path, path: &Path, payload: &[u8]) -> std::io::Result<
 
 /// The SHA-256 of `code`, in hex: what names its cache file.
 pub(crate) fn code_sha256(code: &str) -> String {
-  Sha256::digest(code.as_bytes())
-    .iter()
-    .map(|b| format!("{b:02x}"))
-    .collect()
+  outpost_protocol::bundle::hex(&Sha256::digest(code.as_bytes()))
 }

@@ -389,7 +389,7 @@ async fn nodejs_compat_serves_node_builtins_to_code_and_packages() {
     use aws_lc_rs::hmac;
     let key = hmac::Key::new(hmac::HMAC_SHA256, b"It's a Secret to Everybody");
     let tag = hmac::sign(&key, payload.as_bytes());
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = outpost_protocol::bundle::hex(tag.as_ref());
     format!("sha256={hex}")
   };
   let signed = client

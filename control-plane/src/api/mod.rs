@@ -509,7 +509,7 @@ fn hex_id(len: usize) -> Result<String, ApiError> {
       err.to_string(),
     )
   })?;
-  Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+  Ok(outpost_protocol::bundle::hex(&bytes))
 }
 
 #[derive(Deserialize)]

@@ -205,11 +205,7 @@ impl PostgresStore {
     getrandom::fill(&mut id).map_err(|e| StoreError::Database(format!("no randomness: {e}")))?;
     Ok(Self {
       client: Arc::new(Mutex::new(client)),
-      replica: id
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-        .into(),
+      replica: outpost_protocol::bundle::hex(&id).into(),
     })
   }
 
