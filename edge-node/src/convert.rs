@@ -2,65 +2,17 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use outpost_runtime::{
-  BodyError, RequestBody, RequestCf, ResponseBody, WorkerRequest, WorkerResponse,
-};
+use outpost_runtime::{BodyError, RequestCf, ResponseBody, WorkerResponse};
 use tokio::sync::mpsc;
 
-/// How many request chunks may wait for the worker before the client is
-/// paused.
-const REQUEST_CHUNKS_BUFFERED: usize = 8;
-
-/// Why a request was refused before it reached a worker.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum RequestError {
-  #[error("the request has no Host")]
-  MissingHost,
-  #[error("the request's Host or target is not a valid URL")]
-  BadUrl,
-  #[error("the declared body is larger than the limit")]
-  TooLarge,
-}
-
-/// Set when a streamed request body crossed the limit, so the server can
-/// answer 413 whatever the worker replied.
-#[derive(Default, Clone)]
-pub(crate) struct Overflow(Arc<AtomicBool>);
-
-impl Overflow {
-  pub(crate) fn happened(&self) -> bool {
-    self.0.load(Ordering::Relaxed)
-  }
-}
-
-/// The absolute URL the client asked for, from the scheme it came in on,
-/// Host (or the HTTP/2 authority) and the request target.
-fn request_url(req: &http::Request<Incoming>, scheme: &str) -> Result<String, RequestError> {
-  let host = match req.uri().authority() {
-    Some(authority) => authority.as_str().to_owned(),
-    None => req
-      .headers()
-      .get(http::header::HOST)
-      .ok_or(RequestError::MissingHost)?
-      .to_str()
-      .map_err(|_| RequestError::BadUrl)?
-      .to_owned(),
-  };
-  host
-    .parse::<http::uri::Authority>()
-    .map_err(|_| RequestError::BadUrl)?;
-  // hyper has already checked the target; with a valid authority the
-  // result is a valid URL.
-  let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-  Ok(format!("{scheme}://{host}{target}"))
-}
+use crate::pipeline::BodySource;
 
 /// What a request's connection tells `request.cf`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -148,64 +100,18 @@ pub(crate) fn new_ray() -> http::HeaderValue {
   http::HeaderValue::from_str(&format!("{ray:016x}")).unwrap_or(http::HeaderValue::from_static("0"))
 }
 
-/// Converts a hyper request that came in on `scheme` (http or https),
-/// streaming its body through a bounded channel.
-pub(crate) fn to_worker_request(
-  req: http::Request<Incoming>,
-  scheme: &str,
-  max_body: u64,
-  cf: RequestCf,
-) -> Result<(WorkerRequest, Overflow), RequestError> {
-  let url = request_url(&req, scheme)?;
-  let (parts, body) = req.into_parts();
-  if body.size_hint().lower() > max_body {
-    return Err(RequestError::TooLarge);
-  }
-  let overflow = Overflow::default();
-  let body = if body.is_end_stream() {
-    RequestBody::Empty
-  } else {
-    let (tx, rx) = mpsc::channel(REQUEST_CHUNKS_BUFFERED);
-    tokio::spawn(forward_body(body, tx, max_body, overflow.clone()));
-    RequestBody::Stream(rx)
-  };
-  let request = WorkerRequest {
-    method: parts.method,
-    url,
-    headers: parts.headers,
-    body,
-    cf: Some(cf),
-    scheduled: None,
-  };
-  Ok((request, overflow))
-}
-
-async fn forward_body(
-  mut body: Incoming,
-  tx: mpsc::Sender<Result<Bytes, BodyError>>,
-  max_body: u64,
-  overflow: Overflow,
-) {
-  let mut received: u64 = 0;
-  while let Some(frame) = body.frame().await {
-    let chunk = match frame {
-      Ok(frame) => match frame.into_data() {
-        Ok(data) => data,
-        Err(_) => continue, // trailers
-      },
-      Err(err) => {
-        let _ = tx.send(Err(BodyError::Transport(err.to_string()))).await;
-        return;
+/// hyper's request body as the pipeline reads it; trailers are skipped.
+impl BodySource for Incoming {
+  async fn next_chunk(&mut self) -> Option<Result<Bytes, String>> {
+    loop {
+      match self.frame().await? {
+        Ok(frame) => {
+          if let Ok(data) = frame.into_data() {
+            return Some(Ok(data));
+          }
+        }
+        Err(err) => return Some(Err(err.to_string())),
       }
-    };
-    received += chunk.len() as u64;
-    if received > max_body {
-      overflow.0.store(true, Ordering::Relaxed);
-      let _ = tx.send(Err(BodyError::TooLarge { limit: max_body })).await;
-      return;
-    }
-    if tx.send(Ok(chunk)).await.is_err() {
-      return; // the worker stopped reading
     }
   }
 }

@@ -9,19 +9,19 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Buf, Bytes};
 use h3::error::Code;
 use h3::server::RequestStream;
 use http::{HeaderMap, Method, StatusCode};
-use outpost_runtime::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
-use tokio::sync::{mpsc, watch};
+use outpost_runtime::{ResponseBody, WorkerResponse};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::convert::HOP_BY_HOP;
+use crate::convert::{ConnectionInfo, HOP_BY_HOP};
 use crate::dispatch::Dispatcher;
+use crate::pipeline::{self, Arrival, BodySource, Pipeline};
 use crate::routes::Routes;
 use crate::server::ServerConfig;
 use crate::tls::SniResolver;
@@ -30,9 +30,6 @@ use crate::traffic::Protocol;
 /// How long a connection told to go away waits for the client to close
 /// it once its last response is sent.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Request body chunks that may wait for the worker.
-const REQUEST_CHUNKS_BUFFERED: usize = 8;
 
 type SendHalf = RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
 type RecvHalf = RequestStream<h3_quinn::RecvStream, Bytes>;
@@ -48,11 +45,8 @@ pub enum H3Error {
   Socket(#[from] std::io::Error),
 }
 
-struct H3Node {
-  routes: Routes,
-  dispatcher: Arc<Dispatcher>,
-  config: ServerConfig,
-}
+// HTTP/3 serves from the same pipeline as HTTP/1.1 and HTTP/2.
+type H3Node = Pipeline;
 
 /// The `alt-svc` value that advertises HTTP/3 on `port`.
 pub fn alt_svc(port: u16) -> http::HeaderValue {
@@ -92,7 +86,7 @@ pub async fn run(
   shutdown: impl Future<Output = ()>,
 ) {
   let grace = config.shutdown_grace;
-  let node = Arc::new(H3Node {
+  let node = Arc::new(Pipeline {
     routes,
     dispatcher,
     config,
@@ -137,7 +131,13 @@ async fn serve_connection(
     }
   };
   let quic = connection.clone();
-  let mut h3 = match h3::server::Connection::new(h3_quinn::Connection::new(connection)).await {
+  // A header section over the limit is answered 431 by h3 itself.
+  let max_header_bytes = u64::try_from(node.config.max_header_bytes).unwrap_or(u64::MAX);
+  let built = h3::server::builder()
+    .max_field_section_size(max_header_bytes)
+    .build(h3_quinn::Connection::new(connection))
+    .await;
+  let mut h3 = match built {
     Ok(h3) => h3,
     Err(err) => {
       tracing::debug!(%peer, "HTTP/3 set-up failed: {err}");
@@ -185,8 +185,8 @@ async fn serve_connection(
   let _ = tokio::time::timeout(CLOSE_WAIT, quic.closed()).await;
 }
 
-/// Routes one request, streams its body to the worker and the worker's
-/// response back.
+/// HTTP/3's adapter to the pipeline: the body streamed from the QUIC
+/// stream, the response streamed back; WebSockets are refused.
 async fn serve_request(
   node: &H3Node,
   request: http::Request<()>,
@@ -194,104 +194,25 @@ async fn serve_request(
 ) {
   let arrived = std::time::Instant::now();
   let (mut send, recv) = stream.split();
-  let (parts, ()) = request.into_parts();
-  let authority = parts
-    .uri
-    .authority()
-    .map(|a| a.as_str().to_owned())
-    .or_else(|| {
-      parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-    })
-    .unwrap_or_default();
-  let host = authority
-    .rsplit_once(':')
-    .map_or(authority.as_str(), |(h, _)| h);
-  let path = parts.uri.path().to_owned();
-  let table = node.routes.current();
-  // Answered here: no route, or a static asset.
-  let worker = table.route(host, &path).map(str::to_owned);
-  let early = match &worker {
-    None => Some(WorkerResponse::text(
-      StatusCode::NOT_FOUND,
-      format!("No worker is routed for host {host:?} or path {path:?}.\n"),
-    )),
-    Some(worker) => table
-      .assets_for(worker)
-      .and_then(|site| site.answer(&parts.method, &path, parts.uri.query(), &parts.headers))
-      .map(WorkerResponse::from),
-  };
-  let (Some(worker), None) = (worker, &early) else {
-    if let Some(response) = early {
-      node
-        .config
-        .traffic
-        .record(Protocol::Http3, response.status, arrived.elapsed());
-      respond(&mut send, response).await;
-    }
-    return;
-  };
-  let target = parts
-    .uri
-    .path_and_query()
-    .map_or("/", |p| p.as_str())
-    .to_owned();
-  let head_only = parts.method == Method::HEAD;
-  let mut parts = parts;
-  parts.headers.insert("cf-ray", crate::convert::new_ray());
-  let overflow = Arc::new(AtomicBool::new(false));
-  let body = if has_no_body(&parts.method, &parts.headers) {
-    RequestBody::Empty
-  } else {
-    let (tx, rx) = mpsc::channel(REQUEST_CHUNKS_BUFFERED);
-    tokio::spawn(forward_body(
-      recv,
-      tx,
-      node.config.max_body_bytes,
-      overflow.clone(),
-    ));
-    RequestBody::Stream(rx)
-  };
-  let worker_request = WorkerRequest {
-    method: parts.method,
-    url: format!("https://{authority}{target}"),
-    headers: parts.headers,
+  let (head, ()) = request.into_parts();
+  let source = (!has_no_body(&head.method, &head.headers)).then_some(recv);
+  let (body, overflow) = pipeline::stream_body(source, node.config.max_body_bytes);
+  let arrival = Arrival {
+    head,
     body,
-    cf: Some(crate::convert::request_cf(
-      &node.config.colo,
-      http::Version::HTTP_3,
-      crate::convert::ConnectionInfo {
-        tls: Some("TLSv1.3"),
-        rtt_ms: None,
-      },
-    )),
-    scheduled: None,
+    overflow,
+    scheme: "https",
+    info: ConnectionInfo {
+      tls: Some("TLSv1.3"),
+      rtt_ms: None,
+    },
   };
-  let response = node
-    .dispatcher
-    .executor_for(&worker)
-    .dispatch(&worker, worker_request)
-    .await;
-  let response = match response {
-    _ if overflow.load(Ordering::Relaxed) => {
-      WorkerResponse::text(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.\n")
-    }
-    Ok(response) if matches!(response.body, ResponseBody::WebSocket(_)) => WorkerResponse::text(
+  let response = match node.serve(arrival).await {
+    response if matches!(response.body, ResponseBody::WebSocket(_)) => WorkerResponse::text(
       StatusCode::BAD_REQUEST,
       "WebSockets are not offered over HTTP/3.\n",
     ),
-    Ok(response) if head_only => response.without_body(),
-    Ok(response) => response,
-    Err(err) => {
-      tracing::error!(worker, "dispatch failed: {err}");
-      WorkerResponse::text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The worker is unavailable.\n",
-      )
-    }
+    response => response,
   };
   node
     .config
@@ -314,32 +235,19 @@ fn has_no_body(method: &Method, headers: &HeaderMap) -> bool {
   bodiless && length.unwrap_or(0) == 0
 }
 
-async fn forward_body(
-  mut recv: RecvHalf,
-  tx: mpsc::Sender<Result<Bytes, BodyError>>,
-  max_body: u64,
-  overflow: Arc<AtomicBool>,
-) {
-  let mut received: u64 = 0;
-  loop {
-    let chunk = match recv.recv_data().await {
-      Ok(Some(mut data)) => data.copy_to_bytes(data.remaining()),
-      Ok(None) => return,
-      Err(err) => {
-        let _ = tx.send(Err(BodyError::Transport(err.to_string()))).await;
-        return;
-      }
-    };
-    received += chunk.len() as u64;
-    if received > max_body {
-      overflow.store(true, Ordering::Relaxed);
-      recv.stop_sending(Code::H3_REQUEST_REJECTED);
-      let _ = tx.send(Err(BodyError::TooLarge { limit: max_body })).await;
-      return;
+/// A QUIC request stream's body as the pipeline reads it; refusing it
+/// asks the client to stop sending.
+impl BodySource for RecvHalf {
+  async fn next_chunk(&mut self) -> Option<Result<Bytes, String>> {
+    match self.recv_data().await {
+      Ok(Some(mut data)) => Some(Ok(data.copy_to_bytes(data.remaining()))),
+      Ok(None) => None,
+      Err(err) => Some(Err(err.to_string())),
     }
-    if tx.send(Ok(chunk)).await.is_err() {
-      return; // the worker stopped reading
-    }
+  }
+
+  fn refuse(&mut self) {
+    self.stop_sending(Code::H3_REQUEST_REJECTED);
   }
 }
 

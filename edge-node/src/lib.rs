@@ -17,8 +17,10 @@
 //!   environments, `.dev.vars`.
 //! - [`control`]: a node fed by the control plane: enrolment, the QUIC
 //!   sync connection, bundles and state kept on disk.
-//! - `convert`: hyper requests to [`outpost_runtime::WorkerRequest`] and
-//!   worker responses back, streaming both ways.
+//! - `pipeline`: the one request pipeline (authority, limits, route,
+//!   assets, worker) that HTTP/1.1, HTTP/2 and HTTP/3 adapt to.
+//! - `convert`: hyper bodies for the pipeline and worker responses back
+//!   to hyper; `request.cf` and `cf-ray`.
 //! - [`firings`]: cron firings the control plane hands the node, run once
 //!   each, results sent back.
 //! - [`kv`]: the node's KV cache (moka) in front of the control plane.
@@ -45,6 +47,7 @@ pub mod kv;
 pub mod local;
 pub mod local_folder;
 pub mod metrics;
+mod pipeline;
 pub mod routes;
 pub mod scheduled;
 pub mod server;

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use http_body::Body;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -16,8 +16,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use crate::convert::{self, ConnectionInfo, EdgeBody, RequestError};
+use crate::convert::{self, ConnectionInfo, EdgeBody};
 use crate::dispatch::Dispatcher;
+use crate::pipeline::{self, Arrival, Pipeline};
 use crate::routes::Routes;
 use crate::tls::{HelloHook, SniResolver};
 use crate::traffic::{Protocol, Traffic};
@@ -69,9 +70,8 @@ struct Node {
   scheme: &'static str,
   /// Added to every response: HTTPS advertises HTTP/3 with it.
   alt_svc: Option<http::HeaderValue>,
-  routes: Routes,
-  dispatcher: Arc<Dispatcher>,
-  config: ServerConfig,
+  /// What answers each request.
+  pipeline: Pipeline,
   /// Raised when shutdown begins; each upgraded WebSocket holds a receiver
   /// until it has closed.
   sockets: tokio::sync::watch::Sender<bool>,
@@ -151,9 +151,11 @@ async fn serve(
   let node = Arc::new(Node {
     scheme: if tls.is_some() { "https" } else { "http" },
     alt_svc: tls.as_ref().and(config.alt_svc.clone()),
-    routes,
-    dispatcher,
-    config,
+    pipeline: Pipeline {
+      routes,
+      dispatcher,
+      config,
+    },
     sockets,
   });
   let graceful = GracefulShutdown::new();
@@ -191,8 +193,9 @@ async fn serve(
       continue;
     }
     let Some(executor) = node
+      .pipeline
       .dispatcher
-      .executor_for_connection(&node.routes)
+      .executor_for_connection(&node.pipeline.routes)
       .cloned()
     else {
       tokio::spawn(serve_connection(
@@ -263,6 +266,7 @@ async fn serve_connection<S>(
       let (arrived, protocol) = (Instant::now(), Protocol::of(req.version()));
       let mut response = handle(&node, req, info).await;
       node
+        .pipeline
         .config
         .traffic
         .record(protocol, response.status(), arrived.elapsed());
@@ -280,6 +284,8 @@ async fn serve_connection<S>(
   }
 }
 
+/// HTTP/1.1 and HTTP/2's adapter to the pipeline: the body streamed from
+/// hyper, WebSocket upgrades accepted.
 async fn handle(
   node: &Node,
   mut req: http::Request<Incoming>,
@@ -287,103 +293,25 @@ async fn handle(
 ) -> http::Response<EdgeBody> {
   let span = tracing::debug_span!("request", method = %req.method(), uri = %req.uri());
   async move {
-    let host = req.uri().host().map(str::to_owned).or_else(|| {
-      req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.to_owned())
-    });
-    let host = host.as_deref().unwrap_or("");
-    let table = node.routes.current();
-    let Some(worker) = table.route(host, req.uri().path()).map(str::to_owned) else {
-      return convert::platform_error(
-        StatusCode::NOT_FOUND,
-        format!(
-          "No worker is routed for host {host:?} or path {:?}.\n",
-          req.uri().path()
-        ),
-      );
-    };
-    if node.config.scheduled_endpoints {
-      let now = crate::scheduled::now_ms();
-      if let Some(event) = crate::scheduled::dev_trigger(req.uri().path(), req.uri().query(), now) {
-        return run_dev_trigger(node, &worker, event).await;
-      }
-    }
-    if let Some(site) = table.assets_for(&worker) {
-      let uri = req.uri();
-      if let Some(asset) = site.answer(req.method(), uri.path(), uri.query(), req.headers()) {
-        return convert::to_hyper_response(asset.into());
-      }
-    }
-    let head_only = req.method() == http::Method::HEAD;
-    // Names the request in its worker's log lines (and `outpost tail`).
-    req.headers_mut().insert("cf-ray", convert::new_ray());
     let upgrade = websocket::take_upgrade(&mut req);
-    let cf = convert::request_cf(&node.config.colo, req.version(), info);
-    let (request, overflow) =
-      match convert::to_worker_request(req, node.scheme, node.config.max_body_bytes, cf) {
-        Ok(converted) => converted,
-        Err(RequestError::TooLarge) => {
-          return convert::platform_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request body too large.\n",
-          );
-        }
-        Err(err @ (RequestError::MissingHost | RequestError::BadUrl)) => {
-          tracing::debug!("bad request: {err}");
-          return convert::platform_error(
-            StatusCode::BAD_REQUEST,
-            "Bad request: missing or invalid Host.\n",
-          );
-        }
-      };
-    let response = node
-      .dispatcher
-      .executor_for(&worker)
-      .dispatch(&worker, request)
-      .await;
-    if overflow.happened() {
-      return convert::platform_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.\n");
+    let (head, body) = req.into_parts();
+    let source = (!body.is_end_stream()).then_some(body);
+    let (body, overflow) = pipeline::stream_body(source, node.pipeline.config.max_body_bytes);
+    let arrival = Arrival {
+      head,
+      body,
+      overflow,
+      scheme: node.scheme,
+      info,
+    };
+    let response = node.pipeline.serve(arrival).await;
+    if matches!(response.body, ResponseBody::WebSocket(_)) {
+      return websocket::accept(upgrade, response, node.sockets.subscribe());
     }
-    match response {
-      Ok(response) if matches!(response.body, ResponseBody::WebSocket(_)) => {
-        websocket::accept(upgrade, response, node.sockets.subscribe())
-      }
-      // A HEAD answer keeps its headers and drops its body (HTTP/2 resets
-      // a stream that sends one).
-      Ok(response) if head_only => convert::to_hyper_response(response.without_body()),
-      Ok(response) => convert::to_hyper_response(response),
-      Err(err) => {
-        tracing::error!(worker, "dispatch failed: {err}");
-        convert::platform_error(
-          StatusCode::SERVICE_UNAVAILABLE,
-          "The worker is unavailable.\n",
-        )
-      }
-    }
+    convert::to_hyper_response(response)
   }
   .instrument(span)
   .await
-}
-
-/// Runs `worker`'s `scheduled()` for a request to a dev trigger path, as
-/// wrangler's dev server does.
-async fn run_dev_trigger(
-  node: &Node,
-  worker: &str,
-  event: outpost_runtime::ScheduledEvent,
-) -> http::Response<EdgeBody> {
-  let executor = node.dispatcher.executor_for(worker);
-  let outcome = crate::scheduled::run_scheduled(executor, worker, event).await;
-  match outcome.ok {
-    true => convert::platform_error(StatusCode::OK, "Ran scheduled event\n"),
-    false => convert::platform_error(
-      StatusCode::INTERNAL_SERVER_ERROR,
-      "The scheduled event failed: see the worker's log.\n",
-    ),
-  }
 }
 
 /// Accepts a connection; on failure (out of file descriptors and the

@@ -16,9 +16,9 @@ use crate::cluster::Process;
 use crate::tls::TestCa;
 use crate::util::{metric, outpost};
 
-/// `outpost edge --local` with three workers (`site` answers its URL,
-/// `pipe` streams the request body back as it arrives, `slow` answers
-/// after 700 ms) and HTTPS for `alpha.test`; returns the process and the
+/// `outpost edge --local` with four workers (`site` answers its URL,
+/// `pipe` streams the request body back as it arrives, `echo` reads it
+/// all then answers it, `slow` answers after 700 ms) and HTTPS for `alpha.test`; returns the process and the
 /// HTTPS/HTTP3 port.
 fn start_edge(dir: &Path, ca: &TestCa) -> (Process, u16) {
   let edge = start_edge_with(dir, ca, &[]);
@@ -26,15 +26,15 @@ fn start_edge(dir: &Path, ca: &TestCa) -> (Process, u16) {
 }
 
 /// A running edge and its addresses.
-struct Edge {
+pub(crate) struct Edge {
   process: Process,
-  https_port: u16,
-  http: String,
+  pub(crate) https_port: u16,
+  pub(crate) http: String,
   metrics: Option<String>,
 }
 
 /// As [`start_edge`], with `extra` flags.
-fn start_edge_with(dir: &Path, ca: &TestCa, extra: &[&str]) -> Edge {
+pub(crate) fn start_edge_with(dir: &Path, ca: &TestCa, extra: &[&str]) -> Edge {
   let workers = dir.join("workers");
   for (name, source) in [
     (
@@ -44,6 +44,10 @@ fn start_edge_with(dir: &Path, ca: &TestCa, extra: &[&str]) -> Edge {
     (
       "pipe",
       "export default { fetch(request) { return new Response(request.body.pipeThrough(new TransformStream())); } };",
+    ),
+    (
+      "echo",
+      "export default { async fetch(request) { return new Response(await request.text()); } };",
     ),
     (
       "slow",
@@ -112,10 +116,10 @@ async fn h3_get(client: &mut SendRequest, path: &str) -> u16 {
   status.as_u16()
 }
 
-type SendRequest = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
+pub(crate) type SendRequest = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 
 /// An HTTP/3 connection to 127.0.0.1:`port` as `alpha.test`, trusting `ca`.
-async fn connect(ca: &TestCa, port: u16) -> (SendRequest, quinn::Endpoint) {
+pub(crate) async fn connect(ca: &TestCa, port: u16) -> (SendRequest, quinn::Endpoint) {
   let mut roots = rustls::RootCertStore::empty();
   roots.add(ca.der()).expect("the CA certificate is accepted");
   let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

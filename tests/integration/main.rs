@@ -47,6 +47,7 @@ mod sockets;
 mod streaming;
 mod tail;
 mod tls;
+mod transports;
 mod websocket;
 mod worker_limits;
 mod workers_compat;
