@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::admission::Admitted;
 use crate::convert::{ConnectionInfo, HOP_BY_HOP};
 use crate::dispatch::Dispatcher;
 use crate::pipeline::{self, Arrival, BodySource, Pipeline};
@@ -98,7 +99,13 @@ pub async fn run(
     tokio::select! {
       incoming = endpoint.accept() => {
         let Some(incoming) = incoming else { break };
-        connections.spawn(serve_connection(incoming, node.clone(), closing_rx.clone()));
+        let caps = &node.config.connection_caps;
+        let Some(admitted) = caps.admit(incoming.remote_address().ip()) else {
+          tracing::debug!(peer = %incoming.remote_address(), "QUIC connection refused: the connection cap is reached");
+          incoming.refuse();
+          continue;
+        };
+        connections.spawn(serve_connection(incoming, node.clone(), closing_rx.clone(), admitted));
       }
       Some(_) = connections.join_next(), if !connections.is_empty() => {}
       () = &mut shutdown => break,
@@ -117,10 +124,13 @@ pub async fn run(
   let _ = tokio::time::timeout(std::time::Duration::from_secs(1), endpoint.wait_idle()).await;
 }
 
+/// Serves one QUIC connection; `_admitted` holds its place under the
+/// connection caps until it ends.
 async fn serve_connection(
   incoming: quinn::Incoming,
   node: Arc<H3Node>,
   mut closing: watch::Receiver<bool>,
+  _admitted: Admitted,
 ) {
   let peer = incoming.remote_address();
   let connection = match incoming.await {

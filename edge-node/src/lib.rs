@@ -2,6 +2,8 @@
 //! dispatches it to the executor thread that owns that worker's isolate.
 //!
 //! # Layout
+//! - [`admission`]: connection caps (total, per client) and the idle
+//!   watchdog that closes connections which send no request.
 //! - [`assets`]: static assets served without an isolate (ETag, ranges,
 //!   compression), from a project folder or the node's disk cache.
 //! - [`server`]: the hyper server (HTTP/1.1 and h2, cleartext or TLS),
@@ -36,6 +38,7 @@
 //!   keep for it.
 //! - `websocket`: WebSocket upgrades pumped into a worker's WebSocketPair.
 
+pub mod admission;
 pub mod assets;
 pub mod config;
 pub mod control;

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::admission::{Activity, Admitted, ConnectionCaps};
 use crate::convert::{self, ConnectionInfo, EdgeBody};
 use crate::dispatch::Dispatcher;
 use crate::pipeline::{self, Arrival, Pipeline};
@@ -33,6 +33,12 @@ pub struct ServerConfig {
   pub max_header_bytes: usize,
   /// Largest request body in bytes; beyond it the client gets 413.
   pub max_body_bytes: u64,
+  /// How long a client may take to send a request head, and how long a
+  /// connection may sit without a request before it is closed.
+  pub header_read_timeout: Duration,
+  /// Caps on open connections, in total and per client, shared by the
+  /// node's servers.
+  pub connection_caps: Arc<ConnectionCaps>,
   /// How long in-flight requests may run on after shutdown begins.
   pub shutdown_grace: Duration,
   /// The `alt-svc` header for HTTPS responses: where HTTP/3 is served
@@ -55,6 +61,8 @@ impl Default for ServerConfig {
     Self {
       max_header_bytes: 64 * 1024,
       max_body_bytes: 100 * 1024 * 1024,
+      header_read_timeout: Duration::from_secs(30),
+      connection_caps: Arc::default(),
       shutdown_grace: Duration::from_secs(10),
       alt_svc: None,
       traffic: Arc::default(),
@@ -142,11 +150,16 @@ async fn serve(
   builder
     .http1()
     .keep_alive(true)
+    .timer(TokioTimer::new())
+    .header_read_timeout(config.header_read_timeout)
     .max_buf_size(config.max_header_bytes.max(8192));
   builder
     .http2()
     .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
   let grace = config.shutdown_grace;
+  config
+    .traffic
+    .watch_connections(config.connection_caps.clone());
   let (sockets, _) = tokio::sync::watch::channel(false);
   let node = Arc::new(Node {
     scheme: if tls.is_some() { "https" } else { "http" },
@@ -158,7 +171,9 @@ async fn serve(
     },
     sockets,
   });
-  let graceful = GracefulShutdown::new();
+  // Raised when shutdown begins; each connection holds a receiver until
+  // it has closed.
+  let (closing, _) = tokio::sync::watch::channel(false);
   tokio::pin!(shutdown);
   loop {
     let (stream, peer) = tokio::select! {
@@ -168,23 +183,32 @@ async fn serve(
       },
       () = &mut shutdown => break,
     };
+    let caps = &node.pipeline.config.connection_caps;
+    let Some(admitted) = caps.admit(peer.ip()) else {
+      tracing::debug!(%peer, "connection refused: the connection cap is reached");
+      continue;
+    };
     let _ = stream.set_nodelay(true);
-    let watcher = graceful.watcher();
-    // After the handshake the kernel has its first RTT sample.
-    let info = ConnectionInfo {
-      tls: None,
-      rtt_ms: convert::tcp_rtt_ms(&stream),
+    let mut accepted = Accepted {
+      peer,
+      // After the handshake the kernel has its first RTT sample.
+      info: ConnectionInfo {
+        tls: None,
+        rtt_ms: convert::tcp_rtt_ms(&stream),
+      },
+      _admitted: admitted,
+      closing: closing.subscribe(),
     };
     if let Some(acceptor) = &tls {
       let (acceptor, node, builder) = (acceptor.clone(), node.clone(), builder.clone());
       tokio::spawn(async move {
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
           Ok(Ok(stream)) => {
-            let info = ConnectionInfo {
+            accepted.info = ConnectionInfo {
               tls: convert::tls_version_name(stream.get_ref().1.protocol_version()),
               rtt_ms: convert::tcp_rtt_ms(stream.get_ref().0),
             };
-            serve_connection(stream, peer, info, node, builder, watcher).await
+            serve_connection(stream, accepted, node, builder).await
           }
           Ok(Err(err)) => tracing::debug!(%peer, "TLS handshake failed: {err}"),
           Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -200,11 +224,9 @@ async fn serve(
     else {
       tokio::spawn(serve_connection(
         stream,
-        peer,
-        info,
+        accepted,
         node.clone(),
         builder.clone(),
-        watcher,
       ));
       continue;
     };
@@ -221,7 +243,7 @@ async fn serve(
     let (node, builder) = (node.clone(), builder.clone());
     let spawned = executor.spawn(move || async move {
       match tokio::net::TcpStream::from_std(stream) {
-        Ok(stream) => serve_connection(stream, peer, info, node, builder, watcher).await,
+        Ok(stream) => serve_connection(stream, accepted, node, builder).await,
         Err(err) => tracing::warn!(%peer, "cannot serve the connection: {err}"),
       }
     });
@@ -231,10 +253,8 @@ async fn serve(
   }
   drop(listener);
   tracing::info!("shutting down: waiting up to {grace:?} for in-flight requests");
-  if tokio::time::timeout(grace, graceful.shutdown())
-    .await
-    .is_err()
-  {
+  closing.send_replace(true);
+  if tokio::time::timeout(grace, closing.closed()).await.is_err() {
     tracing::warn!("in-flight requests were still running at the shutdown deadline");
   }
   // Upgraded WebSockets are no longer hyper's: close them (1001) and wait
@@ -248,21 +268,42 @@ async fn serve(
   }
 }
 
-/// Serves one connection until it closes or graceful shutdown ends it;
-/// `info` is what `request.cf` says of it.
+/// A connection the accept loop has taken on.
+struct Accepted {
+  peer: std::net::SocketAddr,
+  /// What `request.cf` says of the connection.
+  info: ConnectionInfo,
+  /// Its place under the connection caps, freed when it closes.
+  _admitted: Admitted,
+  /// Raised when the server shuts down.
+  closing: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Serves one connection until it closes, shutdown ends it, or it has gone
+/// `header_read_timeout` without a request (HTTP/2, or a connection that
+/// never spoke; hyper's own timer covers HTTP/1.1 heads).
 async fn serve_connection<S>(
   stream: S,
-  peer: std::net::SocketAddr,
-  info: ConnectionInfo,
+  accepted: Accepted,
   node: Arc<Node>,
   builder: auto::Builder<TokioExecutor>,
-  watcher: hyper_util::server::graceful::Watcher,
 ) where
   S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+  let Accepted {
+    peer,
+    info,
+    _admitted,
+    mut closing,
+  } = accepted;
+  let activity = Arc::new(Activity::new());
+  let requests = activity.clone();
+  let idle_timeout = node.pipeline.config.header_read_timeout;
   let service = service_fn(move |req| {
     let node = node.clone();
+    let in_flight = requests.begin();
     async move {
+      let _in_flight = in_flight;
       let (arrived, protocol) = (Instant::now(), Protocol::of(req.version()));
       let mut response = handle(&node, req, info).await;
       node
@@ -279,8 +320,26 @@ async fn serve_connection<S>(
     }
   });
   let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-  if let Err(err) = watcher.watch(conn.into_owned()).await {
-    tracing::debug!(%peer, "connection ended with an error: {err}");
+  tokio::pin!(conn);
+  let mut ending = false;
+  loop {
+    tokio::select! {
+      ended = conn.as_mut() => {
+        if let Err(err) = ended {
+          tracing::debug!(%peer, "connection ended with an error: {err}");
+        }
+        return;
+      }
+      _ = closing.changed(), if !ending => {
+        ending = true;
+        conn.as_mut().graceful_shutdown();
+      }
+      () = activity.idle_for(idle_timeout), if !ending => {
+        tracing::debug!(%peer, "closing a connection idle for {idle_timeout:?}");
+        ending = true;
+        conn.as_mut().graceful_shutdown();
+      }
+    }
   }
 }
 

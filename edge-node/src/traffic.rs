@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::admission::ConnectionCaps;
 use crate::kv::EdgeKv;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
@@ -70,6 +71,7 @@ pub struct Traffic {
   latency_micros: AtomicU64,
   kv: OnceLock<EdgeKv>,
   sync: OnceLock<Arc<SyncStatus>>,
+  connections: OnceLock<Arc<ConnectionCaps>>,
 }
 
 impl Traffic {
@@ -94,6 +96,11 @@ impl Traffic {
   /// Reports this KV cache's hits and misses too.
   pub fn watch_kv(&self, kv: EdgeKv) {
     let _ = self.kv.set(kv);
+  }
+
+  /// Reports these connection counts too.
+  pub fn watch_connections(&self, caps: Arc<ConnectionCaps>) {
+    let _ = self.connections.set(caps);
   }
 
   /// Reports this sync connection's state too.
@@ -153,6 +160,20 @@ impl Traffic {
         out,
         "# HELP {name} KV reads sent to the control plane (concurrent misses of a key share one).\n# TYPE {name} counter\n{name} {}",
         counters.fetches.load(Ordering::Relaxed)
+      );
+    }
+    if let Some(caps) = self.connections.get() {
+      let name = "outpost_connections_open";
+      let _ = writeln!(
+        out,
+        "# HELP {name} Client connections open (TCP and QUIC).\n# TYPE {name} gauge\n{name} {}",
+        caps.open()
+      );
+      let name = "outpost_connections_refused_total";
+      let _ = writeln!(
+        out,
+        "# HELP {name} Client connections refused at a connection cap.\n# TYPE {name} counter\n{name} {}",
+        caps.refused()
       );
     }
     if let Some(sync) = self.sync.get() {

@@ -16,9 +16,10 @@ use crate::cluster::Process;
 use crate::tls::TestCa;
 use crate::util::{metric, outpost};
 
-/// `outpost edge --local` with four workers (`site` answers its URL,
+/// `outpost edge --local` with five workers (`site` answers its URL,
 /// `pipe` streams the request body back as it arrives, `echo` reads it
-/// all then answers it, `slow` answers after 700 ms) and HTTPS for `alpha.test`; returns the process and the
+/// all then answers it, `endless` streams MiB after MiB for as long as
+/// it is read, `slow` answers after 700 ms) and HTTPS for `alpha.test`; returns the process and the
 /// HTTPS/HTTP3 port.
 fn start_edge(dir: &Path, ca: &TestCa) -> (Process, u16) {
   let edge = start_edge_with(dir, ca, &[]);
@@ -27,10 +28,10 @@ fn start_edge(dir: &Path, ca: &TestCa) -> (Process, u16) {
 
 /// A running edge and its addresses.
 pub(crate) struct Edge {
-  process: Process,
+  pub(crate) process: Process,
   pub(crate) https_port: u16,
   pub(crate) http: String,
-  metrics: Option<String>,
+  pub(crate) metrics: Option<String>,
 }
 
 /// As [`start_edge`], with `extra` flags.
@@ -48,6 +49,10 @@ pub(crate) fn start_edge_with(dir: &Path, ca: &TestCa, extra: &[&str]) -> Edge {
     (
       "echo",
       "export default { async fetch(request) { return new Response(await request.text()); } };",
+    ),
+    (
+      "endless",
+      "export default { fetch() { const chunk = new Uint8Array(1 << 20); return new Response(new ReadableStream({ pull(c) { c.enqueue(chunk); } })); } };",
     ),
     (
       "slow",

@@ -23,6 +23,7 @@ mod edge_folder;
 mod errors;
 mod eviction;
 mod fixtures;
+mod hostile;
 mod http3;
 mod isolates;
 mod kv;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use outpost_edge::admission::ConnectionCaps;
 use outpost_edge::{Dispatcher, ServerConfig};
 use outpost_runtime::{ExecutorOptions, LogSink, OutboundPolicy, ResidencyPolicy, ResponseCache};
 
@@ -28,6 +29,21 @@ pub struct ServeArgs {
   /// Largest request body in bytes; larger gets 413.
   #[arg(long, default_value_t = 100 * 1024 * 1024)]
   pub max_body_bytes: u64,
+
+  /// Seconds a client may take to send a request head, and a connection
+  /// may sit without a request, before it is closed.
+  #[arg(long, default_value_t = 30)]
+  pub header_read_timeout_secs: u64,
+
+  /// Most client connections open at once (TCP and QUIC together); more
+  /// are refused.
+  #[arg(long, default_value_t = 16_384)]
+  pub max_connections: usize,
+
+  /// Most connections open at once from one client (an IPv4 address or an
+  /// IPv6 /64); more are refused.
+  #[arg(long, default_value_t = 1_024)]
+  pub max_connections_per_ip: usize,
 
   /// Flags for V8, comma-separated (for example --v8-flags=--max-old-space-size=256).
   #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
@@ -158,6 +174,11 @@ impl ServeArgs {
     ServerConfig {
       max_header_bytes: self.max_header_bytes,
       max_body_bytes: self.max_body_bytes,
+      header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+      connection_caps: Arc::new(ConnectionCaps::new(
+        self.max_connections,
+        self.max_connections_per_ip,
+      )),
       ..ServerConfig::default()
     }
   }
