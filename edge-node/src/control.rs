@@ -5,9 +5,13 @@
 //!
 //! Disk layout under the data folder:
 //! - `node.json`: the node's identity (id, certificate, key, CA), 0600;
-//! - `bundles/<sha256>/`: `bundle.json` (its canonical bytes), `modules/`
-//!   (the module files the worker loads) and `code-cache/`;
+//! - `bundles/` and `assets/`: see [`crate::bundle_store`];
 //! - `state.json`: the last [`State`] applied.
+//!
+//! A restart serves what is on disk and checks it first: a damaged bundle
+//! or asset is discarded and its workers wait for the control plane, which
+//! the node then asks for the whole state again; a damaged `state.json`
+//! is ignored the same way.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use outpost_protocol::Bundle;
 use outpost_protocol::KvBackend;
 use outpost_protocol::bundle::is_sha256_hex;
 use outpost_protocol::sync::{
@@ -29,6 +32,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
 use crate::assets::{AssetCache, AssetSite};
+use crate::bundle_store::{BundleStore, Check};
 use crate::config::{kv_env, worker_limits};
 use crate::dispatch::Dispatcher;
 use crate::firings::EdgeFirings;
@@ -84,7 +88,7 @@ pub enum ControlError {
   },
 }
 
-fn disk(path: &Path) -> impl FnOnce(std::io::Error) -> ControlError + '_ {
+pub(crate) fn disk(path: &Path) -> impl FnOnce(std::io::Error) -> ControlError + '_ {
   move |source| ControlError::Disk {
     path: path.to_owned(),
     source,
@@ -237,6 +241,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Serves what the control plane deploys, from disk first.
 pub struct ControlledNode {
   data: PathBuf,
+  /// Bundles and assets on disk.
+  store: BundleStore,
   dispatcher: Arc<Dispatcher>,
   routes: Routes,
   outbound: OutboundPolicy,
@@ -272,6 +278,7 @@ impl ControlledNode {
     kv: EdgeKv,
   ) -> Self {
     Self {
+      store: BundleStore::new(data.clone()),
       data,
       firings: EdgeFirings::new(dispatcher.clone()),
       sites: BTreeMap::new(),
@@ -311,7 +318,10 @@ impl ControlledNode {
   }
 
   /// Serves the state saved by the last run, if there is one: no control
-  /// plane needed. Returns the number of workers served.
+  /// plane needed. Workers whose bundle or assets are damaged on disk are
+  /// left out (and their files discarded), and then the next state from
+  /// the control plane is applied in full, fetching them again. Returns
+  /// the number of workers served.
   pub async fn restore(&mut self) -> Result<usize, ControlError> {
     let path = self.data.join("state.json");
     let bytes = match std::fs::read(&path) {
@@ -319,15 +329,60 @@ impl ControlledNode {
       Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
       Err(err) => return Err(disk(&path)(err)),
     };
-    let state: State =
-      serde_json::from_slice(&bytes).map_err(|e| disk(&path)(std::io::Error::other(e)))?;
+    let mut state: State = match serde_json::from_slice(&bytes) {
+      Ok(state) => state,
+      Err(err) => {
+        tracing::warn!(path = %path.display(), "damaged, ignored until the control plane answers: {err}");
+        return Ok(0);
+      }
+    };
+    let damaged = self.leave_out_damaged(&mut state);
     self.apply(&state).await?;
+    if damaged > 0 {
+      // Not the saved epoch: the control plane's state, even the same
+      // epoch, must be applied to bring the damaged workers back.
+      self.epoch = 0;
+      self.sync.epoch.store(0, Ordering::Relaxed);
+    }
     Ok(state.workers.len())
   }
 
+  /// Removes from `state` every worker with a version whose bundle or
+  /// assets are damaged on disk, and the routes to it; discards the
+  /// damaged files. Returns how many workers were removed.
+  fn leave_out_damaged(&self, state: &mut State) -> usize {
+    let mut damaged = BTreeSet::new();
+    for deployment in &state.workers {
+      for version in &deployment.versions {
+        let why = match self.store.load(&version.hash) {
+          Ok(bundle) => bundle
+            .assets
+            .map(|manifest| self.store.unusable_assets(&manifest, Check::Hash))
+            .filter(|unusable| !unusable.is_empty())
+            .map(|unusable| format!("{} asset(s) missing or damaged", unusable.len())),
+          Err(err) => {
+            self.store.discard(&version.hash);
+            Some(err.to_string())
+          }
+        };
+        if let Some(why) = why {
+          tracing::warn!(
+            worker = deployment.worker,
+            version = version.number,
+            "not served from disk until fetched again: {why}"
+          );
+          damaged.insert(deployment.worker.clone());
+        }
+      }
+    }
+    state.workers.retain(|w| !damaged.contains(&w.worker));
+    state.routes.retain(|r| !damaged.contains(&r.worker));
+    damaged.len()
+  }
+
   /// Installs every version `state` deploys (their bundles must be on
-  /// disk), swaps in its routes, retires versions no longer deployed, and
-  /// saves it. On error nothing changes.
+  /// disk), swaps in its routes and retires versions no longer deployed.
+  /// On error nothing changes.
   async fn apply(&mut self, state: &State) -> Result<(), ControlError> {
     let mut versions: BTreeMap<String, Vec<(u8, String)>> = BTreeMap::new();
     let mut wanted = BTreeSet::new();
@@ -369,36 +424,14 @@ impl ControlledNode {
     self.installed = wanted;
     self.epoch = state.epoch;
     self.sync.epoch.store(state.epoch, Ordering::Relaxed);
-    let path = self.data.join("state.json");
-    let bytes = serde_json::to_vec(state).map_err(|e| disk(&path)(std::io::Error::other(e)))?;
-    write_private(&path, &bytes).map_err(disk(&path))?;
     Ok(())
   }
 
-  fn bundle_dir(&self, hash: &str) -> PathBuf {
-    self.data.join("bundles").join(hash)
-  }
-
-  /// Where uploaded assets are kept, each under its hash.
-  fn assets_dir(&self) -> PathBuf {
-    self.data.join("assets")
-  }
-
-  /// The bundle `hash` as stored on disk, checked.
-  fn stored_bundle(&self, hash: &str) -> Result<Bundle, ControlError> {
-    // The hash names a folder: it must be nothing but a hash.
-    if !is_sha256_hex(hash) {
-      return Err(ControlError::Bundle {
-        hash: hash.to_owned(),
-        why: "not a sha256 hash".into(),
-      });
-    }
-    let path = self.bundle_dir(hash).join("bundle.json");
-    let bytes = std::fs::read(&path).map_err(disk(&path))?;
-    Bundle::from_stored(&bytes, hash).map_err(|err| ControlError::Bundle {
-      hash: hash.to_owned(),
-      why: err.to_string(),
-    })
+  /// Keeps `state` as the one to serve after a restart.
+  fn save(&self, state: &State) -> Result<(), ControlError> {
+    let path = self.data.join("state.json");
+    let bytes = serde_json::to_vec(state).map_err(|e| disk(&path)(std::io::Error::other(e)))?;
+    write_private(&path, &bytes).map_err(disk(&path))
   }
 
   /// Stages the version in bundle `hash` as `name`, with `secrets` bound
@@ -409,8 +442,8 @@ impl ControlledNode {
     hash: &str,
     secrets: &BTreeMap<String, String>,
   ) -> Result<(), ControlError> {
-    let bundle = self.stored_bundle(hash)?;
-    let dir = self.bundle_dir(hash);
+    let bundle = self.store.load(hash)?;
+    let dir = self.store.dir(hash);
     let failed = |why: String| ControlError::Worker {
       worker: name.to_owned(),
       why,
@@ -428,7 +461,7 @@ impl ControlledNode {
       .map_err(|e| failed(e.to_string()))?
       .with_code_cache_dir(dir.join("code-cache"));
     let site = bundle.assets.clone().map(|manifest| {
-      let missing = crate::assets::missing_from(&manifest, &self.assets_dir());
+      let missing = crate::assets::missing_from(&manifest, &self.store.assets_dir());
       if !missing.is_empty() {
         tracing::warn!(
           worker = name,
@@ -438,7 +471,7 @@ impl ControlledNode {
       }
       Arc::new(AssetSite::from_cache_dir(
         manifest,
-        self.assets_dir(),
+        self.store.assets_dir(),
         self.asset_cache.clone(),
       ))
     });
@@ -473,29 +506,6 @@ impl ControlledNode {
 
   fn kv_backend(&self) -> Arc<dyn KvBackend> {
     Arc::new(self.kv.clone())
-  }
-
-  /// Writes a fetched bundle to disk: checked against its hash, its modules
-  /// written out, the folder renamed into place whole.
-  fn store_bundle(&self, hash: &str, bytes: &[u8]) -> Result<(), ControlError> {
-    let bundle = Bundle::from_stored(bytes, hash).map_err(|err| ControlError::Bundle {
-      hash: hash.to_owned(),
-      why: err.to_string(),
-    })?;
-    let done = self.bundle_dir(hash);
-    let building = self.data.join("bundles").join(format!(".{hash}.partial"));
-    let _ = std::fs::remove_dir_all(&building);
-    for (path, source) in &bundle.modules {
-      // Bundle::from_stored checked every path is relative and plain.
-      let file = building.join("modules").join(path);
-      if let Some(parent) = file.parent() {
-        std::fs::create_dir_all(parent).map_err(disk(parent))?;
-      }
-      std::fs::write(&file, source).map_err(disk(&file))?;
-    }
-    let file = building.join("bundle.json");
-    std::fs::write(&file, bytes).map_err(disk(&file))?;
-    std::fs::rename(&building, &done).map_err(disk(&done))
   }
 
   /// Follows the control plane until `shutdown` resolves: connects (again
@@ -620,18 +630,27 @@ impl ControlledNode {
         .map(|version| version.hash.clone())
         .collect();
       for hash in hashes {
-        if !self.bundle_dir(&hash).is_dir() {
-          self.fetch_bundle(connection, &hash).await?;
-        }
+        let bundle = match self.store.load(&hash) {
+          Ok(bundle) => bundle,
+          Err(err) => {
+            if self.store.dir(&hash).exists() {
+              tracing::warn!(bundle = %hash, "damaged on disk, fetching it again: {err}");
+              self.store.discard(&hash);
+            }
+            self.fetch_bundle(connection, &hash).await?;
+            self.store.load(&hash)?
+          }
+        };
         // Every asset on disk before the version serves.
-        if let Some(manifest) = self.stored_bundle(&hash)?.assets {
-          let fetched = fetch_assets(connection, &manifest, &self.assets_dir()).await?;
+        if let Some(manifest) = bundle.assets {
+          let fetched = fetch_assets(connection, &manifest, &self.store).await?;
           if fetched > 0 {
             tracing::info!(bundle = %hash, fetched, "assets fetched");
           }
         }
       }
       self.apply(&state).await?;
+      self.save(&state)?;
       tracing::info!(
         epoch = state.epoch,
         workers = state.workers.len(),
@@ -666,9 +685,7 @@ impl ControlledNode {
     let bytes = fetch_stored(connection, &open)
       .await?
       .ok_or_else(|| missing("the control plane has no such bundle"))?;
-    let dir = self.data.join("bundles");
-    std::fs::create_dir_all(&dir).map_err(disk(&dir))?;
-    self.store_bundle(hash, &bytes)
+    self.store.store(hash, &bytes)
   }
 }
 
@@ -692,14 +709,15 @@ async fn fetch_stored(
   }
 }
 
-/// Fetches the assets of `manifest` missing from `dir`, each checked
-/// against its hash; returns how many were fetched.
+/// Fetches the assets of `manifest` missing from `store` or damaged there,
+/// each checked against its hash; returns how many were fetched.
 async fn fetch_assets(
   connection: &quinn::Connection,
   manifest: &outpost_protocol::assets::AssetManifest,
-  dir: &Path,
+  store: &BundleStore,
 ) -> Result<usize, ControlError> {
-  let missing = crate::assets::missing_from(manifest, dir);
+  let dir = &store.assets_dir();
+  let missing = store.unusable_assets(manifest, Check::Size);
   for hash in &missing {
     let bad = |why: &str| ControlError::Bundle {
       hash: hash.clone(),

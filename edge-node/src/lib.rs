@@ -17,6 +17,8 @@
 //!   handshake's pre-warm hook.
 //! - [`config`]: a project's config: outpost.toml and wrangler's files,
 //!   environments, `.dev.vars`.
+//! - `bundle_store`: bundles and assets on disk, checked when read back
+//!   and discarded when damaged.
 //! - [`control`]: a node fed by the control plane: enrolment, the QUIC
 //!   sync connection, bundles and state kept on disk.
 //! - `pipeline`: the one request pipeline (authority, limits, route,
@@ -40,6 +42,7 @@
 
 pub mod admission;
 pub mod assets;
+mod bundle_store;
 pub mod config;
 pub mod control;
 mod convert;

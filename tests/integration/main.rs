@@ -18,6 +18,7 @@ mod control_api;
 mod cpu_clock;
 mod cpu_ledger;
 mod cron_cluster;
+mod disk_cache;
 mod distribution;
 mod edge_folder;
 mod errors;

@@ -309,7 +309,19 @@ impl AssetSite {
         .ok_or_else(|| AssetsError::Invalid(format!("{path} is not in the assets folder")))?,
       Source::ByHash(dir) => dir.join(&file.hash),
     };
-    let bytes = Bytes::from(std::fs::read(&on_disk).map_err(|e| AssetsError::Io(on_disk, e))?);
+    let bytes =
+      Bytes::from(std::fs::read(&on_disk).map_err(|e| AssetsError::Io(on_disk.clone(), e))?);
+    // The node's disk cache is named by hash: a file that no longer
+    // matches is damaged. It goes, so the next sync fetches it again.
+    if matches!(self.source, Source::ByHash(_))
+      && outpost_protocol::bundle::sha256_hex(&bytes) != file.hash
+    {
+      let _ = std::fs::remove_file(&on_disk);
+      return Err(AssetsError::Invalid(format!(
+        "asset {path} ({}) is damaged on disk; removed",
+        file.hash
+      )));
+    }
     self.cache.0.insert(key, bytes.clone());
     Ok(bytes)
   }
