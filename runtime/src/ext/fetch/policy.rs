@@ -39,7 +39,15 @@ impl IpRange {
       (IpAddr::V6(base), IpAddr::V6(ip)) => {
         same_prefix(u128::from(base), u128::from(ip), self.prefix, 128)
       }
-      _ => false,
+      // Addresses are checked in canonical form: an IPv6 range (written
+      // as ::ffff:10.0.0.0/104, say) holds an IPv4 one as its mapped form.
+      (IpAddr::V6(base), IpAddr::V4(ip)) => same_prefix(
+        u128::from(base),
+        u128::from(ip.to_ipv6_mapped()),
+        self.prefix,
+        128,
+      ),
+      (IpAddr::V4(_), IpAddr::V6(_)) => false,
     }
   }
 }
