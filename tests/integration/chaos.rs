@@ -25,6 +25,18 @@ fn two_module_bundle(version: &str) -> serde_json::Value {
   })
 }
 
+/// Uploads [`two_module_bundle`] of `version` as a new version of `app`.
+async fn upload_two_modules(control: &Control, version: &str) {
+  let (status, body) = control
+    .call(
+      reqwest::Method::POST,
+      "/workers/app/versions",
+      Some(two_module_bundle(version)),
+    )
+    .await;
+  assert!(status == 201 || status == 200, "{body}");
+}
+
 /// What one edge's clients saw.
 #[derive(Debug, Default)]
 struct Tally {
@@ -83,14 +95,7 @@ async fn the_surviving_edge_fails_no_request_through_kills_and_a_deployment() {
   let storage = Storage::new(Backend::Sqlite, &data.path().join("control")).await;
   let control = Control::start_with(&storage, 0, 0, None);
   let mut edges = control.start_edges(&storage, data.path(), 2);
-  let (status, body) = control
-    .call(
-      reqwest::Method::POST,
-      "/workers/app/versions",
-      Some(two_module_bundle("v1")),
-    )
-    .await;
-  assert!(status == 201 || status == 200, "{body}");
+  upload_two_modules(&control, "v1").await;
   control.deploy("app", Some(json!({ "version": 1 }))).await;
   let urls: Vec<String> = edges.iter().map(|(_, url)| format!("{url}/app/")).collect();
   for url in &urls {
@@ -113,14 +118,7 @@ async fn the_surviving_edge_fails_no_request_through_kills_and_a_deployment() {
 
   // The control plane comes back, and a new version goes out under load.
   let control = Control::start_with(&storage, api_port, sync_port, Some(&admin));
-  let (status, body) = control
-    .call(
-      reqwest::Method::POST,
-      "/workers/app/versions",
-      Some(two_module_bundle("v2")),
-    )
-    .await;
-  assert!(status == 201 || status == 200, "{body}");
+  upload_two_modules(&control, "v2").await;
   control.deploy("app", Some(json!({ "version": 2 }))).await;
   wait_for(&urls[0], "v2/v2").await;
   tokio::time::sleep(Duration::from_secs(1)).await;
