@@ -38,6 +38,7 @@ use crate::dispatch::Dispatcher;
 use crate::firings::EdgeFirings;
 use crate::kv::EdgeKv;
 use crate::routes::{RouteTable, Routes};
+use crate::services::ServiceRouter;
 use crate::tail::TailHub;
 use crate::tls::SniResolver;
 use crate::traffic::SyncStatus;
@@ -489,6 +490,7 @@ impl ControlledNode {
         vars,
         kv: kv_env(&bundle.kv_namespaces, &self.kv_backend()),
         assets: site.as_ref().and_then(crate::assets::env_binding),
+        services: ServiceRouter::bindings(&bundle.services, &self.routes, &self.dispatcher),
       }),
       limits,
     };

@@ -29,6 +29,7 @@
 //!   each, results sent back.
 //! - [`kv`]: the node's KV cache (moka) in front of the control plane.
 //! - [`routes`]: the live routing table, from host and path to a worker.
+//! - [`services`]: service bindings, run on the bound worker's executor.
 //! - [`dispatch`]: the executor threads, and which one runs a worker or
 //!   serves a connection.
 //! - [`local`]: workers served from local files, reloaded when they change
@@ -57,6 +58,7 @@ mod pipeline;
 pub mod routes;
 pub mod scheduled;
 pub mod server;
+pub mod services;
 pub mod tail;
 pub mod tls;
 pub mod traffic;

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
-use outpost_protocol::{KvBackend, KvBinding};
+use outpost_protocol::{KvBackend, KvBinding, ServiceBinding};
 use outpost_runtime::{OutboundPolicy, WorkerEnv, WorkerLimits};
 
 use crate::config::{kv_env, read_worker_settings};
 use crate::dispatch::Dispatcher;
 use crate::local::{FileEvents, LocalWorker, WatchError, state_dir};
 use crate::routes::{RouteTable, Routes};
+use crate::services::ServiceRouter;
 
 /// How often the folder is rescanned for changes the watcher missed.
 const RESCAN_INTERVAL: Duration = Duration::from_secs(2);
@@ -49,6 +50,7 @@ struct WorkerSpec {
   limits: WorkerLimits,
   kv_namespaces: Vec<KvBinding>,
   nodejs_compat: bool,
+  services: Vec<ServiceBinding>,
 }
 
 /// Whether `name` can be a DNS label, so that `<name>.localhost` works.
@@ -86,6 +88,7 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
     limits: settings.limits,
     kv_namespaces: settings.kv_namespaces,
     nodejs_compat: settings.nodejs_compat,
+    services: settings.services,
   })
 }
 
@@ -255,6 +258,8 @@ impl LocalFolder {
           kv,
           nodejs_compat: spec.nodejs_compat,
           assets: None,
+          // Bound by name: a worker folder added later is reachable too.
+          services: ServiceRouter::bindings(&spec.services, &self.routes, &self.dispatcher),
         }),
         limits: spec.limits.clone(),
         executor: self.dispatcher.executor_for(name).clone(),

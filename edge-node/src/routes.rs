@@ -119,6 +119,20 @@ impl RouteTable {
       .chain(deployed)
   }
 
+  /// The executor name a request to `worker` by name runs on: a deployed
+  /// worker's version (picked by its split), else the worker itself if
+  /// the table serves it.
+  pub fn executor_of(&self, worker: &str) -> Option<&str> {
+    match self.versions.get(worker) {
+      Some(split) => pick(split),
+      None => self
+        .named
+        .get(worker)
+        .map(String::as_str)
+        .or(self.fallback.as_deref().filter(|name| *name == worker)),
+    }
+  }
+
   /// The executor name of the worker for a request to `host` (with or
   /// without a port) and `path`: the most specific route pattern first,
   /// then a `<name>.localhost` Host, then a `/<name>/` path prefix, then

@@ -125,6 +125,10 @@ pub struct Bundle {
   /// KV namespaces bound into `env`.
   #[serde(default, skip_serializing_if = "Vec::is_empty")]
   pub kv_namespaces: Vec<KvBinding>,
+  /// Service bindings (`[[services]]`): other workers reached through
+  /// `env`.
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub services: Vec<ServiceBinding>,
   /// `compatibility_date` from the project's config, if any.
   #[serde(default, skip_serializing_if = "Option::is_none")]
   pub compatibility_date: Option<String>,
@@ -145,6 +149,17 @@ pub struct Bundle {
   /// they are served. The bytes are uploaded apart, once per hash.
   #[serde(default, skip_serializing_if = "Option::is_none")]
   pub assets: Option<crate::assets::AssetManifest>,
+}
+
+/// A service binding (`[[services]]`): `env.<binding>` reaches worker
+/// `service` on the same node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceBinding {
+  /// The name in `env`.
+  pub binding: String,
+  /// The bound worker's name.
+  pub service: String,
 }
 
 /// A KV namespace bound into a worker's `env` (`[[kv_namespaces]]` in
@@ -268,6 +283,23 @@ impl Bundle {
       }
       crate::kv::check_namespace_id(&kv.id)
         .map_err(|_| bad(format!("{:?} is not a namespace id", kv.id)))?;
+    }
+    for service in &self.services {
+      let bad = |why: &str| BundleError::BadBinding {
+        name: service.binding.clone(),
+        why: why.to_owned(),
+      };
+      if !is_var_name(&service.binding) {
+        return Err(bad(
+          "use letters, digits and _ only, not starting with a digit",
+        ));
+      }
+      if self.vars.contains_key(&service.binding) || !names.insert(service.binding.as_str()) {
+        return Err(bad("the name is bound twice"));
+      }
+      if service.service.is_empty() || service.service.len() > 63 {
+        return Err(bad("the service must name a worker"));
+      }
     }
     if let Some(binding) = self.assets.as_ref().and_then(|a| a.binding.as_ref()) {
       let bad = |why: &str| BundleError::BadBinding {

@@ -25,6 +25,6 @@ pub mod sync;
 pub mod tail;
 pub mod tls;
 
-pub use bundle::{Bundle, BundleError, KvBinding, Limits};
+pub use bundle::{Bundle, BundleError, KvBinding, Limits, ServiceBinding};
 pub use kv::{KvBackend, KvError};
 pub use route::{RouteError, RoutePattern};

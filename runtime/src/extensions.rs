@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use deno_core::Extension;
 
-use super::ext::{assets, cache, fetch, html, kv, node, serve, sockets, websocket, worker};
+use super::ext::{
+  assets, cache, fetch, html, kv, node, serve, service, sockets, websocket, worker,
+};
 
 /// Every extension, in load order.
 pub fn all() -> Vec<Extension> {
@@ -25,6 +27,7 @@ pub fn all() -> Vec<Extension> {
     html::outpost_html::init(),
     kv::outpost_kv::init(),
     assets::outpost_assets::init(),
+    service::outpost_service::init(),
     sockets::outpost_sockets::init(),
     node::outpost_node::init(),
     websocket::outpost_websocket::init(),

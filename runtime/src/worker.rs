@@ -27,6 +27,7 @@ use crate::ext::serve::RequestSummary;
 use crate::ext::serve::{
   CpuLedger, RoutedRequest, accept_batch, answer_all, awaiting_answer, expire,
 };
+use crate::ext::service::ServiceBindings;
 use crate::ext::worker::{WorkerLog, WorkerRequestLine};
 use crate::isolate::IsolateCell;
 use crate::limits::{CpuWatchdog, Termination, WatchedIsolate, WorkerLimits};
@@ -53,6 +54,9 @@ pub struct WorkerEnv {
   pub nodejs_compat: bool,
   /// The static assets binding: its name in `env` and what serves it.
   pub assets: Option<(String, Arc<dyn AssetFetcher>)>,
+  /// Service bindings (`[[services]]`): their names in `env` and what
+  /// runs them.
+  pub services: Option<ServiceBindings>,
 }
 
 impl WorkerEnv {
@@ -68,6 +72,7 @@ impl WorkerEnv {
       "vars": self.vars,
       "kv": kv,
       "assets": self.assets.as_ref().map(|(binding, _)| binding),
+      "services": self.services.as_ref().map_or(&[][..], |s| &s.names[..]),
       "nodejsCompat": self.nodejs_compat,
     }))
   }
@@ -575,6 +580,9 @@ pub(crate) async fn start_worker(
     op_state.put(version.env.kv_bindings());
     if let Some((_, fetcher)) = &version.env.assets {
       op_state.put(AssetsBinding(fetcher.clone()));
+    }
+    if let Some(services) = &version.env.services {
+      op_state.put(services.clone());
     }
     op_state.put(crate::ext::node::NodeBundle(version.bundle.clone()));
     op_state.put(OutboundConfig {

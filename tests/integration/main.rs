@@ -46,6 +46,7 @@ mod routes;
 mod scale;
 mod scheduled;
 mod secrets;
+mod services;
 mod shutdown;
 mod sockets;
 mod streaming;

@@ -492,6 +492,7 @@ fn build_bundle(
     allow_eval,
     outbound_allow,
     crons,
+    services,
     ..
   } = config;
   let name = name.or(config_name).context(
@@ -553,6 +554,7 @@ fn build_bundle(
     allow_eval,
     outbound_allow,
     kv_namespaces,
+    services,
     crons,
     assets: assets.as_ref().map(|a| a.manifest.clone()),
   };

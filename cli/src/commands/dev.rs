@@ -10,6 +10,7 @@ use outpost_edge::assets::{self, AssetCache, AssetSite};
 use outpost_edge::config::{dev_vars_file, kv_env, read_dev_vars, read_worker_settings};
 use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::scheduled::{fire_on_schedule, now_ms};
+use outpost_edge::services::ServiceRouter;
 use outpost_edge::{RouteTable, Routes};
 use outpost_protocol::KvBackend;
 use outpost_runtime::{OutboundPolicy, WorkerEnv};
@@ -189,6 +190,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
       kv: kv_env(&settings.kv_namespaces, &kv),
       nodejs_compat: settings.nodejs_compat,
       assets: assets.as_ref().and_then(assets::env_binding),
+      services: None,
     },
   )?;
   let runtime = args.serve.prepare()?;
@@ -201,6 +203,15 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
         .unwrap_or("worker")
         .to_owned()
     });
+    let routes = Routes::new(RouteTable::catch_all(name.clone()));
+    let mut env = env;
+    env.services = ServiceRouter::bindings(&settings.services, &routes, &dispatcher);
+    for service in settings.services.iter().filter(|s| s.service != name) {
+      eprintln!(
+        "outpost dev: {} is bound to worker {:?}, which this dev server does not run; its calls will fail (serve both with `outpost edge --local`)",
+        service.binding, service.service
+      );
+    }
     let worker = LocalWorker {
       name: name.clone(),
       entry: entry.clone(),
@@ -267,7 +278,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     if let Some(site) = assets {
       table = table.with_assets(name, site);
     }
-    let routes = Routes::new(table);
+    routes.replace(table);
     let mut config = args.serve.server_config();
     config.scheduled_endpoints = true;
     outpost_edge::run(listener, routes, dispatcher, config, shutdown_signal()).await;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use outpost_protocol::{KvBackend, KvBinding, Limits};
+use outpost_protocol::{KvBackend, KvBinding, Limits, ServiceBinding};
 use outpost_runtime::{KvNamespace, OutboundPolicy, PolicyError, WorkerLimits};
 
 mod dotenv;
@@ -44,6 +44,8 @@ pub struct WorkerSettings {
   pub nodejs_compat: bool,
   /// Its cron triggers (`triggers.crons`).
   pub crons: Vec<crate::scheduled::CronTrigger>,
+  /// Its service bindings.
+  pub services: Vec<ServiceBinding>,
 }
 
 /// Reads the project config of `dir` (outpost.toml and wrangler's files)
@@ -84,6 +86,7 @@ pub fn read_worker_settings(
     crons,
     nodejs_compat: project.nodejs_compat(),
     kv_namespaces: project.kv_for_local(),
+    services: project.services,
     name: project.name,
     main: project.main,
     vars: project.vars,

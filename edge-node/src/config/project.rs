@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use outpost_protocol::{KvBinding, Limits};
+use outpost_protocol::{KvBinding, Limits, ServiceBinding};
 use serde_json::{Map, Value};
 
 use super::ConfigError;
@@ -82,6 +82,8 @@ pub struct Project {
   pub vars: BTreeMap<String, String>,
   /// KV namespaces bound into `env`.
   pub kv_namespaces: Vec<KvConfig>,
+  /// Service bindings (`[[services]]`).
+  pub services: Vec<ServiceBinding>,
   /// `triggers.crons`.
   pub crons: Vec<String>,
   /// `[assets]`.
@@ -276,6 +278,7 @@ fn to_project(path: &Path, tree: Map<String, Value>) -> Result<Project, ConfigEr
       }
       "vars" => project.vars = vars(path, &value).map_err(|m| fail(&key, m))?,
       "kv_namespaces" => project.kv_namespaces = kv(path, &value).map_err(|m| fail(&key, m))?,
+      "services" => project.services = services(path, &value).map_err(|m| fail(&key, m))?,
       "routes" | "route" => {
         let list = match value {
           Value::Array(items) => items,
@@ -455,6 +458,26 @@ fn kv(path: &Path, value: &Value) -> Result<Vec<KvConfig>, String> {
         binding: get("binding")?.ok_or("each entry needs a `binding`")?,
         id: get("id")?,
         preview_id: get("preview_id")?,
+      })
+    })
+    .collect()
+}
+
+/// `[[services]]`: each `{ binding, service }`. An `entrypoint` (RPC to a
+/// named class) or `environment` is warned about and the worker's default
+/// export is bound.
+fn services(path: &Path, value: &Value) -> Result<Vec<ServiceBinding>, String> {
+  let Value::Array(items) = value else {
+    return Err(format!("expected a list of tables, found {value}"));
+  };
+  items
+    .iter()
+    .map(|item| {
+      let table = known_keys(path, "services", item, &["binding", "service"])?;
+      let get = |k: &str| table.get(k).map(string).transpose();
+      Ok(ServiceBinding {
+        binding: get("binding")?.ok_or("each entry needs a `binding`")?,
+        service: get("service")?.ok_or("each entry needs a `service`")?,
       })
     })
     .collect()

@@ -8,6 +8,7 @@ import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
 import { currentRequestRid, handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
 import { kvNamespace } from "ext:outpost_kv/10_kv.js";
 import { assetsBinding } from "ext:outpost_assets/10_assets.js";
+import { serviceBinding } from "ext:outpost_service/10_service.js";
 import { setBindings } from "ext:outpost_node/02_bindings.js";
 import { Buffer } from "node:buffer";
 import process from "node:process";
@@ -47,14 +48,15 @@ import "node:zlib";
 const { JSONParse, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectKeys, TypeError } = primordials;
 
 /**
- * `env` from the host's JSON: the vars, a KVNamespace per KV binding, and
- * the assets binding if there is one.
+ * `env` from the host's JSON: the vars, a KVNamespace per KV binding, the
+ * assets binding if there is one, and a fetcher per service binding.
  */
-function buildEnv(vars, kv, assets) {
+function buildEnv(vars, kv, assets, services) {
   const env = vars;
   const bindings = ObjectKeys(kv);
   for (let i = 0; i < bindings.length; i++) env[bindings[i]] = kvNamespace(kv[bindings[i]]);
   if (assets) env[assets] = assetsBinding();
+  for (let i = 0; i < services.length; i++) env[services[i]] = serviceBinding(services[i]);
   return ObjectFreeze(env);
 }
 
@@ -148,8 +150,8 @@ function noFetch() {
  * @returns {(namespace: object) => Function}
  */
 function bootstrap(envJson) {
-  const { vars, kv, assets, nodejsCompat } = JSONParse(envJson);
-  const env = buildEnv(vars, kv, assets);
+  const { vars, kv, assets, services, nodejsCompat } = JSONParse(envJson);
+  const env = buildEnv(vars, kv, assets, services);
   setBindings(env);
   // As Workers with nodejs_compat: Node's own globals too.
   if (nodejsCompat) {

@@ -11,6 +11,7 @@ pub mod html;
 pub mod kv;
 pub mod node;
 pub mod serve;
+pub mod service;
 pub mod sockets;
 pub mod websocket;
 pub mod worker;

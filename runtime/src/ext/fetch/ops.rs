@@ -97,7 +97,7 @@ pub fn op_fetch_checked(
   state: &mut OpState,
   #[scoped] method: ByteString,
   #[string] url: String,
-  #[scoped] headers: Vec<(ByteString, ByteString)>,
+  #[scoped] mut headers: Vec<(ByteString, ByteString)>,
   #[smi] client_rid: Option<u32>,
   has_body: bool,
   data: Option<Uint8Array>,
@@ -108,6 +108,13 @@ pub fn op_fetch_checked(
   }
   let method = Method::from_bytes(&method).map_err(FetchError::from)?;
   let mut url = Url::parse(&url).map_err(FetchError::from)?;
+  // A service binding's request goes to a worker on this node, not out.
+  if let Some(target) = crate::ext::service::take_marker(&mut headers) {
+    let target = target?;
+    return Ok(crate::ext::service::fetch(
+      state, target, method, url, headers, has_body, data, resource,
+    )?);
+  }
   match url.scheme() {
     "http" | "https" => {}
     "data" => return data_url(state, url),

@@ -13,7 +13,7 @@ mod types;
 
 pub use cpu::{CpuLedger, RequestSummary};
 pub use error::ServeError;
-pub use ops::{accept_batch, answer_all, awaiting_answer, expire, ray_of};
+pub use ops::{accept_batch, answer_all, awaiting_answer, expire, ray_of, service_depth_of};
 #[allow(
   unused_imports,
   reason = "build.rs compiles this module without the library that re-exports these"

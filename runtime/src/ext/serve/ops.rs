@@ -33,6 +33,8 @@ struct InflightRequest {
   response_body: RefCell<Option<mpsc::Sender<Result<Bytes, BodyError>>>>,
   /// Its `cf-ray`, which names it in the worker's log lines.
   ray: Option<http::HeaderValue>,
+  /// How many service-binding calls deep it is (0: from a client).
+  service_depth: u8,
   /// What `request.cf` says.
   cf: Option<super::types::RequestCf>,
   /// Where its worker is tailed: what its summary needs.
@@ -245,6 +247,11 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
     expired: Cell::new(false),
     response_body: RefCell::new(None),
     ray: request.headers.get("cf-ray").cloned(),
+    service_depth: request
+      .headers
+      .get(crate::ext::service::DEPTH_HEADER)
+      .and_then(|depth| depth.to_str().ok()?.parse().ok())
+      .unwrap_or(0),
     cf: request.cf,
     tailed,
     status: Cell::new(0),
@@ -369,6 +376,15 @@ pub fn ray_of(state: &OpState, rid: ResourceId) -> Option<String> {
   let inflight = state.resource_table.get::<InflightRequest>(rid).ok()?;
   let ray = inflight.ray.as_ref()?;
   ray.to_str().ok().map(str::to_owned)
+}
+
+/// How many service-binding calls deep request `rid` is (0 if it is not
+/// in flight).
+pub fn service_depth_of(state: &OpState, rid: ResourceId) -> u8 {
+  state
+    .resource_table
+    .get::<InflightRequest>(rid)
+    .map_or(0, |inflight| inflight.service_depth)
 }
 
 /// Ends a request: drops its resource, and its CPU charge closes (with
