@@ -92,6 +92,13 @@ async fn service_calls_are_bounded_in_depth_and_counted_as_subrequests() {
       && body.contains("\"no-such-worker\" is not running on this node"),
     "{body}"
   );
+  // The marker header set by worker code (or a client) is a plain header.
+  let (status, body) = text("/forger/").await;
+  assert_eq!(status, 200);
+  assert!(
+    body.starts_with("plain fetch: fetch to http://127.0.0.1/ refused"),
+    "{body}"
+  );
   // Each call is a subrequest of the request making it.
   let (status, body) = text("/greedy/").await;
   assert_eq!(status, 200);
@@ -114,7 +121,11 @@ async fn a_deployed_worker_reaches_its_bound_worker_on_the_edge() {
   // whose wrangler.toml declares the binding.
   let auth =
     std::fs::read_to_string(fixtures_dir().join("services/auth/worker.js")).expect("auth worker");
-  let bundle = json!({ "main": "worker.js", "modules": { "worker.js": auth } });
+  let bundle = json!({
+    "main": "worker.js",
+    "modules": { "worker.js": auth },
+    "limits": { "cpu_ms": 1000 },
+  });
   let (status, body) = control
     .call(
       reqwest::Method::POST,

@@ -109,7 +109,7 @@ pub fn op_fetch_checked(
   let method = Method::from_bytes(&method).map_err(FetchError::from)?;
   let mut url = Url::parse(&url).map_err(FetchError::from)?;
   // A service binding's request goes to a worker on this node, not out.
-  if let Some(target) = crate::ext::service::take_marker(&mut headers) {
+  if let Some(target) = crate::ext::service::take_marker(state, &mut headers) {
     let target = target?;
     return Ok(crate::ext::service::fetch(
       state, target, method, url, headers, has_body, data, resource,

@@ -5,7 +5,9 @@
 //! The JS (`js-api/src/service/10_service.js`) sends the request through
 //! `fetch()`, so deno_fetch's Request handling, bodies and abort apply and
 //! it counts as a subrequest; a header of its own marks it for a service
-//! and names the calling request. The fetch op hands it here: it becomes a
+//! and names the calling request. The header carries the isolate's secret
+//! token, which worker code cannot read, so a client or a worker that sets
+//! the header itself sends a plain fetch. The fetch op hands it here: it becomes a
 //! [`WorkerRequest`] for the embedder's [`ServiceFetcher`], which runs it
 //! on the bound worker (the callee's CPU is the callee's), and the
 //! [`WorkerResponse`] streams back as the fetch's response. The callee's
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use deno_core::convert::{ByteString, Uint8Array};
 use deno_core::url::Url;
-use deno_core::{CancelFuture, CancelHandle, OpState, ResourceId};
+use deno_core::{CancelFuture, CancelHandle, OpState, ResourceId, op2};
 use deno_error::JsErrorBox;
 use deno_fetch::{FetchCancelHandle, FetchError, FetchRequestResource, FetchReturn, ResBody};
 use futures::StreamExt;
@@ -30,8 +32,8 @@ use tokio::sync::mpsc;
 use crate::ext::serve::{BodyError, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
 
 /// The header the JS puts on a service binding's request: the binding's
-/// name and the calling request's resource id. Taken off before the callee
-/// sees the request.
+/// name, the calling request's resource id and the isolate's
+/// [`MarkerToken`]. Taken off before the callee sees the request.
 pub const SERVICE_HEADER: &str = "x-outpost-service-binding";
 
 /// How many service calls deep a request may go (a worker bound to itself
@@ -91,20 +93,46 @@ impl From<FetchError> for ServiceError {
   }
 }
 
+/// The isolate's secret for [`SERVICE_HEADER`], made on first use.
+struct MarkerToken(String);
+
+/// The isolate's marker token, for the service binding JS only: worker
+/// code runs without access to ops.
+#[op2]
+#[string]
+pub fn op_service_token(state: &mut OpState) -> String {
+  if let Some(token) = state.try_borrow::<MarkerToken>() {
+    return token.0.clone();
+  }
+  let mut bytes = [0u8; 16];
+  // A failed draw leaves a token nobody can match rather than a known one.
+  let token = match aws_lc_rs::rand::fill(&mut bytes) {
+    Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+    Err(_) => "\u{0}unusable".to_owned(),
+  };
+  state.put(MarkerToken(token.clone()));
+  token
+}
+
 /// Takes the service marker off `headers`: the binding and the calling
-/// request's resource id, or `None` for a plain fetch.
+/// request's resource id, or `None` for a plain fetch (no marker, or one
+/// without this isolate's token, which is left as it is).
 pub(crate) fn take_marker(
+  state: &OpState,
   headers: &mut Vec<(ByteString, ByteString)>,
 ) -> Option<Result<(String, ResourceId), ServiceError>> {
-  let at = headers
-    .iter()
-    .position(|(name, _)| name.eq_ignore_ascii_case(SERVICE_HEADER.as_bytes()))?;
+  let token = &state.try_borrow::<MarkerToken>()?.0;
+  let at = headers.iter().position(|(name, value)| {
+    name.eq_ignore_ascii_case(SERVICE_HEADER.as_bytes())
+      && value.rsplit(|b| *b == b' ').next() == Some(token.as_bytes())
+  })?;
   let (_, value) = headers.remove(at);
-  let parsed = std::str::from_utf8(&value)
-    .ok()
-    .and_then(|value| value.split_once(' '))
-    .and_then(|(binding, rid)| Some((binding.to_owned(), rid.parse().ok()?)));
-  Some(parsed.ok_or(ServiceError::Malformed))
+  let mut parts = std::str::from_utf8(&value).ok()?.split(' ');
+  let parsed = match (parts.next(), parts.next().map(str::parse)) {
+    (Some(binding), Some(Ok(rid))) => Ok((binding.to_owned(), rid)),
+    _ => Err(ServiceError::Malformed),
+  };
+  Some(parsed)
 }
 
 /// The request body for the callee: the JS's bytes, or its stream pumped
@@ -140,9 +168,7 @@ fn body_for_callee(
 }
 
 /// The callee's response as a fetch response.
-fn to_fetch_response(
-  response: WorkerResponse,
-) -> Result<http::Response<ResBody>, Box<FetchError>> {
+fn to_fetch_response(response: WorkerResponse) -> Result<http::Response<ResBody>, Box<FetchError>> {
   let body: ResBody = match response.body {
     ResponseBody::Full(bytes) => http_body_util::Full::new(bytes)
       .map_err(|never| match never {})
@@ -225,9 +251,9 @@ pub(crate) fn fetch(
       // deno_fetch's JS takes a FetchError, however large.
       let outcome = match answered {
         Ok(response) => to_fetch_response(response),
-        Err(why) => Err(Box::new(FetchError::Other(JsErrorBox::type_error(format!(
-          "service binding {binding}: {why}"
-        ))))),
+        Err(why) => Err(Box::new(FetchError::Other(JsErrorBox::type_error(
+          format!("service binding {binding}: {why}"),
+        )))),
       };
       Ok(outcome.map_err(|err| *err))
     }
@@ -246,6 +272,7 @@ pub(crate) fn fetch(
 deno_core::extension!(
   outpost_service,
   deps = [deno_web, deno_fetch, outpost_fetch],
+  ops = [op_service_token],
   esm = [
     dir "../js-api/src",
     "ext:outpost_service/10_service.js" = "service/10_service.js",
