@@ -90,6 +90,14 @@ impl RouteTable {
     }
   }
 
+  /// This table, also serving `workers` by name (`<name>.localhost`,
+  /// `/<name>/`, service bindings).
+  #[must_use]
+  pub fn with_names(mut self, workers: impl IntoIterator<Item = String>) -> Self {
+    self.named.extend(workers);
+    self
+  }
+
   /// The table with `site` serving the assets of the worker that runs as
   /// `name`.
   #[must_use]

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Process, start};
 use crate::npm_projects::{control_and_edge, deploy_folder};
-use crate::util::{copy_tree, fixtures_dir};
+use crate::util::{DevProcess, copy_tree, fixtures_dir};
 
 /// `outpost edge --local fixtures/services`, and its address.
 fn start_folder() -> (Process, String) {
@@ -156,4 +156,39 @@ async fn loop_until_served(url: &str) -> Value {
     assert!(std::time::Instant::now() < deadline, "{url} is not served");
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
   }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outpost_dev_runs_several_workers_bound_to_one_another() {
+  let services = fixtures_dir().join("services");
+  // `outpost dev front auth`: front gets every request and reaches auth.
+  let dev = DevProcess::start(&services, &["front", "auth"]).await;
+  let answer = json_of(
+    reqwest::get(format!("{}page", dev.url))
+      .await
+      .expect("an answer"),
+  )
+  .await;
+  assert_eq!(answer["status"], 201, "{answer}");
+  assert_eq!(answer["auth"]["ray"], answer["ray"]);
+  assert!(dev.stderr().contains("also serving"), "{}", dev.stderr());
+  drop(dev);
+
+  // Without auth, the binding is warned about, and a call fails clearly.
+  let dev = DevProcess::start(&services, &["front"]).await;
+  let stderr = dev
+    .wait_for_stderr(
+      "is bound to worker \"auth\"",
+      std::time::Duration::from_secs(5),
+    )
+    .await;
+  assert!(
+    stderr.contains("AUTH is bound to worker \"auth\", which this dev server does not run"),
+    "{stderr}"
+  );
+  let status = reqwest::get(dev.url.clone())
+    .await
+    .expect("an answer")
+    .status();
+  assert_eq!(status, 500, "front's call to auth throws");
 }

@@ -15,17 +15,25 @@ use outpost_edge::{RouteTable, Routes};
 use outpost_protocol::KvBackend;
 use outpost_runtime::{OutboundPolicy, WorkerEnv};
 
+use super::dev_workers;
 use super::kv::{local_state_dir, open_local_store};
 use super::node::{ServeArgs, shutdown_signal};
 
 /// Arguments of `outpost dev`.
 #[derive(Args)]
 pub struct DevArgs {
-  /// The worker's entry module (.js, .mjs or .ts); default: `main` in
-  /// ./outpost.toml or ./wrangler.toml (.jsonc, .json), or ./worker.js or
-  /// ./worker.ts. The config beside the entry is read for vars, KV
-  /// bindings and limits, and `.dev.vars` there adds secrets to `env`.
+  /// The worker's entry module (.js, .mjs or .ts) or project folder;
+  /// default: `main` in ./outpost.toml or ./wrangler.toml (.jsonc, .json),
+  /// or ./worker.js or ./worker.ts. The config beside the entry is read for
+  /// vars, KV bindings and limits, and `.dev.vars` there adds secrets to
+  /// `env`.
   entry: Option<PathBuf>,
+
+  /// More workers to run beside it (`outpost dev a/ b/`), each a project
+  /// folder or entry module: reached through service bindings, at
+  /// `<name>.localhost` or under `/<name>/`; the first gets every other
+  /// request.
+  others: Vec<PathBuf>,
 
   /// The config environment (`[env.<name>]`), as wrangler's `--env`; also
   /// picks `.dev.vars.<name>` over `.dev.vars`.
@@ -138,6 +146,8 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
   // The settings come from the outpost.toml beside the entry, or from
   // ./outpost.toml when that is what named the entry.
   let (entry, folder) = match args.entry.take() {
+    // A project folder, as `outpost dev a/ b/` names them.
+    Some(dir) if dir.is_dir() => (dev_workers::entry_in(&dir, args.env.as_deref())?, dir),
     Some(entry) => {
       // The config beside the entry, else the one here (`outpost dev
       // src/index.ts` in a wrangler project).
@@ -178,6 +188,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     None => local_state_dir(args.persist_to.as_deref(), &folder),
   };
   let kv: Arc<dyn KvBackend> = Arc::new(StoreKv::local(open_local_store(&state)?));
+  let others = std::mem::take(&mut args.others);
   let kv_note = (!settings.kv_namespaces.is_empty()).then(|| match &scratch {
     Some(_) => "outpost dev: KV data in memory only (--no-persist)".to_owned(),
     None => format!("outpost dev: KV data in {}", state.display()),
@@ -206,10 +217,37 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     let routes = Routes::new(RouteTable::catch_all(name.clone()));
     let mut env = env;
     env.services = ServiceRouter::bindings(&settings.services, &routes, &dispatcher);
-    for service in settings.services.iter().filter(|s| s.service != name) {
+    let shared = dev_workers::Shared {
+      env: args.env.as_deref(),
+      outbound: &node_outbound,
+      kv: &kv,
+      routes: &routes,
+      dispatcher: &dispatcher,
+    };
+    let mut companions = Vec::new();
+    for path in &others {
+      let companion = dev_workers::start(path, &shared).await?;
+      if companion.name == name || companions.iter().any(|c: &dev_workers::Companion| c.name == companion.name) {
+        bail!("two workers are named {:?}: give one another `name`", companion.name);
+      }
       eprintln!(
-        "outpost dev: {} is bound to worker {:?}, which this dev server does not run; its calls will fail (serve both with `outpost edge --local`)",
-        service.binding, service.service
+        "outpost dev: also serving {} as {:?}",
+        companion.worker.entry.display(),
+        companion.name
+      );
+      companions.push(companion);
+    }
+    let running: Vec<&str> = std::iter::once(name.as_str())
+      .chain(companions.iter().map(|c| c.name.as_str()))
+      .collect();
+    let bindings = settings
+      .services
+      .iter()
+      .chain(companions.iter().flat_map(|c| &c.bound));
+    for service in bindings.filter(|s| !running.contains(&s.service.as_str())) {
+      eprintln!(
+        "outpost dev: {} is bound to worker {:?}, which this dev server does not run; its calls will fail (add its folder: `outpost dev . ../{}`)",
+        service.binding, service.service, service.service
       );
     }
     let worker = LocalWorker {
@@ -237,17 +275,24 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     println!("outpost dev: serving {} at http://{addr}/", entry.display());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let watch = (!args.no_watch).then(|| {
-      let mut stop = stop_rx.clone();
-      tokio::spawn(async move {
-        let stopped = async move {
-          let _ = stop.changed().await;
-        };
-        if let Err(err) = worker.watch(dirs, stopped).await {
-          tracing::error!("hot reload stopped: {err}");
-        }
+    let names: Vec<String> = companions.iter().map(|c| c.name.clone()).collect();
+    let mut watched = vec![(worker, dirs)];
+    watched.extend(companions.into_iter().map(|c| (c.worker, c.dirs)));
+    let watches: Vec<_> = watched
+      .into_iter()
+      .filter(|_| !args.no_watch)
+      .map(|(worker, dirs)| {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+          let stopped = async move {
+            let _ = stop.changed().await;
+          };
+          if let Err(err) = worker.watch(dirs, stopped).await {
+            tracing::error!(worker = worker.name, "hot reload stopped: {err}");
+          }
+        })
       })
-    });
+      .collect();
     // Cron triggers fire on their own schedule, as `wrangler dev
     // --test-scheduled` lets them be run by hand at /__scheduled.
     let crons = (!settings.crons.is_empty()).then(|| {
@@ -274,7 +319,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
         },
       ))
     });
-    let mut table = RouteTable::catch_all(name.clone());
+    let mut table = RouteTable::catch_all(name.clone()).with_names(names);
     if let Some(site) = assets {
       table = table.with_assets(name, site);
     }
@@ -283,7 +328,7 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     config.scheduled_endpoints = true;
     outpost_edge::run(listener, routes, dispatcher, config, shutdown_signal()).await;
     let _ = stop_tx.send(true);
-    if let Some(watch) = watch {
+    for watch in watches {
       let _ = watch.await;
     }
     if let Some(crons) = crons {

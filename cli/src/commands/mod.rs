@@ -6,6 +6,7 @@ pub mod control;
 pub mod deploy;
 mod deploy_assets;
 pub mod dev;
+mod dev_workers;
 pub mod edge;
 pub mod init;
 pub mod kv;

@@ -1,0 +1,115 @@
+//! The other workers of `outpost dev a/ b/`: each from its own folder (its
+//! config, `.dev.vars`, KV bindings and service bindings), run beside the
+//! first and reached through service bindings, `<name>.localhost` or
+//! `/<name>/`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use outpost_edge::config::{kv_env, read_dev_vars, read_worker_settings};
+use outpost_edge::local::{LocalWorker, state_dir};
+use outpost_edge::services::ServiceRouter;
+use outpost_edge::{Dispatcher, Routes};
+use outpost_protocol::{KvBackend, ServiceBinding};
+use outpost_runtime::{OutboundPolicy, WorkerEnv};
+
+/// One more worker for the dev server.
+pub struct Companion {
+  /// Its name: the config's `name`, else its folder's.
+  pub name: String,
+  /// The worker, loaded.
+  pub worker: LocalWorker,
+  /// The folders its modules came from, to watch.
+  pub dirs: BTreeSet<PathBuf>,
+  /// Its own service bindings.
+  pub bound: Vec<ServiceBinding>,
+}
+
+/// What every companion shares with the first worker.
+pub struct Shared<'a> {
+  /// The config environment (`--env`).
+  pub env: Option<&'a str>,
+  /// What the node opens to `fetch()`.
+  pub outbound: &'a OutboundPolicy,
+  /// The dev server's KV store.
+  pub kv: &'a Arc<dyn KvBackend>,
+  /// The dev server's routes, for service bindings.
+  pub routes: &'a Routes,
+  /// Its executors.
+  pub dispatcher: &'a Arc<Dispatcher>,
+}
+
+/// The entry module of the project in `dir`: its config's `main`, else
+/// worker.js or worker.ts there.
+pub fn entry_in(dir: &Path, env: Option<&str>) -> anyhow::Result<PathBuf> {
+  let config = outpost_edge::config::read_project(dir, env)?;
+  if let Some(main) = config.and_then(|c| c.main) {
+    return Ok(dir.join(main));
+  }
+  ["worker.js", "worker.ts"]
+    .into_iter()
+    .map(|name| dir.join(name))
+    .find(|path| path.is_file())
+    .with_context(|| {
+      format!(
+        "{}: no `main` in its config, and no worker.js or worker.ts",
+        dir.display()
+      )
+    })
+}
+
+/// Loads the worker at `path` (a project folder, or an entry module whose
+/// folder holds its config).
+pub async fn start(path: &Path, shared: &Shared<'_>) -> anyhow::Result<Companion> {
+  let (folder, entry) = match path.is_dir() {
+    true => (path.to_owned(), entry_in(path, shared.env)?),
+    false => (
+      path.parent().unwrap_or(Path::new(".")).to_owned(),
+      path.to_owned(),
+    ),
+  };
+  let settings = read_worker_settings(&folder, shared.env, shared.outbound)?;
+  let name = match &settings.name {
+    Some(name) => name.clone(),
+    None => std::fs::canonicalize(&folder)
+      .ok()
+      .and_then(|dir| dir.file_name()?.to_str().map(str::to_owned))
+      .context("name the worker: `name` in its config")?,
+  };
+  let vars = settings
+    .vars
+    .clone()
+    .into_iter()
+    .chain(read_dev_vars(&folder, shared.env)?)
+    .collect();
+  let bound = settings.services.clone();
+  let env = WorkerEnv {
+    vars,
+    kv: kv_env(&settings.kv_namespaces, shared.kv),
+    nodejs_compat: settings.nodejs_compat,
+    assets: None,
+    services: ServiceRouter::bindings(&bound, shared.routes, shared.dispatcher),
+  };
+  let worker = LocalWorker {
+    name: name.clone(),
+    entry: entry.clone(),
+    env: Arc::new(env),
+    limits: settings.limits,
+    executor: shared.dispatcher.executor_for(&name).clone(),
+    lazy: false,
+    code_cache_dir: Some(state_dir(&folder).join("code-cache")),
+    nodejs_compat: settings.nodejs_compat,
+  };
+  let dirs = worker
+    .load()
+    .await
+    .with_context(|| format!("loading {}", entry.display()))?;
+  Ok(Companion {
+    name,
+    worker,
+    dirs,
+    bound,
+  })
+}
