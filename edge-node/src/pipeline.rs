@@ -200,6 +200,7 @@ impl Pipeline {
       headers: head.headers,
       body,
       scheduled: None,
+      rpc: None,
     };
     let response = self
       .dispatcher

@@ -53,6 +53,7 @@ fn request(worker: usize) -> WorkerRequest {
     body: RequestBody::Empty,
     cf: None,
     scheduled: None,
+    rpc: None,
   }
 }
 

@@ -64,6 +64,7 @@ async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize, poo
     body: RequestBody::Empty,
     cf: None,
     scheduled: None,
+    rpc: None,
   };
   let mut samples = Vec::with_capacity(rounds);
   let mut later = Vec::with_capacity(rounds);

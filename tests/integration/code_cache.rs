@@ -45,6 +45,7 @@ async fn serve(executor: &ExecutorHandle, name: &str, bundle: WorkerBundle, want
     body: RequestBody::Empty,
     cf: None,
     scheduled: None,
+    rpc: None,
   };
   let response = executor.dispatch(name, request).await.expect("answer");
   assert_eq!(response.status, 200);

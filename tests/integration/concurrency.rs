@@ -115,6 +115,7 @@ async fn requests_queued_beyond_one_batch_are_all_answered() {
         body: RequestBody::Empty,
         cf: None,
         scheduled: None,
+        rpc: None,
       };
       let response = executor.dispatch("batch", request).await.expect("answer");
       match response.body {
@@ -162,6 +163,7 @@ async fn requests_queued_for_a_stopped_isolate_go_to_a_fresh_one() {
         body: RequestBody::Empty,
         cf: None,
         scheduled: None,
+        rpc: None,
       };
       executor
         .dispatch("requeue", request)

@@ -192,3 +192,36 @@ async fn outpost_dev_runs_several_workers_bound_to_one_another() {
     .status();
   assert_eq!(status, 500, "front's call to auth throws");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rpc_reaches_entrypoint_methods_with_structured_clones_and_errors() {
+  let (_edge, url) = start_folder();
+  let answer = json_of(
+    reqwest::get(format!("{url}/calc/"))
+      .await
+      .expect("an answer"),
+  )
+  .await;
+  assert_eq!(
+    answer,
+    json!({
+      "sum": 5,
+      "date": 0,
+      "map": 1,
+      "bytes": [1, 2, 3],
+      "nested": { "list": [1, "two", null] },
+      "greeting": "hello from math",
+      "thrown": "true RangeError: out of range on purpose",
+      "missing": "TypeError: The RPC receiver does not implement the method \"nothing\".",
+      "http": "math over HTTP",
+    })
+  );
+  // A client cannot call a method: over HTTP, math is its fetch().
+  let text = reqwest::get(format!("{url}/math/add"))
+    .await
+    .expect("an answer")
+    .text()
+    .await
+    .expect("text");
+  assert_eq!(text, "math over HTTP");
+}

@@ -68,6 +68,10 @@ const EMPTY = new Uint8Array(0);
 const HEAD_FIELDS = 5;
 /** The `method` of a cron firing, whose `url` is the cron and `headerText` the time. */
 const SCHEDULED = -1;
+/** The `method` of an RPC call over a service binding, whose `url` is the entrypoint method. */
+const RPC = -2;
+/** The index of POST in METHODS. */
+const POST = 2;
 /** Methods the host sends as an index (`KNOWN_METHODS` in ops.rs). */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
 // Shared by every static response; only the host reads them. Not frozen:
@@ -364,11 +368,13 @@ function handleInScope(handle, describeError, rid, method, url, hasBody, headerT
  * @param {null | ((request: Request, ctx: ExecutionContext) => Response | Promise<Response>)} handle
  *   the module form's handler, or null for the service-worker form
  */
-function serveRequests(handle, describeError, scheduled = null) {
+function serveRequests(handle, describeError, scheduled = null, rpc = null) {
   const dispatch = handle ?? serviceWorkerHandler;
   const onScheduled = scheduled ?? serviceWorkerScheduled;
+  const onRpc = rpc ?? noRpc;
   const one = (rid, method, url, hasBody, headerText) => {
     if (method === SCHEDULED) scheduledInScope(onScheduled, describeError, rid, url, headerText);
+    else if (method === RPC) rpcInScope(onRpc, describeError, rid, url, hasBody, headerText);
     else handleInScope(dispatch, describeError, rid, method, url, hasBody, headerText);
   };
   return (first, method, url, hasBody, headerText) => {
@@ -404,6 +410,54 @@ function scheduledInScope(scheduled, describeError, rid, cron, timeText) {
       () => respond(rid, new Response(null, { status: 204 }), describeError),
       (err) => op_serve_fail(rid, describeError(err)),
     );
+  } finally {
+    core.setAsyncContext(outer);
+  }
+}
+
+/** What a worker whose default export is not an entrypoint class answers an RPC call. */
+function noRpc(name) {
+  throw new TypeError(
+    `The RPC receiver does not implement the method "${name}": RPC needs a default export ` +
+      "that extends WorkerEntrypoint",
+  );
+}
+
+/** `value` V8-serialized; an error that cannot be is sent as its message. */
+function serializeOutcome(value) {
+  try {
+    return core.serialize(value);
+  } catch (err) {
+    return core.serialize(new TypeError(`the RPC result could not be serialized: ${err.message}`));
+  }
+}
+
+/**
+ * Runs an RPC call inside its own RequestScope: the arguments from the
+ * body, the method called, and the result (or the error it threw) sent
+ * back serialized; an error is marked so the caller rethrows it.
+ * @param {(name: string, args: unknown[], ctx: ExecutionContext) => unknown} onRpc
+ */
+function rpcInScope(onRpc, describeError, rid, encodedName, hasBody, headerText) {
+  const outer = core.getAsyncContext();
+  core.setAsyncContext(new RequestScope(rid));
+  try {
+    const request = toRequest(rid, POST, "http://rpc.invalid/", hasBody, headerText);
+    const ctx = new ExecutionContext(describeError);
+    request.arrayBuffer()
+      .then((buffer) => {
+        const args = core.deserialize(new Uint8Array(buffer));
+        return onRpc(decodeURIComponent(encodedName), args, ctx);
+      })
+      .then(
+        (value) => respond(rid, new Response(serializeOutcome(value)), describeError),
+        (err) =>
+          respond(
+            rid,
+            new Response(serializeOutcome(err), { status: 500, headers: { "x-outpost-rpc": "error" } }),
+            describeError,
+          ),
+      );
   } finally {
     core.setAsyncContext(outer);
   }

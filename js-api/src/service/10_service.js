@@ -7,7 +7,7 @@ import { core, primordials } from "ext:core/mod.js";
 import { op_service_token } from "ext:core/ops";
 import { currentRequestRid, fetch } from "ext:outpost_fetch/10_outbound.js";
 
-const { ObjectFreeze, PromiseReject, TypeError } = primordials;
+const { ObjectFreeze, ObjectHasOwn, PromiseReject, Proxy, TypeError, Uint8Array } = primordials;
 const { Request } = core.loadExtScript("ext:deno_fetch/23_request.js");
 
 const SERVICE_HEADER = "x-outpost-service-binding";
@@ -35,14 +35,45 @@ function serviceFetch(binding, input, init) {
   return fetch(request);
 }
 
-/** The `env` binding for service `binding`. */
+/**
+ * Calls method `name` of the bound worker's entrypoint with `args`, which
+ * travel V8-serialized (structured clone) as the request body; the result
+ * comes back the same way, and an error the method threw is rethrown here.
+ */
+async function rpcCall(binding, name, args) {
+  const body = core.serialize(args);
+  token ??= op_service_token();
+  const request = new Request("http://rpc.invalid/", { method: "POST", body });
+  request.headers.set(
+    SERVICE_HEADER,
+    `${binding} ${currentRequestRid()} ${token} ${encodeURIComponent(name)}`,
+  );
+  const response = await fetch(request);
+  const value = core.deserialize(new Uint8Array(await response.arrayBuffer()));
+  if (response.headers.get("x-outpost-rpc") === "error") throw value;
+  return value;
+}
+
+/**
+ * The `env` binding for service `binding`: `fetch()` sends it a request;
+ * any other method calls the method of that name on its entrypoint (RPC).
+ */
 export function serviceBinding(binding) {
-  return ObjectFreeze({
+  const methods = { __proto__: null };
+  const stub = {
     fetch(input, init = undefined) {
       return serviceFetch(binding, input, init);
     },
     connect() {
       throw new TypeError("connect() over a service binding is not supported");
+    },
+  };
+  return new Proxy(ObjectFreeze(stub), {
+    get(target, name) {
+      if (typeof name !== "string" || name === "then") return target[name];
+      if (ObjectHasOwn(target, name)) return target[name];
+      methods[name] ??= (...args) => rpcCall(binding, name, args);
+      return methods[name];
     },
   });
 }

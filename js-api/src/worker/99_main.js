@@ -10,6 +10,7 @@ import { kvNamespace } from "ext:outpost_kv/10_kv.js";
 import { assetsBinding } from "ext:outpost_assets/10_assets.js";
 import { serviceBinding } from "ext:outpost_service/10_service.js";
 import { setBindings } from "ext:outpost_node/02_bindings.js";
+import { WorkerEntrypoint } from "node:outpost/cloudflare-workers";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { clearImmediate, setImmediate } from "node:timers";
@@ -45,7 +46,20 @@ import "node:util";
 import "node:v8";
 import "node:zlib";
 
-const { JSONParse, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectKeys, TypeError } = primordials;
+const {
+  ArrayPrototypeIncludes,
+  JSONParse,
+  ObjectDefineProperty,
+  ObjectEntries,
+  ObjectFreeze,
+  ObjectGetPrototypeOf,
+  ObjectHasOwn,
+  ObjectKeys,
+  ObjectPrototype,
+  ObjectPrototypeIsPrototypeOf,
+  ReflectApply,
+  TypeError,
+} = primordials;
 
 /**
  * `env` from the host's JSON: the vars, a KVNamespace per KV binding, the
@@ -104,17 +118,21 @@ function startWorker(namespace, env) {
   const exported = namespace.default;
   let handle;
   let scheduled = null;
+  let rpc = null;
   if (exported !== null && typeof exported === "object" && hasHandler(exported)) {
     handle = typeof exported.fetch === "function" ? (request, ctx) => exported.fetch(request, env, ctx) : noFetch;
     if (typeof exported.scheduled === "function") {
       scheduled = (controller, ctx) => exported.scheduled(controller, env, ctx);
     }
-  } else if (isEntrypointClass(exported)) {
+  } else if (isEntrypointClass(exported) || isRpcEntrypoint(exported)) {
     // A new instance per request, as Workers makes one per invocation.
-    handle = (request, ctx) => new exported(ctx, env).fetch(request);
+    handle = typeof exported.prototype.fetch === "function"
+      ? (request, ctx) => new exported(ctx, env).fetch(request)
+      : noFetch;
     if (typeof exported.prototype.scheduled === "function") {
       scheduled = (controller, ctx) => new exported(ctx, env).scheduled(controller);
     }
+    rpc = (name, args, ctx) => callMethod(new exported(ctx, env), name, args);
   } else if (event.listenerCount(globalThis, "fetch") > 0 || event.listenerCount(globalThis, "scheduled") > 0) {
     // Service-worker scripts have no `env`: as in Workers, bindings are
     // globals, visible to handlers (after the script's top level has run).
@@ -128,7 +146,31 @@ function startWorker(namespace, env) {
         "or call addEventListener(\"fetch\", ...)",
     );
   }
-  return serveRequests(handle, describeError, scheduled);
+  return serveRequests(handle, describeError, scheduled, rpc);
+}
+
+/** Whether `exported` is a class extending WorkerEntrypoint, fetch() or not. */
+function isRpcEntrypoint(exported) {
+  return typeof exported === "function" && ObjectPrototypeIsPrototypeOf(WorkerEntrypoint, exported);
+}
+
+/** Methods RPC never reaches: the object's plumbing, not its API. */
+const NOT_RPC = ["constructor", "fetch", "scheduled", "ctx", "env"];
+
+/**
+ * Calls method `name` of entrypoint `instance` for an RPC call: only a
+ * function its class (or a base class other than Object) defines.
+ */
+function callMethod(instance, name, args) {
+  let owner = ObjectGetPrototypeOf(instance);
+  while (owner !== null && owner !== ObjectPrototype && !ObjectHasOwn(owner, name)) {
+    owner = ObjectGetPrototypeOf(owner);
+  }
+  const method = owner === null || owner === ObjectPrototype ? undefined : instance[name];
+  if (typeof method !== "function" || ArrayPrototypeIncludes(NOT_RPC, name)) {
+    throw new TypeError(`The RPC receiver does not implement the method "${name}".`);
+  }
+  return ReflectApply(method, instance, args);
 }
 
 /** Whether a module's default export handles requests or cron triggers. */

@@ -92,6 +92,7 @@ pub struct RequestHead {
   headers: HeaderMap,
   has_body: bool,
   scheduled: Option<ScheduledEvent>,
+  rpc: Option<String>,
 }
 
 /// The requests one call of JS's dispatch function receives:
@@ -143,16 +144,24 @@ impl RequestBatch {
         )?);
         continue;
       }
-      let method = match KNOWN_METHODS.iter().position(|known| *known == head.method) {
-        Some(index) => v8::Integer::new(scope, index as i32).into(),
-        None => byte_string(scope, head.method.as_str().as_bytes())?,
+      // An RPC call: method -2, then the entrypoint method's name where the
+      // URL goes (`RPC` in js-api/src/serve/20_dispatch.js).
+      let (method, url) = match &head.rpc {
+        Some(name) => (v8::Integer::new(scope, -2).into(), name.as_str()),
+        None => {
+          let method = match KNOWN_METHODS.iter().position(|known| *known == head.method) {
+            Some(index) => v8::Integer::new(scope, index as i32).into(),
+            None => byte_string(scope, head.method.as_str().as_bytes())?,
+          };
+          (method, head.url.as_str())
+        }
       };
       fields.push(method);
       // URLs are nearly always ASCII, which V8 takes without decoding.
-      let url = if head.url.is_ascii() {
-        byte_string(scope, head.url.as_bytes())?
+      let url = if url.is_ascii() {
+        byte_string(scope, url.as_bytes())?
       } else {
-        v8::String::new(scope, &head.url)
+        v8::String::new(scope, url)
           .ok_or(ServeError::HeadTooLarge)?
           .into()
       };
@@ -267,6 +276,7 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
     headers: request.headers,
     has_body,
     scheduled: request.scheduled,
+    rpc: request.rpc,
   }
 }
 

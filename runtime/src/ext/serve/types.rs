@@ -50,6 +50,10 @@ pub struct WorkerRequest {
   /// A cron trigger's firing for the worker's `scheduled()` handler, in
   /// place of an HTTP request for `fetch()`.
   pub scheduled: Option<ScheduledEvent>,
+  /// A call, over a service binding, to this method of the worker's
+  /// entrypoint class in place of `fetch()`; the body holds the arguments
+  /// (V8-serialized). Only a service binding sets it, never a client.
+  pub rpc: Option<String>,
 }
 
 /// One firing of a cron trigger.
@@ -74,6 +78,7 @@ impl WorkerRequest {
       body: RequestBody::Empty,
       cf: None,
       scheduled: Some(event),
+      rpc: None,
     }
   }
 }

@@ -114,25 +114,39 @@ pub fn op_service_token(state: &mut OpState) -> String {
   token
 }
 
-/// Takes the service marker off `headers`: the binding and the calling
-/// request's resource id, or `None` for a plain fetch (no marker, or one
-/// without this isolate's token, which is left as it is).
+/// A service binding's call, as its marker header names it.
+pub(crate) struct Call {
+  /// The binding.
+  binding: String,
+  /// The calling request.
+  caller: ResourceId,
+  /// For RPC, the entrypoint method (percent-encoded by the JS).
+  rpc: Option<String>,
+}
+
+/// Takes the service marker off `headers` (`binding rid token [method]`),
+/// or `None` for a plain fetch: no marker, or one without this isolate's
+/// token, which is left as it is.
 pub(crate) fn take_marker(
   state: &OpState,
   headers: &mut Vec<(ByteString, ByteString)>,
-) -> Option<Result<(String, ResourceId), ServiceError>> {
-  let token = &state.try_borrow::<MarkerToken>()?.0;
+) -> Option<Result<Call, ServiceError>> {
+  let token = state.try_borrow::<MarkerToken>()?.0.as_bytes();
   let at = headers.iter().position(|(name, value)| {
     name.eq_ignore_ascii_case(SERVICE_HEADER.as_bytes())
-      && value.rsplit(|b| *b == b' ').next() == Some(token.as_bytes())
+      && value.split(|b| *b == b' ').nth(2) == Some(token)
   })?;
   let (_, value) = headers.remove(at);
   let mut parts = std::str::from_utf8(&value).ok()?.split(' ');
-  let parsed = match (parts.next(), parts.next().map(str::parse)) {
-    (Some(binding), Some(Ok(rid))) => Ok((binding.to_owned(), rid)),
+  let call = match (parts.next(), parts.next().map(str::parse), parts.nth(1)) {
+    (Some(binding), Some(Ok(caller)), rpc) => Ok(Call {
+      binding: binding.to_owned(),
+      caller,
+      rpc: rpc.map(str::to_owned),
+    }),
     _ => Err(ServiceError::Malformed),
   };
-  Some(parsed)
+  Some(call)
 }
 
 /// The request body for the callee: the JS's bytes, or its stream pumped
@@ -201,7 +215,11 @@ fn to_fetch_response(response: WorkerResponse) -> Result<http::Response<ResBody>
 #[allow(clippy::too_many_arguments, reason = "the parts of op_fetch's request")]
 pub(crate) fn fetch(
   state: &mut OpState,
-  (binding, caller): (String, ResourceId),
+  Call {
+    binding,
+    caller,
+    rpc,
+  }: Call,
   method: Method,
   url: Url,
   headers: Vec<(ByteString, ByteString)>,
@@ -241,6 +259,7 @@ pub(crate) fn fetch(
     body,
     cf: None,
     scheduled: None,
+    rpc,
   };
   let cancel = CancelHandle::new_rc();
   let answer = bindings.fetcher.fetch(&binding, request);
