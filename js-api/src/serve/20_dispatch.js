@@ -31,6 +31,7 @@ const {
   StringPrototypeSplit,
   TypeError,
   TypedArrayPrototypeGetSymbolToStringTag,
+  TypedArrayPrototypeSet,
   Uint8Array,
 } = primordials;
 const { InnerBody } = core.loadExtScript("ext:deno_fetch/22_body.js");
@@ -70,8 +71,6 @@ const HEAD_FIELDS = 5;
 const SCHEDULED = -1;
 /** The `method` of an RPC call over a service binding, whose `url` is the entrypoint method. */
 const RPC = -2;
-/** The index of POST in METHODS. */
-const POST = 2;
 /** Methods the host sends as an index (`KNOWN_METHODS` in ops.rs). */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
 // Shared by every static response; only the host reads them. Not frozen:
@@ -374,7 +373,7 @@ function serveRequests(handle, describeError, scheduled = null, rpc = null) {
   const onRpc = rpc ?? noRpc;
   const one = (rid, method, url, hasBody, headerText) => {
     if (method === SCHEDULED) scheduledInScope(onScheduled, describeError, rid, url, headerText);
-    else if (method === RPC) rpcInScope(onRpc, describeError, rid, url, hasBody, headerText);
+    else if (method === RPC) rpcInScope(onRpc, describeError, rid, url, hasBody);
     else handleInScope(dispatch, describeError, rid, method, url, hasBody, headerText);
   };
   return (first, method, url, hasBody, headerText) => {
@@ -432,32 +431,53 @@ function serializeOutcome(value) {
   }
 }
 
+/** The RPC answer's headers: none for a result, the error mark for a throw. */
+const RPC_RESULT = [];
+const RPC_THREW = [["x-outpost-rpc", "error"]];
+
+/** An RPC call's arguments: its body, read straight from the host. */
+async function rpcArguments(rid, hasBody) {
+  if (!hasBody) return [];
+  const chunks = [];
+  let length = 0;
+  for (let chunk = await op_serve_read_body(rid); chunk !== null; chunk = await op_serve_read_body(rid)) {
+    ArrayPrototypePush(chunks, chunk);
+    length += chunk.length;
+  }
+  let bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(length);
+  if (chunks.length !== 1) {
+    let at = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      TypedArrayPrototypeSet(bytes, chunks[i], at);
+      at += chunks[i].length;
+    }
+  }
+  return core.deserialize(bytes);
+}
+
 /**
  * Runs an RPC call inside its own RequestScope: the arguments from the
  * body, the method called, and the result (or the error it threw) sent
- * back serialized; an error is marked so the caller rethrows it.
+ * back serialized; an error is marked so the caller rethrows it. No
+ * Request or Response is made: the body and the answer go straight
+ * through the host's ops.
  * @param {(name: string, args: unknown[], ctx: ExecutionContext) => unknown} onRpc
  */
-function rpcInScope(onRpc, describeError, rid, encodedName, hasBody, headerText) {
+function rpcInScope(onRpc, describeError, rid, encodedName, hasBody) {
   const outer = core.getAsyncContext();
   core.setAsyncContext(new RequestScope(rid));
   try {
-    const request = toRequest(rid, POST, "http://rpc.invalid/", hasBody, headerText);
     const ctx = new ExecutionContext(describeError);
-    request.arrayBuffer()
-      .then((buffer) => {
-        const args = core.deserialize(new Uint8Array(buffer));
-        return onRpc(decodeURIComponent(encodedName), args, ctx);
-      })
-      .then(
-        (value) => respond(rid, new Response(serializeOutcome(value)), describeError),
-        (err) =>
-          respond(
-            rid,
-            new Response(serializeOutcome(err), { status: 500, headers: { "x-outpost-rpc": "error" } }),
-            describeError,
-          ),
-      );
+    const answer = (headers, value) => {
+      try {
+        op_serve_respond_static(rid, 200, headers, serializeOutcome(value));
+      } catch (err) {
+        op_serve_fail(rid, describeError(err));
+      }
+    };
+    rpcArguments(rid, hasBody)
+      .then((args) => onRpc(decodeURIComponent(encodedName), args, ctx))
+      .then((value) => answer(RPC_RESULT, value), (err) => answer(RPC_THREW, err));
   } finally {
     core.setAsyncContext(outer);
   }

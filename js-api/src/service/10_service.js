@@ -4,10 +4,10 @@
 // abort; the header below marks it for the host (runtime/src/ext/service),
 // which runs it on the bound worker instead of sending it out.
 import { core, primordials } from "ext:core/mod.js";
-import { op_service_token } from "ext:core/ops";
-import { currentRequestRid, fetch } from "ext:outpost_fetch/10_outbound.js";
+import { op_service_rpc, op_service_token } from "ext:core/ops";
+import { currentRequestRid, fetch, takeSubrequest } from "ext:outpost_fetch/10_outbound.js";
 
-const { ObjectFreeze, ObjectHasOwn, PromiseReject, Proxy, TypeError, Uint8Array } = primordials;
+const { ObjectFreeze, ObjectHasOwn, PromiseReject, Proxy, TypeError } = primordials;
 const { Request } = core.loadExtScript("ext:deno_fetch/23_request.js");
 
 const SERVICE_HEADER = "x-outpost-service-binding";
@@ -37,20 +37,21 @@ function serviceFetch(binding, input, init) {
 
 /**
  * Calls method `name` of the bound worker's entrypoint with `args`, which
- * travel V8-serialized (structured clone) as the request body; the result
- * comes back the same way, and an error the method threw is rethrown here.
+ * travel V8-serialized (structured clone); the result comes back the same
+ * way, and an error the method threw is rethrown here. A subrequest, as
+ * fetch() is, but straight to the host: no Request or Response here.
  */
 async function rpcCall(binding, name, args) {
-  const body = core.serialize(args);
-  token ??= op_service_token();
-  const request = new Request("http://rpc.invalid/", { method: "POST", body });
-  request.headers.set(
-    SERVICE_HEADER,
-    `${binding} ${currentRequestRid()} ${token} ${encodeURIComponent(name)}`,
+  const refusal = takeSubrequest(`env.${binding}.${name}()`);
+  if (refusal !== null) throw refusal;
+  const { 0: threw, 1: bytes } = await op_service_rpc(
+    binding,
+    currentRequestRid(),
+    encodeURIComponent(name),
+    core.serialize(args),
   );
-  const response = await fetch(request);
-  const value = core.deserialize(new Uint8Array(await response.arrayBuffer()));
-  if (response.headers.get("x-outpost-rpc") === "error") throw value;
+  const value = core.deserialize(bytes);
+  if (threw) throw value;
   return value;
 }
 

@@ -14,14 +14,17 @@
 //! request carries the caller's `cf-ray`, so both workers' log lines and
 //! tails name the same ray.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use deno_core::convert::{ByteString, Uint8Array};
 use deno_core::url::Url;
 use deno_core::{CancelFuture, CancelHandle, OpState, ResourceId, op2};
+use deno_core::{JsBuffer, ToJsBuffer};
 use deno_error::JsErrorBox;
 use deno_fetch::{FetchCancelHandle, FetchError, FetchRequestResource, FetchReturn, ResBody};
 use futures::StreamExt;
@@ -81,6 +84,10 @@ pub enum ServiceError {
   #[class(range)]
   #[error("service bindings nested more than {MAX_DEPTH} deep")]
   TooDeep,
+  /// The bound worker could not answer an RPC call.
+  #[class(type)]
+  #[error("{0}")]
+  Call(String),
   /// deno_fetch refused the request (bad header or body).
   #[class(inherit)]
   #[error(transparent)]
@@ -232,22 +239,15 @@ pub(crate) fn fetch(
     .filter(|bindings| bindings.names.contains(&binding))
     .cloned()
     .ok_or_else(|| ServiceError::Unbound(binding.clone()))?;
-  let depth = crate::ext::serve::service_depth_of(state, caller) + 1;
-  if depth > MAX_DEPTH {
-    return Err(ServiceError::TooDeep);
-  }
-  let mut sent = HeaderMap::new();
+  let mut sent = callee_headers(state, caller)?;
   for (name, value) in headers {
     let name = HeaderName::from_bytes(&name).map_err(FetchError::from)?;
     let value = HeaderValue::from_bytes(&value).map_err(FetchError::from)?;
-    sent.append(name, value);
+    // The host's own headers stay the host's.
+    if name != "cf-ray" && name != DEPTH_HEADER {
+      sent.append(name, value);
+    }
   }
-  if let Some(ray) =
-    crate::ext::serve::ray_of(state, caller).and_then(|ray| HeaderValue::from_str(&ray).ok())
-  {
-    sent.insert("cf-ray", ray);
-  }
-  sent.insert(DEPTH_HEADER, HeaderValue::from(u16::from(depth)));
   let body = match has_body {
     true => body_for_callee(state, data, resource)?,
     false => RequestBody::Empty,
@@ -288,10 +288,89 @@ pub(crate) fn fetch(
   })
 }
 
+/// The headers of a request made for the calling request `caller`: its
+/// `cf-ray`, and the service depth one below it; `TooDeep` past the limit.
+fn callee_headers(state: &OpState, caller: ResourceId) -> Result<HeaderMap, ServiceError> {
+  let depth = crate::ext::serve::service_depth_of(state, caller) + 1;
+  if depth > MAX_DEPTH {
+    return Err(ServiceError::TooDeep);
+  }
+  let mut headers = HeaderMap::new();
+  if let Some(ray) =
+    crate::ext::serve::ray_of(state, caller).and_then(|ray| HeaderValue::from_str(&ray).ok())
+  {
+    headers.insert("cf-ray", ray);
+  }
+  headers.insert(DEPTH_HEADER, HeaderValue::from(u16::from(depth)));
+  Ok(headers)
+}
+
+/// The header with which a callee marks an RPC answer that is an error.
+const RPC_ERROR_HEADER: &str = "x-outpost-rpc";
+
+/// Calls method `method` of the entrypoint bound as `binding` with `args`
+/// (V8-serialized) for the calling request `caller`: the direct path the
+/// RPC stubs take, with no Request or Response on this side. Returns
+/// whether the method threw, and its result or error, serialized.
+#[op2]
+#[serde]
+pub async fn op_service_rpc(
+  state: Rc<RefCell<OpState>>,
+  #[string] binding: String,
+  #[smi] caller: ResourceId,
+  #[string] method: String,
+  #[buffer] args: JsBuffer,
+) -> Result<(bool, ToJsBuffer), ServiceError> {
+  let (fetcher, headers) = {
+    let state = state.borrow();
+    let fetcher = state
+      .try_borrow::<ServiceBindings>()
+      .filter(|bindings| bindings.names.contains(&binding))
+      .map(|bindings| bindings.fetcher.clone())
+      .ok_or_else(|| ServiceError::Unbound(binding.clone()))?;
+    (fetcher, callee_headers(&state, caller)?)
+  };
+  let (tx, rx) = mpsc::channel(1);
+  let _ = tx.try_send(Ok(Bytes::copy_from_slice(&args)));
+  // Closed, so the callee sees the end of the arguments.
+  drop(tx);
+  let request = WorkerRequest {
+    method: Method::POST,
+    url: "http://rpc.invalid/".to_owned(),
+    headers,
+    body: RequestBody::Stream(rx),
+    cf: None,
+    scheduled: None,
+    rpc: Some(method),
+  };
+  let failed = |why: String| ServiceError::Call(format!("service binding {binding}: {why}"));
+  let response = fetcher.fetch(&binding, request).await.map_err(&failed)?;
+  let threw = response.headers.contains_key(RPC_ERROR_HEADER);
+  let body = match response.body {
+    ResponseBody::Full(bytes) => bytes.to_vec(),
+    ResponseBody::Stream(mut rx) => {
+      let mut body = Vec::new();
+      while let Some(chunk) = rx.recv().await {
+        body.extend_from_slice(&chunk.map_err(|err| failed(err.to_string()))?);
+      }
+      body
+    }
+    ResponseBody::WebSocket(_) => return Err(failed("answered with a WebSocket".into())),
+  };
+  // Anything but the callee's serialized answer (a limit's 503, say).
+  if !response.status.is_success() && !threw {
+    return Err(failed(format!(
+      "the worker answered {} instead of a result",
+      response.status
+    )));
+  }
+  Ok((threw, body.into()))
+}
+
 deno_core::extension!(
   outpost_service,
   deps = [deno_web, deno_fetch, outpost_fetch],
-  ops = [op_service_token],
+  ops = [op_service_token, op_service_rpc],
   esm = [
     dir "../js-api/src",
     "ext:outpost_service/10_service.js" = "service/10_service.js",
