@@ -8,7 +8,6 @@ use clap::Args;
 use outpost_control::kv::StoreKv;
 use outpost_edge::assets::{self, AssetCache, AssetSite};
 use outpost_edge::config::{dev_vars_file, kv_env, read_dev_vars, read_worker_settings};
-use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::scheduled::{fire_on_schedule, now_ms};
 use outpost_edge::services::ServiceRouter;
 use outpost_edge::{RouteTable, Routes};
@@ -227,8 +226,12 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     let mut companions = Vec::new();
     for path in &others {
       let companion = dev_workers::start(path, &shared).await?;
-      if companion.name == name || companions.iter().any(|c: &dev_workers::Companion| c.name == companion.name) {
-        bail!("two workers are named {:?}: give one another `name`", companion.name);
+      let taken = |c: &dev_workers::Companion| c.name == companion.name;
+      if companion.name == name || companions.iter().any(taken) {
+        bail!(
+          "two workers are named {:?}: give one another `name`",
+          companion.name
+        );
       }
       eprintln!(
         "outpost dev: also serving {} as {:?}",
@@ -250,21 +253,14 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
         service.binding, service.service, service.service
       );
     }
-    let worker = LocalWorker {
-      name: name.clone(),
-      entry: entry.clone(),
-      env: Arc::new(env),
+    let loaded = dev_workers::Loaded {
+      name: &name,
+      entry: &entry,
+      folder: &folder,
       limits: settings.limits,
-      executor: dispatcher.executor_for(&name).clone(),
-      // Started at once, so a broken top level shows before serving.
-      lazy: false,
-      code_cache_dir: Some(state_dir(&folder).join("code-cache")),
       nodejs_compat: settings.nodejs_compat,
     };
-    let dirs = worker
-      .load()
-      .await
-      .with_context(|| format!("loading {}", entry.display()))?;
+    let (worker, dirs) = loaded.start(env, &dispatcher).await?;
 
     let listener = args.serve.bind(args.port).await?;
     let addr = listener.local_addr()?;

@@ -60,6 +60,46 @@ pub fn entry_in(dir: &Path, env: Option<&str>) -> anyhow::Result<PathBuf> {
     })
 }
 
+/// A dev worker about to start: where it is and how it runs.
+pub struct Loaded<'a> {
+  /// Its name.
+  pub name: &'a str,
+  /// Its entry module.
+  pub entry: &'a Path,
+  /// Its project folder (for `.outpost/`).
+  pub folder: &'a Path,
+  /// Its limits.
+  pub limits: outpost_runtime::WorkerLimits,
+  /// Whether `nodejs_compat` is on.
+  pub nodejs_compat: bool,
+}
+
+impl Loaded<'_> {
+  /// Starts it with `env` on its executor, at once, so a broken top level
+  /// shows before serving; returns it and the folders to watch.
+  pub async fn start(
+    self,
+    env: WorkerEnv,
+    dispatcher: &Dispatcher,
+  ) -> anyhow::Result<(LocalWorker, BTreeSet<PathBuf>)> {
+    let worker = LocalWorker {
+      name: self.name.to_owned(),
+      entry: self.entry.to_owned(),
+      env: Arc::new(env),
+      limits: self.limits,
+      executor: dispatcher.executor_for(self.name).clone(),
+      lazy: false,
+      code_cache_dir: Some(state_dir(self.folder).join("code-cache")),
+      nodejs_compat: self.nodejs_compat,
+    };
+    let dirs = worker
+      .load()
+      .await
+      .with_context(|| format!("loading {}", self.entry.display()))?;
+    Ok((worker, dirs))
+  }
+}
+
 /// Loads the worker at `path` (a project folder, or an entry module whose
 /// folder holds its config).
 pub async fn start(path: &Path, shared: &Shared<'_>) -> anyhow::Result<Companion> {
@@ -92,20 +132,14 @@ pub async fn start(path: &Path, shared: &Shared<'_>) -> anyhow::Result<Companion
     assets: None,
     services: ServiceRouter::bindings(&bound, shared.routes, shared.dispatcher),
   };
-  let worker = LocalWorker {
-    name: name.clone(),
-    entry: entry.clone(),
-    env: Arc::new(env),
+  let loaded = Loaded {
+    name: &name,
+    entry: &entry,
+    folder: &folder,
     limits: settings.limits,
-    executor: shared.dispatcher.executor_for(&name).clone(),
-    lazy: false,
-    code_cache_dir: Some(state_dir(&folder).join("code-cache")),
     nodejs_compat: settings.nodejs_compat,
   };
-  let dirs = worker
-    .load()
-    .await
-    .with_context(|| format!("loading {}", entry.display()))?;
+  let (worker, dirs) = loaded.start(env, shared.dispatcher).await?;
   Ok(Companion {
     name,
     worker,

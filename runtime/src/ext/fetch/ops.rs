@@ -1,6 +1,7 @@
 //! `op_fetch_checked`, which stands in for deno_fetch's `op_fetch`, and the
 //! per-isolate outbound settings it reads.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -205,16 +206,31 @@ pub fn op_fetch_checked(
       })
     }
   };
-  let request_rid = state.resource_table.add(FetchRequestResource {
-    future: Box::pin(future),
-    url,
-  });
+  Ok(pending_fetch(state, Box::pin(future), url, cancel))
+}
+
+/// Registers a fetch in flight as deno_fetch's JS expects `op_fetch` to:
+/// its answer's future, and the handle that cancels it.
+pub(crate) fn pending_fetch(
+  state: &mut OpState,
+  future: std::pin::Pin<Box<dyn Future<Output = PendingAnswer>>>,
+  url: Url,
+  cancel: std::rc::Rc<CancelHandle>,
+) -> FetchReturn {
+  let request_rid = state
+    .resource_table
+    .add(FetchRequestResource { future, url });
   let cancel_handle_rid = state.resource_table.add(FetchCancelHandle(cancel));
-  Ok(FetchReturn {
+  FetchReturn {
     request_rid,
     cancel_handle_rid: Some(cancel_handle_rid),
-  })
+  }
 }
+
+/// What a pending fetch's future gives: deno_fetch's answer, or its
+/// cancellation.
+pub(crate) type PendingAnswer =
+  Result<Result<http::Response<deno_fetch::ResBody>, FetchError>, deno_core::Canceled>;
 
 /// A `data:` URL's response, decoded at once.
 fn data_url(state: &mut OpState, url: Url) -> Result<FetchReturn, OutboundError> {

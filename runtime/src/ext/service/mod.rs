@@ -26,7 +26,7 @@ use deno_core::url::Url;
 use deno_core::{CancelFuture, CancelHandle, OpState, ResourceId, op2};
 use deno_core::{JsBuffer, ToJsBuffer};
 use deno_error::JsErrorBox;
-use deno_fetch::{FetchCancelHandle, FetchError, FetchRequestResource, FetchReturn, ResBody};
+use deno_fetch::{FetchError, FetchReturn, ResBody};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::BodyExt;
@@ -277,15 +277,12 @@ pub(crate) fn fetch(
       Ok(outcome.map_err(|err| *err))
     }
   };
-  let request_rid = state.resource_table.add(FetchRequestResource {
-    future: Box::pin(future),
+  Ok(crate::ext::fetch::pending_fetch(
+    state,
+    Box::pin(future),
     url,
-  });
-  let cancel_handle_rid = state.resource_table.add(FetchCancelHandle(cancel));
-  Ok(FetchReturn {
-    request_rid,
-    cancel_handle_rid: Some(cancel_handle_rid),
-  })
+    cancel,
+  ))
 }
 
 /// The headers of a request made for the calling request `caller`: its
