@@ -256,13 +256,17 @@ pub fn start_edge_with(
   extra: &[&str],
 ) -> (Process, String) {
   let (process, lines) = start_edge_lines(control_api, join, data, extra);
-  let url = lines
+  (process, http_address(&lines))
+}
+
+/// The `http://` address on an edge's ready line, without a trailing slash.
+pub fn http_address(lines: &[String]) -> String {
+  lines
     .last()
     .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
     .expect("the edge's address")
     .trim_end_matches('/')
-    .to_owned();
-  (process, url)
+    .to_owned()
 }
 
 /// As [`start_edge_with`], returning the lines printed up to the ready

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::cluster::{Process, start};
+use crate::cluster::{Process, http_address, start};
 use crate::npm_projects::{control_and_edge, deploy_folder};
 use crate::util::{DevProcess, copy_tree, fixtures_dir};
 
@@ -16,13 +16,7 @@ fn start_folder() -> (Process, String) {
     &["edge", "--local", folder, "--port", "0", "--threads", "2"],
     "at http://",
   );
-  let url = lines
-    .last()
-    .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
-    .expect("the edge's address")
-    .trim_end_matches('/')
-    .to_owned();
-  (process, url)
+  (process, http_address(&lines))
 }
 
 async fn json_of(response: reqwest::Response) -> Value {
