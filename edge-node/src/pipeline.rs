@@ -201,6 +201,7 @@ impl Pipeline {
       body,
       scheduled: None,
       rpc: None,
+      entrypoint: None,
     };
     let response = self
       .dispatcher

@@ -17,8 +17,8 @@ use crate::routes::Routes;
 pub struct ServiceRouter {
   routes: Routes,
   dispatcher: Arc<Dispatcher>,
-  /// Bound worker by binding name.
-  targets: BTreeMap<String, String>,
+  /// Bound worker (and entrypoint) by binding name.
+  targets: BTreeMap<String, ServiceBinding>,
 }
 
 impl ServiceRouter {
@@ -32,9 +32,9 @@ impl ServiceRouter {
     if services.is_empty() {
       return None;
     }
-    let targets: BTreeMap<String, String> = services
+    let targets: BTreeMap<String, ServiceBinding> = services
       .iter()
-      .map(|s| (s.binding.clone(), s.service.clone()))
+      .map(|s| (s.binding.clone(), s.clone()))
       .collect();
     Some(ServiceBindings {
       names: targets.keys().cloned().collect(),
@@ -59,9 +59,14 @@ impl ServiceFetcher for ServiceRouter {
   fn fetch(
     &self,
     binding: &str,
-    request: WorkerRequest,
+    mut request: WorkerRequest,
   ) -> Pin<Box<dyn Future<Output = Result<WorkerResponse, String>>>> {
-    let Some(worker) = self.targets.get(binding) else {
+    let Some(ServiceBinding {
+      service: worker,
+      entrypoint,
+      ..
+    }) = self.targets.get(binding)
+    else {
       let why = format!("no service is bound as {binding}");
       return Box::pin(async move { Err(why) });
     };
@@ -71,6 +76,7 @@ impl ServiceFetcher for ServiceRouter {
       return Box::pin(async move { Err(why) });
     };
     let executor = self.dispatcher.executor_for(&executor_name).clone();
+    request.entrypoint = entrypoint.clone();
     Box::pin(async move {
       executor
         .dispatch(&executor_name, request)

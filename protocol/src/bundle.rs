@@ -160,6 +160,10 @@ pub struct ServiceBinding {
   pub binding: String,
   /// The bound worker's name.
   pub service: String,
+  /// The named export (a `WorkerEntrypoint` class) of the bound worker to
+  /// call, in place of its default export.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub entrypoint: Option<String>,
 }
 
 /// A KV namespace bound into a worker's `env` (`[[kv_namespaces]]` in
@@ -299,6 +303,11 @@ impl Bundle {
       }
       if service.service.is_empty() || service.service.len() > 63 {
         return Err(bad("the service must name a worker"));
+      }
+      if let Some(entrypoint) = &service.entrypoint
+        && !is_var_name(entrypoint)
+      {
+        return Err(bad("the entrypoint must name an export of the worker"));
       }
     }
     if let Some(binding) = self.assets.as_ref().and_then(|a| a.binding.as_ref()) {

@@ -54,6 +54,7 @@ fn request(worker: usize) -> WorkerRequest {
     cf: None,
     scheduled: None,
     rpc: None,
+    entrypoint: None,
   }
 }
 

@@ -65,6 +65,7 @@ async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize, poo
     cf: None,
     scheduled: None,
     rpc: None,
+    entrypoint: None,
   };
   let mut samples = Vec::with_capacity(rounds);
   let mut later = Vec::with_capacity(rounds);

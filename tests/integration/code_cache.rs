@@ -46,6 +46,7 @@ async fn serve(executor: &ExecutorHandle, name: &str, bundle: WorkerBundle, want
     cf: None,
     scheduled: None,
     rpc: None,
+    entrypoint: None,
   };
   let response = executor.dispatch(name, request).await.expect("answer");
   assert_eq!(response.status, 200);

@@ -116,6 +116,7 @@ async fn requests_queued_beyond_one_batch_are_all_answered() {
         cf: None,
         scheduled: None,
         rpc: None,
+        entrypoint: None,
       };
       let response = executor.dispatch("batch", request).await.expect("answer");
       match response.body {
@@ -164,6 +165,7 @@ async fn requests_queued_for_a_stopped_isolate_go_to_a_fresh_one() {
         cf: None,
         scheduled: None,
         rpc: None,
+        entrypoint: None,
       };
       executor
         .dispatch("requeue", request)

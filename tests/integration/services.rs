@@ -188,7 +188,7 @@ async fn outpost_dev_runs_several_workers_bound_to_one_another() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn rpc_reaches_entrypoint_methods_with_structured_clones_and_errors() {
+async fn rpc_reaches_entrypoint_methods_with_structured_clones_and_errors_and_named_entrypoints() {
   let (_edge, url) = start_folder();
   let answer = json_of(
     reqwest::get(format!("{url}/calc/"))
@@ -208,6 +208,9 @@ async fn rpc_reaches_entrypoint_methods_with_structured_clones_and_errors() {
       "thrown": "true RangeError: out of range on purpose",
       "missing": "TypeError: The RPC receiver does not implement the method \"nothing\".",
       "http": "math over HTTP",
+      "admin": "admin of hello from math",
+      "adminHttp": "admin over HTTP: POST /panel",
+      "nobody": "TypeError: The worker has no entrypoint named \"Nobody\": export a class that extends WorkerEntrypoint",
     })
   );
   // A client cannot call a method: over HTTP, math is its fetch().

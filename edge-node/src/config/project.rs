@@ -463,9 +463,8 @@ fn kv(path: &Path, value: &Value) -> Result<Vec<KvConfig>, String> {
     .collect()
 }
 
-/// `[[services]]`: each `{ binding, service }`. An `entrypoint` (RPC to a
-/// named class) or `environment` is warned about and the worker's default
-/// export is bound.
+/// `[[services]]`: each `{ binding, service, entrypoint }`; an
+/// `environment` is warned about.
 fn services(path: &Path, value: &Value) -> Result<Vec<ServiceBinding>, String> {
   let Value::Array(items) = value else {
     return Err(format!("expected a list of tables, found {value}"));
@@ -473,11 +472,17 @@ fn services(path: &Path, value: &Value) -> Result<Vec<ServiceBinding>, String> {
   items
     .iter()
     .map(|item| {
-      let table = known_keys(path, "services", item, &["binding", "service"])?;
+      let table = known_keys(
+        path,
+        "services",
+        item,
+        &["binding", "service", "entrypoint"],
+      )?;
       let get = |k: &str| table.get(k).map(string).transpose();
       Ok(ServiceBinding {
         binding: get("binding")?.ok_or("each entry needs a `binding`")?,
         service: get("service")?.ok_or("each entry needs a `service`")?,
+        entrypoint: get("entrypoint")?,
       })
     })
     .collect()

@@ -5,6 +5,7 @@
 import { core, primordials } from "ext:core/mod.js";
 import {
   op_serve_close_body,
+  op_serve_entrypoint,
   op_serve_fail,
   op_serve_read_body,
   op_serve_request_cf,
@@ -28,6 +29,8 @@ const {
   ObjectFreeze,
   ObjectPrototypeIsPrototypeOf,
   PromiseResolve,
+  StringPrototypeIndexOf,
+  StringPrototypeSlice,
   StringPrototypeSplit,
   TypeError,
   TypedArrayPrototypeGetSymbolToStringTag,
@@ -71,6 +74,11 @@ const HEAD_FIELDS = 5;
 const SCHEDULED = -1;
 /** The `method` of an RPC call over a service binding, whose `url` is the entrypoint method. */
 const RPC = -2;
+/**
+ * The `method` of a request for a named entrypoint (over a service binding),
+ * whose `url` is the method and the URL, space-separated.
+ */
+const NAMED = -3;
 /** Methods the host sends as an index (`KNOWN_METHODS` in ops.rs). */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
 // Shared by every static response; only the host reads them. Not frozen:
@@ -367,14 +375,21 @@ function handleInScope(handle, describeError, rid, method, url, hasBody, headerT
  * @param {null | ((request: Request, ctx: ExecutionContext) => Response | Promise<Response>)} handle
  *   the module form's handler, or null for the service-worker form
  */
-function serveRequests(handle, describeError, scheduled = null, rpc = null) {
+function serveRequests(handle, describeError, scheduled = null, entrypoints = null) {
   const dispatch = handle ?? serviceWorkerHandler;
   const onScheduled = scheduled ?? serviceWorkerScheduled;
-  const onRpc = rpc ?? noRpc;
+  const onRpc = entrypoints?.rpc ?? noRpc;
   const one = (rid, method, url, hasBody, headerText) => {
     if (method === SCHEDULED) scheduledInScope(onScheduled, describeError, rid, url, headerText);
     else if (method === RPC) rpcInScope(onRpc, describeError, rid, url, hasBody);
-    else handleInScope(dispatch, describeError, rid, method, url, hasBody, headerText);
+    else if (method === NAMED) {
+      const space = StringPrototypeIndexOf(url, " ");
+      const entrypoint = op_serve_entrypoint(rid);
+      const named = (request, ctx) => entrypoints === null ? noRpc(entrypoint) : entrypoints.fetch(entrypoint, request, ctx);
+      const realMethod = StringPrototypeSlice(url, 0, space);
+      const realUrl = StringPrototypeSlice(url, space + 1);
+      handleInScope(named, describeError, rid, realMethod, realUrl, hasBody, headerText);
+    } else handleInScope(dispatch, describeError, rid, method, url, hasBody, headerText);
   };
   return (first, method, url, hasBody, headerText) => {
     if (typeof first === "number") {
@@ -475,8 +490,9 @@ function rpcInScope(onRpc, describeError, rid, encodedName, hasBody) {
         op_serve_fail(rid, describeError(err));
       }
     };
+    const entrypoint = op_serve_entrypoint(rid);
     rpcArguments(rid, hasBody)
-      .then((args) => onRpc(decodeURIComponent(encodedName), args, ctx))
+      .then((args) => onRpc(decodeURIComponent(encodedName), args, ctx, entrypoint))
       .then((value) => answer(RPC_RESULT, value), (err) => answer(RPC_THREW, err));
   } finally {
     core.setAsyncContext(outer);

@@ -118,7 +118,19 @@ function startWorker(namespace, env) {
   const exported = namespace.default;
   let handle;
   let scheduled = null;
-  let rpc = null;
+  // The classes a service binding may name (`entrypoint`), the default
+  // export among them when it is one.
+  const entrypoints = {
+    rpc: (name, args, ctx, entrypoint) =>
+      callMethod(new (entrypointClass(namespace, entrypoint))(ctx, env), name, args),
+    fetch: (entrypoint, request, ctx) => {
+      const instance = new (entrypointClass(namespace, entrypoint))(ctx, env);
+      if (typeof instance.fetch !== "function") {
+        throw new TypeError(`The entrypoint "${entrypoint}" has no fetch() method.`);
+      }
+      return instance.fetch(request);
+    },
+  };
   if (exported !== null && typeof exported === "object" && hasHandler(exported)) {
     handle = typeof exported.fetch === "function" ? (request, ctx) => exported.fetch(request, env, ctx) : noFetch;
     if (typeof exported.scheduled === "function") {
@@ -132,7 +144,6 @@ function startWorker(namespace, env) {
     if (typeof exported.prototype.scheduled === "function") {
       scheduled = (controller, ctx) => new exported(ctx, env).scheduled(controller);
     }
-    rpc = (name, args, ctx) => callMethod(new exported(ctx, env), name, args);
   } else if (event.listenerCount(globalThis, "fetch") > 0 || event.listenerCount(globalThis, "scheduled") > 0) {
     // Service-worker scripts have no `env`: as in Workers, bindings are
     // globals, visible to handlers (after the script's top level has run).
@@ -146,12 +157,27 @@ function startWorker(namespace, env) {
         "or call addEventListener(\"fetch\", ...)",
     );
   }
-  return serveRequests(handle, describeError, scheduled, rpc);
+  return serveRequests(handle, describeError, scheduled, entrypoints);
 }
 
 /** Whether `exported` is a class extending WorkerEntrypoint, fetch() or not. */
 function isRpcEntrypoint(exported) {
   return typeof exported === "function" && ObjectPrototypeIsPrototypeOf(WorkerEntrypoint, exported);
+}
+
+/**
+ * The entrypoint class a service binding calls: the named export
+ * `entrypoint`, or the default export when none is named.
+ */
+function entrypointClass(namespace, entrypoint) {
+  const name = entrypoint ?? "default";
+  const exported = ObjectHasOwn(namespace, name) ? namespace[name] : undefined;
+  if (isRpcEntrypoint(exported) || (entrypoint === null && isEntrypointClass(exported))) return exported;
+  throw new TypeError(
+    entrypoint === null
+      ? "RPC needs a default export that extends WorkerEntrypoint"
+      : `The worker has no entrypoint named "${entrypoint}": export a class that extends WorkerEntrypoint`,
+  );
 }
 
 /** Methods RPC never reaches: the object's plumbing, not its API. */

@@ -36,6 +36,7 @@ deno_core::extension!(
     ops::op_serve_close_body,
     ops::op_serve_fail,
     ops::op_serve_request_cf,
+    ops::op_serve_entrypoint,
   ],
   esm = [
     dir "../js-api/src",

@@ -35,6 +35,8 @@ struct InflightRequest {
   ray: Option<http::HeaderValue>,
   /// How many service-binding calls deep it is (0: from a client).
   service_depth: u8,
+  /// The named entrypoint that serves it, if not the default export.
+  entrypoint: Option<String>,
   /// What `request.cf` says.
   cf: Option<super::types::RequestCf>,
   /// Where its worker is tailed: what its summary needs.
@@ -93,6 +95,8 @@ pub struct RequestHead {
   has_body: bool,
   scheduled: Option<ScheduledEvent>,
   rpc: Option<String>,
+  /// Whether a named entrypoint serves it (JS asks which).
+  named: bool,
 }
 
 /// The requests one call of JS's dispatch function receives:
@@ -146,8 +150,15 @@ impl RequestBatch {
       }
       // An RPC call: method -2, then the entrypoint method's name where the
       // URL goes (`RPC` in js-api/src/serve/20_dispatch.js).
+      // A request for a named entrypoint: method -3, and the method and
+      // the URL, space-separated, where the URL goes (`NAMED`).
+      let named_target;
       let (method, url) = match &head.rpc {
         Some(name) => (v8::Integer::new(scope, -2).into(), name.as_str()),
+        None if head.named => {
+          named_target = format!("{} {}", head.method, head.url);
+          (v8::Integer::new(scope, -3).into(), named_target.as_str())
+        }
         None => {
           let method = match KNOWN_METHODS.iter().position(|known| *known == head.method) {
             Some(index) => v8::Integer::new(scope, index as i32).into(),
@@ -261,6 +272,7 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
       .get(crate::ext::service::DEPTH_HEADER)
       .and_then(|depth| depth.to_str().ok()?.parse().ok())
       .unwrap_or(0),
+    entrypoint: request.entrypoint.clone(),
     cf: request.cf,
     tailed,
     status: Cell::new(0),
@@ -277,6 +289,7 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
     has_body,
     scheduled: request.scheduled,
     rpc: request.rpc,
+    named: request.entrypoint.is_some(),
   }
 }
 
@@ -395,6 +408,15 @@ pub fn service_depth_of(state: &OpState, rid: ResourceId) -> u8 {
     .resource_table
     .get::<InflightRequest>(rid)
     .map_or(0, |inflight| inflight.service_depth)
+}
+
+/// The named entrypoint that serves request `rid`, if any: what JS asks
+/// of an RPC call or a request marked `NAMED`.
+#[op2]
+#[string]
+pub fn op_serve_entrypoint(state: &mut OpState, #[smi] rid: ResourceId) -> Option<String> {
+  let inflight = state.resource_table.get::<InflightRequest>(rid).ok()?;
+  inflight.entrypoint.clone()
 }
 
 /// Ends a request: drops its resource, and its CPU charge closes (with

@@ -54,6 +54,10 @@ pub struct WorkerRequest {
   /// entrypoint class in place of `fetch()`; the body holds the arguments
   /// (V8-serialized). Only a service binding sets it, never a client.
   pub rpc: Option<String>,
+  /// The named export of the worker's main module (a `WorkerEntrypoint`
+  /// class) that serves this request or RPC call in place of the default
+  /// export. Only a service binding sets it, never a client.
+  pub entrypoint: Option<String>,
 }
 
 /// One firing of a cron trigger.
@@ -79,6 +83,7 @@ impl WorkerRequest {
       cf: None,
       scheduled: Some(event),
       rpc: None,
+      entrypoint: None,
     }
   }
 }

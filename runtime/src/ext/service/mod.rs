@@ -260,6 +260,8 @@ pub(crate) fn fetch(
     cf: None,
     scheduled: None,
     rpc,
+    // The embedder's to set, from the binding.
+    entrypoint: None,
   };
   let cancel = CancelHandle::new_rc();
   let answer = bindings.fetcher.fetch(&binding, request);
@@ -339,6 +341,7 @@ pub async fn op_service_rpc(
     cf: None,
     scheduled: None,
     rpc: Some(method),
+    entrypoint: None,
   };
   let failed = |why: String| ServiceError::Call(format!("service binding {binding}: {why}"));
   let response = fetcher.fetch(&binding, request).await.map_err(&failed)?;
