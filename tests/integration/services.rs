@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Process, http_address, start};
 use crate::npm_projects::{control_and_edge, deploy_folder};
+use crate::tail::Tail;
 use crate::util::{DevProcess, copy_tree, fixtures_dir};
 
 /// `outpost edge --local fixtures/services`, and its address.
@@ -135,6 +136,26 @@ async fn a_deployed_worker_reaches_its_bound_worker_on_the_edge() {
   let answer = loop_until_served(&format!("{url}/front/")).await;
   assert_eq!(answer["status"], 201, "{answer}");
   assert_eq!(answer["auth"]["ray"], answer["ray"]);
+
+  // `outpost tail auth` shows the callee's side under the caller's ray.
+  let tail = Tail::start_for(&control, "auth", &[]);
+  let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+  loop {
+    let answer = loop_until_served(&format!("{url}/front/")).await;
+    let ray = answer["ray"].as_str().expect("a ray").to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let events = tail.events();
+    if events
+      .iter()
+      .any(|e| e["type"] == "request" && e["ray"] == ray.as_str())
+    {
+      break;
+    }
+    assert!(
+      std::time::Instant::now() < deadline,
+      "the tail never showed ray {ray}: {events:#?}"
+    );
+  }
 }
 
 /// `url`'s JSON once it is served (the edge applies deployments as they
