@@ -193,6 +193,8 @@ impl Pipeline {
     let head_only = head.method == Method::HEAD;
     // Names the request in its worker's log lines (and `outpost tail`).
     head.headers.insert("cf-ray", convert::new_ray());
+    // The host's own: a client's would cut short its worker's service calls.
+    head.headers.remove(outpost_runtime::SERVICE_DEPTH_HEADER);
     let request = WorkerRequest {
       cf: Some(convert::request_cf(&self.config.colo, head.version, info)),
       method: head.method,

@@ -48,7 +48,7 @@ pub use ext::serve::{
   BodyError, CpuLedger, RequestBody, RequestCf, ResponseBody, ScheduledEvent, WorkerRequest,
   WorkerResponse,
 };
-pub use ext::service::{ServiceBindings, ServiceFetcher};
+pub use ext::service::{DEPTH_HEADER as SERVICE_DEPTH_HEADER, ServiceBindings, ServiceFetcher};
 pub use ext::websocket::{WebSocketLink, WsMessage, pump as pump_websocket};
 pub use ext::worker::{LogLevel, LogSink, WorkerLogLine, WorkerRequestLine};
 pub use isolate::IsolateCell;

@@ -72,13 +72,24 @@ async fn service_calls_are_bounded_in_depth_and_counted_as_subrequests() {
       )
     }
   };
-  // A worker bound to itself goes 16 deep, then its call is refused.
+  // A worker bound to itself goes 16 deep, then its call is refused; a
+  // client's depth header counts for nothing.
   let (status, body) = text("/recurse/").await;
   assert_eq!(status, 200);
   assert_eq!(
     body, "stopped at 16: service bindings nested more than 16 deep",
     "{body}"
   );
+  let forged = reqwest::Client::new()
+    .get(format!("{url}/recurse/"))
+    .header("x-outpost-service-depth", "16")
+    .send()
+    .await
+    .expect("an answer")
+    .text()
+    .await
+    .expect("text");
+  assert!(forged.starts_with("stopped at 16:"), "{forged}");
   // A binding to a worker the node does not run fails the call, clearly.
   let (status, body) = text("/lonely/").await;
   assert_eq!(status, 502);
