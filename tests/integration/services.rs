@@ -60,6 +60,37 @@ async fn a_service_binding_reaches_the_bound_worker_with_the_callers_ray() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_relayed_answer_streams_back_with_its_status_and_headers() {
+  let (_edge, url) = start_folder();
+  let client = reqwest::Client::new();
+  let response = client
+    .get(format!("{url}/relay/stream"))
+    .send()
+    .await
+    .expect("an answer");
+  assert_eq!(response.status(), 200);
+  assert_eq!(response.headers()["x-from"], "auth");
+  assert_eq!(response.text().await.expect("text"), "one two three");
+  let response = client
+    .post(format!("{url}/relay/echo"))
+    .body("x".repeat(100_000))
+    .send()
+    .await
+    .expect("an answer");
+  assert_eq!(response.status(), 201);
+  let answer = json_of(response).await;
+  assert_eq!(answer["bytes"], 100_000);
+  assert_eq!(answer["url"], format!("{url}/relay/echo"));
+  let head = client
+    .head(format!("{url}/relay/x"))
+    .send()
+    .await
+    .expect("an answer");
+  assert_eq!(head.status(), 201);
+  assert_eq!(head.content_length().unwrap_or(0), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn service_calls_are_bounded_in_depth_and_counted_as_subrequests() {
   let (_edge, url) = start_folder();
   let text = |path: &'static str| {

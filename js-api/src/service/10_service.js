@@ -1,45 +1,62 @@
-// Service bindings ([[services]]): env.AUTH.fetch() reaches another worker
-// on the same node. The request goes through fetch(), so it is a
-// subrequest of the request being handled, with deno_fetch's bodies and
-// abort; the header below marks it for the host (runtime/src/ext/service),
-// which runs it on the bound worker instead of sending it out.
+// Service bindings ([[services]]): env.AUTH.fetch() and env.AUTH.method()
+// reach another worker on the same node. Each call is a subrequest of the
+// request being handled, and goes straight to the host
+// (runtime/src/ext/service): no outbound fetch() and, for RPC, no Request
+// or Response on this side.
 import { core, primordials } from "ext:core/mod.js";
-import { op_service_rpc, op_service_token } from "ext:core/ops";
-import { currentRequestRid, fetch, takeSubrequest } from "ext:outpost_fetch/10_outbound.js";
+import { op_service_fetch, op_service_rpc } from "ext:core/ops";
+import { currentRequestRid, takeSubrequest } from "ext:outpost_fetch/10_outbound.js";
 
-const { ObjectFreeze, ObjectHasOwn, PromiseReject, Proxy, TypeError } = primordials;
+const {
+  ArrayPrototypeIncludes,
+  ArrayPrototypePush,
+  ObjectFreeze,
+  ObjectHasOwn,
+  PromiseReject,
+  Proxy,
+  TypeError,
+} = primordials;
 const { Request } = core.loadExtScript("ext:deno_fetch/23_request.js");
+const { Response } = core.loadExtScript("ext:deno_fetch/23_response.js");
+const { readableStreamForRid, resourceForReadableStream } = core.loadExtScript(
+  "ext:deno_web/06_streams.js",
+);
 
-const SERVICE_HEADER = "x-outpost-service-binding";
-
-// The isolate's secret: without it the host takes the header for a plain
-// one, so neither a client nor worker code can forge a service call.
-let token = null;
+// Statuses whose Response must have no body.
+const NULL_BODY = [101, 103, 204, 205, 304];
 
 /**
- * A request to the worker bound as `binding`.
+ * A request to the worker bound as `binding`, answered as fetch() would
+ * be (no redirects followed: the callee's answer is the answer).
  * @param {string} binding
  * @param {RequestInfo} input
  * @param {RequestInit} [init]
  */
-function serviceFetch(binding, input, init) {
-  let request;
-  try {
-    request = new Request(input, init);
-    token ??= op_service_token();
-    // Names the calling request, whose cf-ray the callee's request takes.
-    request.headers.set(SERVICE_HEADER, `${binding} ${currentRequestRid()} ${token}`);
-  } catch (err) {
-    return PromiseReject(err);
-  }
-  return fetch(request);
+async function serviceFetch(binding, input, init) {
+  const request = new Request(input, init);
+  const refusal = takeSubrequest(`env.${binding}.fetch()`);
+  if (refusal !== null) throw refusal;
+  const headers = [];
+  for (const { 0: name, 1: value } of request.headers) ArrayPrototypePush(headers, [name, value]);
+  const body = request.body === null ? null : resourceForReadableStream(request.body);
+  const answer = await op_service_fetch(
+    binding,
+    currentRequestRid(),
+    request.method,
+    request.url,
+    headers,
+    body,
+  );
+  let responseBody = answer.body;
+  if (answer.stream !== null) responseBody = readableStreamForRid(answer.stream);
+  if (ArrayPrototypeIncludes(NULL_BODY, answer.status) || request.method === "HEAD") responseBody = null;
+  return new Response(responseBody, { status: answer.status, headers: answer.headers });
 }
 
 /**
  * Calls method `name` of the bound worker's entrypoint with `args`, which
  * travel V8-serialized (structured clone); the result comes back the same
- * way, and an error the method threw is rethrown here. A subrequest, as
- * fetch() is, but straight to the host: no Request or Response here.
+ * way, and an error the method threw is rethrown here.
  */
 async function rpcCall(binding, name, args) {
   const refusal = takeSubrequest(`env.${binding}.${name}()`);
@@ -63,7 +80,11 @@ export function serviceBinding(binding) {
   const methods = { __proto__: null };
   const stub = {
     fetch(input, init = undefined) {
-      return serviceFetch(binding, input, init);
+      try {
+        return serviceFetch(binding, input, init);
+      } catch (err) {
+        return PromiseReject(err);
+      }
     },
     connect() {
       throw new TypeError("connect() over a service binding is not supported");

@@ -23,10 +23,6 @@ pub enum OutboundError {
   #[class(type)]
   #[error("custom HTTP clients are not available to workers")]
   CustomClient,
-  /// A service binding's request failed before it was sent.
-  #[class(inherit)]
-  #[error(transparent)]
-  Service(#[from] crate::ext::service::ServiceError),
   /// deno_fetch refused the request (bad method, header, URL or body).
   #[class(inherit)]
   #[error(transparent)]

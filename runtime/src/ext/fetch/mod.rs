@@ -17,7 +17,6 @@ use deno_core::OpDecl;
 
 pub use ops::OutboundConfig;
 pub(crate) use ops::config as outbound_config;
-pub(crate) use ops::pending_fetch;
 pub use policy::{OutboundPolicy, PolicyError};
 
 /// Replaces deno_fetch's `op_fetch` with Outpost's checked version; the two

@@ -1,7 +1,6 @@
 //! `op_fetch_checked`, which stands in for deno_fetch's `op_fetch`, and the
 //! per-isolate outbound settings it reads.
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +97,7 @@ pub fn op_fetch_checked(
   state: &mut OpState,
   #[scoped] method: ByteString,
   #[string] url: String,
-  #[scoped] mut headers: Vec<(ByteString, ByteString)>,
+  #[scoped] headers: Vec<(ByteString, ByteString)>,
   #[smi] client_rid: Option<u32>,
   has_body: bool,
   data: Option<Uint8Array>,
@@ -109,13 +108,6 @@ pub fn op_fetch_checked(
   }
   let method = Method::from_bytes(&method).map_err(FetchError::from)?;
   let mut url = Url::parse(&url).map_err(FetchError::from)?;
-  // A service binding's request goes to a worker on this node, not out.
-  if let Some(target) = crate::ext::service::take_marker(state, &mut headers) {
-    let target = target?;
-    return Ok(crate::ext::service::fetch(
-      state, target, method, url, headers, has_body, data, resource,
-    )?);
-  }
   match url.scheme() {
     "http" | "https" => {}
     "data" => return data_url(state, url),
@@ -206,31 +198,16 @@ pub fn op_fetch_checked(
       })
     }
   };
-  Ok(pending_fetch(state, Box::pin(future), url, cancel))
-}
-
-/// Registers a fetch in flight as deno_fetch's JS expects `op_fetch` to:
-/// its answer's future, and the handle that cancels it.
-pub(crate) fn pending_fetch(
-  state: &mut OpState,
-  future: std::pin::Pin<Box<dyn Future<Output = PendingAnswer>>>,
-  url: Url,
-  cancel: std::rc::Rc<CancelHandle>,
-) -> FetchReturn {
-  let request_rid = state
-    .resource_table
-    .add(FetchRequestResource { future, url });
+  let request_rid = state.resource_table.add(FetchRequestResource {
+    future: Box::pin(future),
+    url,
+  });
   let cancel_handle_rid = state.resource_table.add(FetchCancelHandle(cancel));
-  FetchReturn {
+  Ok(FetchReturn {
     request_rid,
     cancel_handle_rid: Some(cancel_handle_rid),
-  }
+  })
 }
-
-/// What a pending fetch's future gives: deno_fetch's answer, or its
-/// cancellation.
-pub(crate) type PendingAnswer =
-  Result<Result<http::Response<deno_fetch::ResBody>, FetchError>, deno_core::Canceled>;
 
 /// A `data:` URL's response, decoded at once.
 fn data_url(state: &mut OpState, url: Url) -> Result<FetchReturn, OutboundError> {

@@ -1,0 +1,203 @@
+//! The two calls a service binding's stubs make: a request (`fetch()`) and
+//! an entrypoint method (RPC).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use deno_core::{JsBuffer, OpState, ResourceId, ToJsBuffer, op2};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::body::{self, ResponseStream};
+use super::{DEPTH_HEADER, MAX_DEPTH, ServiceBindings, ServiceError, ServiceFetcher};
+use crate::ext::serve::{RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
+
+/// The header with which a callee marks an RPC answer that is an error.
+const RPC_ERROR_HEADER: &str = "x-outpost-rpc";
+
+/// What runs `binding`, and the host's headers for a request made for the
+/// calling request `caller`: its `cf-ray`, and the service depth one below
+/// it (`TooDeep` past the limit).
+fn prepare(
+  state: &OpState,
+  binding: &str,
+  caller: ResourceId,
+) -> Result<(Arc<dyn ServiceFetcher>, HeaderMap), ServiceError> {
+  let fetcher = state
+    .try_borrow::<ServiceBindings>()
+    .filter(|bindings| bindings.names.iter().any(|name| name == binding))
+    .map(|bindings| bindings.fetcher.clone())
+    .ok_or_else(|| ServiceError::Unbound(binding.to_owned()))?;
+  let depth = crate::ext::serve::service_depth_of(state, caller) + 1;
+  if depth > MAX_DEPTH {
+    return Err(ServiceError::TooDeep);
+  }
+  let mut headers = HeaderMap::new();
+  if let Some(ray) =
+    crate::ext::serve::ray_of(state, caller).and_then(|ray| HeaderValue::from_str(&ray).ok())
+  {
+    headers.insert("cf-ray", ray);
+  }
+  headers.insert(DEPTH_HEADER, HeaderValue::from(u16::from(depth)));
+  Ok((fetcher, headers))
+}
+
+/// The callee's answer to a `fetch()`, for JS: a body known in full comes
+/// as bytes, a streamed one as a resource to read.
+#[derive(Serialize)]
+pub struct FetchAnswer {
+  status: u16,
+  headers: Vec<(String, String)>,
+  body: Option<ToJsBuffer>,
+  stream: Option<ResourceId>,
+}
+
+/// Sends `method url` with `headers` and the body in resource `body` (a
+/// ReadableStream JS made into one) to the worker bound as `binding`, for
+/// the calling request `caller`.
+#[op2]
+#[serde]
+pub async fn op_service_fetch(
+  state: Rc<RefCell<OpState>>,
+  #[string] binding: String,
+  #[smi] caller: ResourceId,
+  #[string] method: String,
+  #[string] url: String,
+  #[serde] headers: Vec<(String, String)>,
+  #[smi] body: Option<ResourceId>,
+) -> Result<FetchAnswer, ServiceError> {
+  let (fetcher, mut sent, body) = {
+    let mut state = state.borrow_mut();
+    let (fetcher, sent) = prepare(&state, &binding, caller)?;
+    let body = match body {
+      Some(rid) => {
+        let resource = state
+          .resource_table
+          .take_any(rid)
+          .map_err(|err| ServiceError::Body(err.to_string()))?;
+        body::from_resource(resource)
+      }
+      None => RequestBody::Empty,
+    };
+    (fetcher, sent, body)
+  };
+  for (name, value) in headers {
+    let name = HeaderName::from_bytes(name.as_bytes())
+      .map_err(|err| ServiceError::Header(err.to_string()))?;
+    let value = HeaderValue::from_bytes(value.as_bytes())
+      .map_err(|err| ServiceError::Header(err.to_string()))?;
+    // The host's own headers stay the host's.
+    if name != "cf-ray" && name != DEPTH_HEADER {
+      sent.append(name, value);
+    }
+  }
+  let method =
+    Method::from_bytes(method.as_bytes()).map_err(|err| ServiceError::Header(err.to_string()))?;
+  let request = WorkerRequest {
+    method,
+    url,
+    headers: sent,
+    body,
+    cf: None,
+    scheduled: None,
+    rpc: None,
+    // The embedder's to set, from the binding.
+    entrypoint: None,
+  };
+  let failed = |why: String| ServiceError::Call {
+    binding: binding.clone(),
+    why,
+  };
+  let response = fetcher.fetch(&binding, request).await.map_err(failed)?;
+  let WorkerResponse {
+    status,
+    headers,
+    body,
+  } = response;
+  let headers = headers
+    .iter()
+    .map(|(name, value)| {
+      let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+      (name.as_str().to_owned(), value)
+    })
+    .collect();
+  let (body, stream) = match body {
+    ResponseBody::Full(bytes) => (Some(bytes.to_vec().into()), None),
+    ResponseBody::Stream(rx) => {
+      let rid = state
+        .borrow_mut()
+        .resource_table
+        .add(ResponseStream::new(rx));
+      (None, Some(rid))
+    }
+    ResponseBody::WebSocket(_) => {
+      return Err(ServiceError::Call {
+        binding,
+        why: "a WebSocket from a service binding is not supported".into(),
+      });
+    }
+  };
+  Ok(FetchAnswer {
+    status: status.as_u16(),
+    headers,
+    body,
+    stream,
+  })
+}
+
+/// Calls method `method` of the entrypoint bound as `binding` with `args`
+/// (V8-serialized) for the calling request `caller`. Returns whether the
+/// method threw, and its result or error, serialized.
+#[op2]
+#[serde]
+pub async fn op_service_rpc(
+  state: Rc<RefCell<OpState>>,
+  #[string] binding: String,
+  #[smi] caller: ResourceId,
+  #[string] method: String,
+  #[buffer] args: JsBuffer,
+) -> Result<(bool, ToJsBuffer), ServiceError> {
+  let (fetcher, headers) = prepare(&state.borrow(), &binding, caller)?;
+  let (tx, rx) = mpsc::channel(1);
+  let _ = tx.try_send(Ok(Bytes::copy_from_slice(&args)));
+  // Closed, so the callee sees the end of the arguments.
+  drop(tx);
+  let request = WorkerRequest {
+    method: Method::POST,
+    url: "http://rpc.invalid/".to_owned(),
+    headers,
+    body: RequestBody::Stream(rx),
+    cf: None,
+    scheduled: None,
+    rpc: Some(method),
+    entrypoint: None,
+  };
+  let failed = |why: String| ServiceError::Call {
+    binding: binding.clone(),
+    why,
+  };
+  let response = fetcher.fetch(&binding, request).await.map_err(failed)?;
+  let threw = response.headers.contains_key(RPC_ERROR_HEADER);
+  let body = match response.body {
+    ResponseBody::Full(bytes) => bytes.to_vec(),
+    ResponseBody::Stream(mut rx) => {
+      let mut body = Vec::new();
+      while let Some(chunk) = rx.recv().await {
+        body.extend_from_slice(&chunk.map_err(|err| failed(err.to_string()))?);
+      }
+      body
+    }
+    ResponseBody::WebSocket(_) => return Err(failed("answered with a WebSocket".into())),
+  };
+  // Anything but the callee's serialized answer (a limit's 503, say).
+  if !response.status.is_success() && !threw {
+    return Err(failed(format!(
+      "the worker answered {} instead of a result",
+      response.status
+    )));
+  }
+  Ok((threw, body.into()))
+}
