@@ -19,7 +19,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import HZ, cpu_ticks, start  # noqa: E402
+from benchlib import HZ, cpu_ticks, start_local_edge  # noqa: E402
 
 MATH = """
 import { WorkerEntrypoint } from "cloudflare:workers";
@@ -69,21 +69,13 @@ def main():
     parser.add_argument("--binary", default="target/release/outpost")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        for name, source, config in [
+        edge, base = start_local_edge(args.binary, work, [
             ("math", MATH, ""),
             ("caller", CALLER, f"[limits]\ncpu_ms = 600000\nwall_ms = 600000\n"
                                f"subrequests = {args.calls}\n\n"
                                "[[services]]\nbinding = \"MATH\"\nservice = \"math\"\n"),
-        ]:
-            os.makedirs(f"{work}/{name}")
-            with open(f"{work}/{name}/worker.js", "w") as f:
-                f.write(source)
-            with open(f"{work}/{name}/outpost.toml", "w") as f:
-                f.write(config)
-        edge, lines = start(args.binary, ["edge", "--local", work, "--port", "0",
-                                          "--threads", "1", "--log", "warn"], "at http://")
+        ])
         try:
-            base = next(w for w in lines[-1].split() if w.startswith("http://")).rstrip("/")
             # Warm both paths: isolates started, code compiled.
             get(f"{base}/caller/rpc?calls=100")
             get(f"{base}/caller/local?calls=100")

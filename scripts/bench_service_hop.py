@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import HZ, cpu_ticks, start, wrk  # noqa: E402
+from benchlib import HZ, cpu_ticks, start_local_edge, wrk  # noqa: E402
 
 USER = 'export default { fetch() { return new Response("hello"); } };\n'
 DISPATCHER = 'export default { fetch(request, env) { return env.USER.fetch(request); } };\n'
@@ -29,20 +29,12 @@ def main():
     parser.add_argument("--binary", default="target/release/outpost")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        for name, source, config in [
+        edge, base = start_local_edge(args.binary, work, [
             ("user", USER, ""),
             ("dispatcher", DISPATCHER,
              '[[services]]\nbinding = "USER"\nservice = "user"\n'),
-        ]:
-            os.makedirs(f"{work}/{name}")
-            with open(f"{work}/{name}/worker.js", "w") as f:
-                f.write(source)
-            with open(f"{work}/{name}/outpost.toml", "w") as f:
-                f.write(config)
-        edge, lines = start(args.binary, ["edge", "--local", work, "--port", "0",
-                                          "--threads", "1", "--log", "warn"], "at http://")
+        ])
         try:
-            base = next(w for w in lines[-1].split() if w.startswith("http://")).rstrip("/")
             per = {"user": [], "dispatcher": []}
             for name in per:
                 wrk(f"{base}/{name}/", 1, args.connections)  # warm up

@@ -72,3 +72,19 @@ def wrk(url, seconds, conns, host=None):
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     return requests, float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def start_local_edge(binary, work, workers):
+    """Writes `workers` (name, source, outpost.toml text) as folders under
+    `work` and starts `outpost edge --local` on them with one executor
+    thread; returns the process and its base URL."""
+    for name, source, config in workers:
+        os.makedirs(f"{work}/{name}")
+        with open(f"{work}/{name}/worker.js", "w") as f:
+            f.write(source)
+        with open(f"{work}/{name}/outpost.toml", "w") as f:
+            f.write(config)
+    edge, lines = start(binary, ["edge", "--local", work, "--port", "0", "--threads", "1",
+                                 "--log", "warn"], "at http://")
+    base = next(w for w in lines[-1].split() if w.startswith("http://")).rstrip("/")
+    return edge, base

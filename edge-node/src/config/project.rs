@@ -440,52 +440,49 @@ fn vars(path: &Path, value: &Value) -> Result<BTreeMap<String, String>, String> 
   Ok(vars)
 }
 
-fn kv(path: &Path, value: &Value) -> Result<Vec<KvConfig>, String> {
+/// A list of tables (`[[key]]`), each read by `read` from its string
+/// fields; fields not in `known` are warned about.
+fn table_list<T>(
+  path: &Path,
+  key: &str,
+  value: &Value,
+  known: &[&str],
+  read: impl Fn(&dyn Fn(&str) -> Result<Option<String>, String>) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
   let Value::Array(items) = value else {
     return Err(format!("expected a list of tables, found {value}"));
   };
   items
     .iter()
     .map(|item| {
-      let table = known_keys(
-        path,
-        "kv_namespaces",
-        item,
-        &["binding", "id", "preview_id"],
-      )?;
-      let get = |k: &str| table.get(k).map(string).transpose();
-      Ok(KvConfig {
-        binding: get("binding")?.ok_or("each entry needs a `binding`")?,
-        id: get("id")?,
-        preview_id: get("preview_id")?,
-      })
+      let table = known_keys(path, key, item, known)?;
+      read(&|k: &str| table.get(k).map(string).transpose())
     })
     .collect()
+}
+
+fn kv(path: &Path, value: &Value) -> Result<Vec<KvConfig>, String> {
+  let known = ["binding", "id", "preview_id"];
+  table_list(path, "kv_namespaces", value, &known, |get| {
+    Ok(KvConfig {
+      binding: get("binding")?.ok_or("each entry needs a `binding`")?,
+      id: get("id")?,
+      preview_id: get("preview_id")?,
+    })
+  })
 }
 
 /// `[[services]]`: each `{ binding, service, entrypoint }`; an
 /// `environment` is warned about.
 fn services(path: &Path, value: &Value) -> Result<Vec<ServiceBinding>, String> {
-  let Value::Array(items) = value else {
-    return Err(format!("expected a list of tables, found {value}"));
-  };
-  items
-    .iter()
-    .map(|item| {
-      let table = known_keys(
-        path,
-        "services",
-        item,
-        &["binding", "service", "entrypoint"],
-      )?;
-      let get = |k: &str| table.get(k).map(string).transpose();
-      Ok(ServiceBinding {
-        binding: get("binding")?.ok_or("each entry needs a `binding`")?,
-        service: get("service")?.ok_or("each entry needs a `service`")?,
-        entrypoint: get("entrypoint")?,
-      })
+  let known = ["binding", "service", "entrypoint"];
+  table_list(path, "services", value, &known, |get| {
+    Ok(ServiceBinding {
+      binding: get("binding")?.ok_or("each entry needs a `binding`")?,
+      service: get("service")?.ok_or("each entry needs a `service`")?,
+      entrypoint: get("entrypoint")?,
     })
-    .collect()
+  })
 }
 
 /// A route as a pattern: a string, or `{ pattern, zone_name, custom_domain }`.
