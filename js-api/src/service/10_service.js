@@ -12,11 +12,14 @@ const {
   ArrayPrototypePush,
   ObjectFreeze,
   ObjectHasOwn,
+  ObjectPrototypeIsPrototypeOf,
   PromiseReject,
   Proxy,
+  StringPrototypeSplit,
   TypeError,
 } = primordials;
-const { Request } = core.loadExtScript("ext:deno_fetch/23_request.js");
+const { Request, RequestPrototype } = core.loadExtScript("ext:deno_fetch/23_request.js");
+const { headerListFromHeaders } = core.loadExtScript("ext:deno_fetch/20_headers.js");
 const { Response } = core.loadExtScript("ext:deno_fetch/23_response.js");
 const { readableStreamForRid, resourceForReadableStream } = core.loadExtScript(
   "ext:deno_web/06_streams.js",
@@ -24,6 +27,24 @@ const { readableStreamForRid, resourceForReadableStream } = core.loadExtScript(
 
 // Statuses whose Response must have no body.
 const NULL_BODY = [101, 103, 204, 205, 304];
+
+/** A header list as `name\nvalue` lines for the host (no header holds a newline). */
+function headerText(list) {
+  let text = "";
+  for (let i = 0; i < list.length; i++) {
+    text += i === 0 ? `${list[i][0]}\n${list[i][1]}` : `\n${list[i][0]}\n${list[i][1]}`;
+  }
+  return text;
+}
+
+/** The host's `name\nvalue` lines as pairs. */
+function headerPairs(text) {
+  const pairs = [];
+  if (text === "") return pairs;
+  const parts = StringPrototypeSplit(text, "\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) ArrayPrototypePush(pairs, [parts[i], parts[i + 1]]);
+  return pairs;
+}
 
 /**
  * A request to the worker bound as `binding`, answered as fetch() would
@@ -33,24 +54,25 @@ const NULL_BODY = [101, 103, 204, 205, 304];
  * @param {RequestInit} [init]
  */
 async function serviceFetch(binding, input, init) {
-  const request = new Request(input, init);
+  // A Request handed on as it is (a dispatcher's case) is sent as it is:
+  // its body goes to the callee either way.
+  const request = init === undefined && ObjectPrototypeIsPrototypeOf(RequestPrototype, input)
+    ? input
+    : new Request(input, init);
   const refusal = takeSubrequest(`env.${binding}.fetch()`);
   if (refusal !== null) throw refusal;
-  const headers = [];
-  for (const { 0: name, 1: value } of request.headers) ArrayPrototypePush(headers, [name, value]);
   const body = request.body === null ? null : resourceForReadableStream(request.body);
-  const answer = await op_service_fetch(
+  const { 0: status, 1: answerHeaders, 2: bytes, 3: stream } = await op_service_fetch(
     binding,
     currentRequestRid(),
     request.method,
     request.url,
-    headers,
+    headerText(headerListFromHeaders(request.headers)),
     body,
   );
-  let responseBody = answer.body;
-  if (answer.stream !== null) responseBody = readableStreamForRid(answer.stream);
-  if (ArrayPrototypeIncludes(NULL_BODY, answer.status) || request.method === "HEAD") responseBody = null;
-  return new Response(responseBody, { status: answer.status, headers: answer.headers });
+  let responseBody = stream === null ? bytes : readableStreamForRid(stream);
+  if (ArrayPrototypeIncludes(NULL_BODY, status) || request.method === "HEAD") responseBody = null;
+  return new Response(responseBody, { status, headers: headerPairs(answerHeaders) });
 }
 
 /**
