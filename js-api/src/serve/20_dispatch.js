@@ -449,6 +449,7 @@ function serializeOutcome(value) {
 /** The RPC answer's headers: none for a result, the error mark for a throw. */
 const RPC_RESULT = [];
 const RPC_THREW = [["x-outpost-rpc", "error"]];
+const RPC_STREAM = [["x-outpost-rpc", "stream"]];
 
 /** An RPC call's arguments: its body, read straight from the host. */
 async function rpcArguments(rid, hasBody) {
@@ -493,7 +494,14 @@ function rpcInScope(onRpc, describeError, rid, encodedName, hasBody) {
     const entrypoint = op_serve_entrypoint(rid);
     rpcArguments(rid, hasBody)
       .then((args) => onRpc(decodeURIComponent(encodedName), args, ctx, entrypoint))
-      .then((value) => answer(RPC_RESULT, value), (err) => answer(RPC_THREW, err));
+      .then(
+        (value) =>
+          // A ReadableStream result streams back as the answer's body.
+          ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, value)
+            ? respond(rid, new Response(value, { headers: RPC_STREAM }), describeError)
+            : answer(RPC_RESULT, value),
+        (err) => answer(RPC_THREW, err),
+      );
   } finally {
     core.setAsyncContext(outer);
   }

@@ -25,6 +25,10 @@ const { readableStreamForRid, resourceForReadableStream } = core.loadExtScript(
   "ext:deno_web/06_streams.js",
 );
 
+// What op_service_rpc's answer is (its `RpcAnswer` kinds).
+const RPC_THREW = 1;
+const RPC_STREAM = 2;
+
 // Statuses whose Response must have no body.
 const NULL_BODY = [101, 103, 204, 205, 304];
 
@@ -83,14 +87,15 @@ async function serviceFetch(binding, input, init) {
 async function rpcCall(binding, name, args) {
   const refusal = takeSubrequest(`env.${binding}.${name}()`);
   if (refusal !== null) throw refusal;
-  const { 0: threw, 1: bytes } = await op_service_rpc(
+  const { 0: kind, 1: bytes, 2: stream } = await op_service_rpc(
     binding,
     currentRequestRid(),
     encodeURIComponent(name),
     core.serialize(args),
   );
+  if (kind === RPC_STREAM) return readableStreamForRid(stream);
   const value = core.deserialize(bytes);
-  if (threw) throw value;
+  if (kind === RPC_THREW) throw value;
   return value;
 }
 

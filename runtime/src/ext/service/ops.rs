@@ -14,7 +14,8 @@ use super::body::{self, ResponseStream};
 use super::{DEPTH_HEADER, MAX_DEPTH, ServiceBindings, ServiceError, ServiceFetcher};
 use crate::ext::serve::{RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
 
-/// The header with which a callee marks an RPC answer that is an error.
+/// The header with which a callee marks an RPC answer that is an error
+/// (`error`) or a stream (`stream`).
 const RPC_ERROR_HEADER: &str = "x-outpost-rpc";
 
 /// What runs `binding`, and the host's headers for a request made for the
@@ -147,9 +148,17 @@ pub async fn op_service_fetch(
   Ok((status.as_u16(), headers, body, stream))
 }
 
+/// What an RPC call gave, for JS: a value (serialized), an error it threw
+/// (serialized), or a ReadableStream (a resource to read).
+type RpcAnswer = (u8, Option<ToJsBuffer>, Option<ResourceId>);
+
+/// [`RpcAnswer`]'s kinds.
+const RPC_VALUE: u8 = 0;
+const RPC_THREW: u8 = 1;
+const RPC_STREAM: u8 = 2;
+
 /// Calls method `method` of the entrypoint bound as `binding` with `args`
-/// (V8-serialized) for the calling request `caller`. Returns whether the
-/// method threw, and its result or error, serialized.
+/// (V8-serialized) for the calling request `caller`.
 #[op2]
 #[serde]
 pub async fn op_service_rpc(
@@ -158,7 +167,7 @@ pub async fn op_service_rpc(
   #[smi] caller: ResourceId,
   #[string] method: String,
   #[buffer] args: JsBuffer,
-) -> Result<(bool, ToJsBuffer), ServiceError> {
+) -> Result<RpcAnswer, ServiceError> {
   let (fetcher, headers) = prepare(&state.borrow(), &binding, caller)?;
   let (tx, rx) = mpsc::channel(1);
   let _ = tx.try_send(Ok(Bytes::copy_from_slice(&args)));
@@ -179,24 +188,45 @@ pub async fn op_service_rpc(
     why,
   };
   let response = fetcher.fetch(&binding, request).await.map_err(failed)?;
-  let threw = response.headers.contains_key(RPC_ERROR_HEADER);
-  let body = match response.body {
-    ResponseBody::Full(bytes) => bytes.to_vec(),
-    ResponseBody::Stream(mut rx) => {
-      let mut body = Vec::new();
-      while let Some(chunk) = rx.recv().await {
-        body.extend_from_slice(&chunk.map_err(|err| failed(err.to_string()))?);
-      }
-      body
-    }
-    ResponseBody::WebSocket(_) => return Err(failed("answered with a WebSocket".into())),
+  let kind = match response.headers.get(RPC_ERROR_HEADER).map(|v| v.as_bytes()) {
+    Some(b"error") => RPC_THREW,
+    Some(b"stream") => RPC_STREAM,
+    _ => RPC_VALUE,
   };
-  // Anything but the callee's serialized answer (a limit's 503, say).
-  if !response.status.is_success() && !threw {
+  // Anything but the callee's answer (a limit's 503, say).
+  if !response.status.is_success() && kind != RPC_THREW {
     return Err(failed(format!(
       "the worker answered {} instead of a result",
       response.status
     )));
   }
-  Ok((threw, body.into()))
+  match (kind, response.body) {
+    (RPC_STREAM, ResponseBody::Stream(rx)) => {
+      let rid = state
+        .borrow_mut()
+        .resource_table
+        .add(ResponseStream::new(rx));
+      Ok((RPC_STREAM, None, Some(rid)))
+    }
+    (RPC_STREAM, ResponseBody::Full(bytes)) => {
+      // A stream the callee had fully read already.
+      let (tx, rx) = mpsc::channel(1);
+      let _ = tx.try_send(Ok(bytes));
+      drop(tx);
+      let rid = state
+        .borrow_mut()
+        .resource_table
+        .add(ResponseStream::new(rx));
+      Ok((RPC_STREAM, None, Some(rid)))
+    }
+    (kind, ResponseBody::Full(bytes)) => Ok((kind, Some(bytes.to_vec().into()), None)),
+    (kind, ResponseBody::Stream(mut rx)) => {
+      let mut body = Vec::new();
+      while let Some(chunk) = rx.recv().await {
+        body.extend_from_slice(&chunk.map_err(|err| failed(err.to_string()))?);
+      }
+      Ok((kind, Some(body.into()), None))
+    }
+    (_, ResponseBody::WebSocket(_)) => Err(failed("answered with a WebSocket".into())),
+  }
 }
