@@ -132,10 +132,7 @@ pub async fn op_service_fetch(
   let (body, stream) = match body {
     ResponseBody::Full(bytes) => (Some(bytes.to_vec().into()), None),
     ResponseBody::Stream(rx) => {
-      let rid = state
-        .borrow_mut()
-        .resource_table
-        .add(ResponseStream::new(rx));
+      let rid = stream_resource(&state, rx);
       (None, Some(rid))
     }
     ResponseBody::WebSocket(_) => {
@@ -146,6 +143,17 @@ pub async fn op_service_fetch(
     }
   };
   Ok((status.as_u16(), headers, body, stream))
+}
+
+/// Registers a callee's streamed body for the caller's JS to read.
+fn stream_resource(
+  state: &Rc<RefCell<OpState>>,
+  rx: mpsc::Receiver<Result<Bytes, crate::ext::serve::BodyError>>,
+) -> ResourceId {
+  state
+    .borrow_mut()
+    .resource_table
+    .add(ResponseStream::new(rx))
 }
 
 /// What an RPC call gave, for JS: a value (serialized), an error it threw
@@ -202,10 +210,7 @@ pub async fn op_service_rpc(
   }
   match (kind, response.body) {
     (RPC_STREAM, ResponseBody::Stream(rx)) => {
-      let rid = state
-        .borrow_mut()
-        .resource_table
-        .add(ResponseStream::new(rx));
+      let rid = stream_resource(&state, rx);
       Ok((RPC_STREAM, None, Some(rid)))
     }
     (RPC_STREAM, ResponseBody::Full(bytes)) => {
@@ -213,10 +218,7 @@ pub async fn op_service_rpc(
       let (tx, rx) = mpsc::channel(1);
       let _ = tx.try_send(Ok(bytes));
       drop(tx);
-      let rid = state
-        .borrow_mut()
-        .resource_table
-        .add(ResponseStream::new(rx));
+      let rid = stream_resource(&state, rx);
       Ok((RPC_STREAM, None, Some(rid)))
     }
     (kind, ResponseBody::Full(bytes)) => Ok((kind, Some(bytes.to_vec().into()), None)),
