@@ -50,6 +50,9 @@ enum Command {
   Deploy(commands::deploy::DeployArgs),
   /// Stop serving a worker everywhere (its versions are kept).
   Delete(commands::deploy::WorkerArgs),
+  /// Create, list and delete dispatch namespaces: sets of user workers
+  /// a dispatcher worker reaches, never routed publicly.
+  DispatchNamespace(commands::dispatch::DispatchArgs),
   /// List a worker's versions and the share each serves; deploy one, or a
   /// split of two (`versions deploy v8@10% v7@90%`).
   Versions(commands::versions::VersionsArgs),
@@ -92,6 +95,7 @@ fn main() -> std::process::ExitCode {
     Command::Login(args) => commands::deploy::login(args),
     Command::Deploy(args) => commands::deploy::deploy(args),
     Command::Delete(args) => commands::deploy::delete(args),
+    Command::DispatchNamespace(args) => commands::dispatch::run(args),
     Command::Versions(args) => commands::versions::run(args),
     Command::Rollback(args) => commands::deploy::rollback(args),
     Command::Routes(args) => commands::deploy::routes(args),

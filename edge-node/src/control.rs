@@ -490,7 +490,12 @@ impl ControlledNode {
         vars,
         kv: kv_env(&bundle.kv_namespaces, &self.kv_backend()),
         assets: site.as_ref().and_then(crate::assets::env_binding),
-        services: ServiceRouter::bindings(&bundle.services, &self.routes, &self.dispatcher),
+        services: ServiceRouter::bindings(
+          &bundle.services,
+          &bundle.dispatch_namespaces,
+          &self.routes,
+          &self.dispatcher,
+        ),
       }),
       limits,
     };

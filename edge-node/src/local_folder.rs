@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
-use outpost_protocol::{KvBackend, KvBinding, ServiceBinding};
+use outpost_protocol::{DispatchNamespaceBinding, KvBackend, KvBinding, ServiceBinding};
 use outpost_runtime::{OutboundPolicy, WorkerEnv, WorkerLimits};
 
 use crate::config::{kv_env, read_worker_settings};
@@ -51,6 +51,7 @@ struct WorkerSpec {
   kv_namespaces: Vec<KvBinding>,
   nodejs_compat: bool,
   services: Vec<ServiceBinding>,
+  dispatch_namespaces: Vec<DispatchNamespaceBinding>,
 }
 
 /// Whether `name` can be a DNS label, so that `<name>.localhost` works.
@@ -89,6 +90,7 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
     kv_namespaces: settings.kv_namespaces,
     nodejs_compat: settings.nodejs_compat,
     services: settings.services,
+    dispatch_namespaces: settings.dispatch_namespaces,
   })
 }
 
@@ -259,7 +261,12 @@ impl LocalFolder {
           nodejs_compat: spec.nodejs_compat,
           assets: None,
           // Bound by name: a worker folder added later is reachable too.
-          services: ServiceRouter::bindings(&spec.services, &self.routes, &self.dispatcher),
+          services: ServiceRouter::bindings(
+            &spec.services,
+            &spec.dispatch_namespaces,
+            &self.routes,
+            &self.dispatcher,
+          ),
         }),
         limits: spec.limits.clone(),
         executor: self.dispatcher.executor_for(name).clone(),

@@ -204,6 +204,7 @@ impl Pipeline {
       scheduled: None,
       rpc: None,
       entrypoint: None,
+      limits: Default::default(),
     };
     let response = self
       .dispatcher

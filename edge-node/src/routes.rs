@@ -55,7 +55,8 @@ impl RouteTable {
 
   /// A table for deployed workers: `routes` map patterns to workers, and
   /// `versions` give each worker's versions as `(percent, executor name)`.
-  /// Deployed workers are also reachable by name, as in a local folder.
+  /// Deployed workers are also reachable by name, as in a local folder,
+  /// except the user workers of dispatch namespaces.
   pub fn deployed(
     routes: impl IntoIterator<Item = (RoutePattern, String)>,
     versions: BTreeMap<String, Vec<(u8, String)>>,
@@ -82,7 +83,13 @@ impl RouteTable {
       })
       .collect::<BTreeMap<_, _>>();
     Self {
-      named: versions.keys().cloned().collect(),
+      // A dispatch namespace's user workers (`<namespace>/<name>`) are
+      // reached only through its binding.
+      named: versions
+        .keys()
+        .filter(|w| !w.contains('/'))
+        .cloned()
+        .collect(),
       fallback: None,
       patterns,
       versions,

@@ -129,6 +129,10 @@ pub struct Bundle {
   /// `env`.
   #[serde(default, skip_serializing_if = "Vec::is_empty")]
   pub services: Vec<ServiceBinding>,
+  /// Dispatch namespace bindings (`[[dispatch_namespaces]]`): the user
+  /// workers of a namespace, reached through `env.<binding>.get(name)`.
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub dispatch_namespaces: Vec<DispatchNamespaceBinding>,
   /// `compatibility_date` from the project's config, if any.
   #[serde(default, skip_serializing_if = "Option::is_none")]
   pub compatibility_date: Option<String>,
@@ -164,6 +168,17 @@ pub struct ServiceBinding {
   /// call, in place of its default export.
   #[serde(default, skip_serializing_if = "Option::is_none")]
   pub entrypoint: Option<String>,
+}
+
+/// A dispatch namespace binding (`[[dispatch_namespaces]]`): `env.<binding>`
+/// reaches the user workers of `namespace` on the same node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchNamespaceBinding {
+  /// The name in `env`.
+  pub binding: String,
+  /// The namespace.
+  pub namespace: String,
 }
 
 /// A KV namespace bound into a worker's `env` (`[[kv_namespaces]]` in
@@ -310,6 +325,25 @@ impl Bundle {
         return Err(bad("the entrypoint must name an export of the worker"));
       }
     }
+    for dispatch in &self.dispatch_namespaces {
+      let bad = |why: &str| BundleError::BadBinding {
+        name: dispatch.binding.clone(),
+        why: why.to_owned(),
+      };
+      if !is_var_name(&dispatch.binding) {
+        return Err(bad(
+          "use letters, digits and _ only, not starting with a digit",
+        ));
+      }
+      if self.vars.contains_key(&dispatch.binding) || !names.insert(dispatch.binding.as_str()) {
+        return Err(bad("the name is bound twice"));
+      }
+      if !is_worker_name(&dispatch.namespace) {
+        return Err(bad(
+          "the namespace must be 1 to 63 lowercase letters, digits and -",
+        ));
+      }
+    }
     if let Some(binding) = self.assets.as_ref().and_then(|a| a.binding.as_ref()) {
       let bad = |why: &str| BundleError::BadBinding {
         name: binding.clone(),
@@ -403,6 +437,26 @@ fn check_module_path(path: &str) -> Result<(), BundleError> {
     return bad("must end in .js, .mjs, .cjs, .ts, .mts, .cts, .jsx, .tsx, .json or .map");
   }
   Ok(())
+}
+
+/// Whether `name` may name a worker or a dispatch namespace: 1 to 63
+/// lowercase letters, digits and `-`, not starting with `-` (it becomes
+/// part of host names).
+pub fn is_worker_name(name: &str) -> bool {
+  !name.is_empty()
+    && name.len() <= 63
+    && name
+      .bytes()
+      .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    && !name.starts_with('-')
+}
+
+/// The name user worker `worker` of dispatch namespace `namespace` is
+/// stored and deployed under: `<namespace>/<worker>`. No worker name holds
+/// a `/`, so it never clashes with a public worker's, and no route, Host
+/// or service binding reaches it.
+pub fn namespaced_worker(namespace: &str, worker: &str) -> String {
+  format!("{namespace}/{worker}")
 }
 
 fn is_var_name(name: &str) -> bool {

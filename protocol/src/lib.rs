@@ -25,6 +25,9 @@ pub mod sync;
 pub mod tail;
 pub mod tls;
 
-pub use bundle::{Bundle, BundleError, KvBinding, Limits, ServiceBinding};
+pub use bundle::{
+  Bundle, BundleError, DispatchNamespaceBinding, KvBinding, Limits, ServiceBinding, is_worker_name,
+  namespaced_worker,
+};
 pub use kv::{KvBackend, KvError};
 pub use route::{RouteError, RoutePattern};

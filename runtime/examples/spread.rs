@@ -55,6 +55,7 @@ fn request(worker: usize) -> WorkerRequest {
     scheduled: None,
     rpc: None,
     entrypoint: None,
+    limits: Default::default(),
   }
 }
 

@@ -66,6 +66,7 @@ async fn first_requests(label: &str, entry: &std::path::Path, rounds: usize, poo
     scheduled: None,
     rpc: None,
     entrypoint: None,
+    limits: Default::default(),
   };
   let mut samples = Vec::with_capacity(rounds);
   let mut later = Vec::with_capacity(rounds);

@@ -45,10 +45,13 @@ pub use ext::cache::ResponseCache;
 pub use ext::fetch::{OutboundPolicy, PolicyError};
 pub use ext::kv::KvNamespace;
 pub use ext::serve::{
-  BodyError, CpuLedger, RequestBody, RequestCf, ResponseBody, ScheduledEvent, WorkerRequest,
-  WorkerResponse,
+  BodyError, CallLimits, CpuLedger, RequestBody, RequestCf, ResponseBody, ScheduledEvent,
+  WorkerRequest, WorkerResponse,
 };
-pub use ext::service::{DEPTH_HEADER as SERVICE_DEPTH_HEADER, ServiceBindings, ServiceFetcher};
+pub use ext::service::{
+  DEPTH_HEADER as SERVICE_DEPTH_HEADER, ServiceBindings, ServiceFailure, ServiceFetcher,
+  ServiceTarget,
+};
 pub use ext::websocket::{WebSocketLink, WsMessage, pump as pump_websocket};
 pub use ext::worker::{LogLevel, LogSink, WorkerLogLine, WorkerRequestLine};
 pub use isolate::IsolateCell;

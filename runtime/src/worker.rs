@@ -54,8 +54,8 @@ pub struct WorkerEnv {
   pub nodejs_compat: bool,
   /// The static assets binding: its name in `env` and what serves it.
   pub assets: Option<(String, Arc<dyn AssetFetcher>)>,
-  /// Service bindings (`[[services]]`): their names in `env` and what
-  /// runs them.
+  /// Service bindings (`[[services]]`) and dispatch namespace bindings
+  /// (`[[dispatch_namespaces]]`): their names in `env` and what runs them.
   pub services: Option<ServiceBindings>,
 }
 
@@ -73,6 +73,7 @@ impl WorkerEnv {
       "kv": kv,
       "assets": self.assets.as_ref().map(|(binding, _)| binding),
       "services": self.services.as_ref().map_or(&[][..], |s| &s.names[..]),
+      "namespaces": self.services.as_ref().map_or(&[][..], |s| &s.namespaces[..]),
       "nodejsCompat": self.nodejs_compat,
     }))
   }
@@ -290,8 +291,15 @@ impl Watch {
   /// Runs `f` as one watched stretch of JS, charges its CPU time to the
   /// requests in flight, and reports a limit it broke: the watchdog stops
   /// the stretch once the request with the least budget left has used it.
-  fn stretch<R>(&self, f: impl FnOnce() -> R) -> (R, Option<Termination>) {
-    let budget = self.cpu_budget.saturating_sub(self.ledger.most_used());
+  /// `arriving` is the lowest budget of requests the stretch starts, which
+  /// the ledger does not hold yet.
+  fn stretch<R>(
+    &self,
+    arriving: Option<Duration>,
+    f: impl FnOnce() -> R,
+  ) -> (R, Option<Termination>) {
+    let budget = self.ledger.least_left(self.cpu_budget);
+    let budget = arriving.map_or(budget, |arriving| arriving.min(budget));
     let started = self.watchdog.cpu_clock();
     let started_at = Instant::now();
     self.watchdog.begin(&self.watched, budget);
@@ -309,10 +317,10 @@ impl Watch {
     } else {
       self.watchdog.read_cpu_clock().saturating_sub(started)
     };
-    let most_used = self
-      .ledger
-      .charge(used, |cpu, summary| self.finished(cpu, summary));
-    let broken = if self.watched.cpu_exceeded() || most_used > self.cpu_budget {
+    let over_budget = self.ledger.charge(used, self.cpu_budget, |cpu, summary| {
+      self.finished(cpu, summary)
+    });
+    let broken = if self.watched.cpu_exceeded() || over_budget {
       Some(Termination::CpuLimit)
     } else if self.watched.out_of_memory() {
       Some(Termination::MemoryLimit)
@@ -324,10 +332,12 @@ impl Watch {
 
   /// Drives `future` to completion, each poll a watched stretch.
   async fn run<F: Future + Unpin>(&self, mut future: F) -> Result<F::Output, Termination> {
-    poll_fn(|cx| match self.stretch(|| Pin::new(&mut future).poll(cx)) {
-      (_, Some(broken)) => Poll::Ready(Err(broken)),
-      (poll, None) => poll.map(Ok),
-    })
+    poll_fn(
+      |cx| match self.stretch(None, || Pin::new(&mut future).poll(cx)) {
+        (_, Some(broken)) => Poll::Ready(Err(broken)),
+        (poll, None) => poll.map(Ok),
+      },
+    )
     .await
   }
 }
@@ -392,6 +402,8 @@ impl WorkerIsolate {
       // The rest go in the next batch; nothing else would wake us for them.
       cx.waker().wake_by_ref();
     }
+    // A caller's CPU limit on a request binds from its first stretch.
+    let arriving = batch.iter().filter_map(|r| r.request.limits.cpu).min();
     let (cell, dispatch, context) = (&mut self.cell, &self.dispatch, &self.context);
     let deadlines = &mut self.wall.deadlines;
     let mut external = 0;
@@ -405,7 +417,7 @@ impl WorkerIsolate {
         polled
       })
     };
-    let outcome = match self.watch.stretch(turn) {
+    let outcome = match self.watch.stretch(arriving, turn) {
       (polled, None) => (polled, self.watch.memory_exceeded(external)),
       broken => broken,
     };
@@ -430,7 +442,9 @@ impl WorkerIsolate {
     let watch = &self.watch;
     watch
       .ledger
-      .charge(Duration::ZERO, |cpu, summary| watch.finished(cpu, summary));
+      .charge(Duration::ZERO, watch.cpu_budget, |cpu, summary| {
+        watch.finished(cpu, summary)
+      });
     self.take_queued()
   }
 

@@ -29,6 +29,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
   ("POST", "workers/*/secrets", "deploy"),
   ("PUT", "workers/*/secrets/*", "deploy"),
   ("DELETE", "workers/*/secrets/*", "deploy"),
+  ("GET", "dispatch-namespaces", "read-only"),
+  ("POST", "dispatch-namespaces", "deploy"),
+  ("GET", "dispatch-namespaces/*", "read-only"),
+  ("DELETE", "dispatch-namespaces/*", "deploy"),
   ("GET", "routes", "read-only"),
   ("PUT", "routes", "deploy"),
   ("DELETE", "routes", "deploy"),
@@ -51,6 +55,47 @@ const EXPECTED: &[(&str, &str, &str)] = &[
   ("DELETE", "kv/namespaces/*/values/*", "kv-write"),
   ("PUT", "kv/namespaces/*/bulk", "kv-write"),
   ("POST", "kv/namespaces/*/bulk/delete", "kv-write"),
+];
+
+/// Calls on a dispatch namespace's user worker, which the gate decides as
+/// the worker calls they are: each needs what that call needs.
+const USER_WORKER_CALLS: &[(&str, &str, &str)] = &[
+  ("POST", "dispatch-namespaces/*/workers/*/versions", "deploy"),
+  (
+    "GET",
+    "dispatch-namespaces/*/workers/*/versions",
+    "read-only",
+  ),
+  (
+    "POST",
+    "dispatch-namespaces/*/workers/*/deployments",
+    "deploy",
+  ),
+  (
+    "GET",
+    "dispatch-namespaces/*/workers/*/deployments",
+    "read-only",
+  ),
+  (
+    "GET",
+    "dispatch-namespaces/*/workers/*/triggers",
+    "read-only",
+  ),
+  ("POST", "dispatch-namespaces/*/workers/*/rollback", "deploy"),
+  ("DELETE", "dispatch-namespaces/*/workers/*", "deploy"),
+  ("GET", "dispatch-namespaces/*/workers/*/tail", "read-only"),
+  (
+    "GET",
+    "dispatch-namespaces/*/workers/*/secrets",
+    "read-only",
+  ),
+  ("POST", "dispatch-namespaces/*/workers/*/secrets", "deploy"),
+  ("PUT", "dispatch-namespaces/*/workers/*/secrets/*", "deploy"),
+  (
+    "DELETE",
+    "dispatch-namespaces/*/workers/*/secrets/*",
+    "deploy",
+  ),
 ];
 
 /// Whether a token of scope `held` may make a call needing `need`.
@@ -133,7 +178,7 @@ async fn every_call_admits_exactly_the_scopes_it_should() {
 
   let client = reqwest::Client::new();
   let mut wrong = Vec::new();
-  for (method, pattern, need) in EXPECTED {
+  for (method, pattern, need) in EXPECTED.iter().chain(USER_WORKER_CALLS) {
     let url = format!("{}/{}", control.api, sample(pattern));
     for (who, header, scope) in &callers {
       let mut request = client.request(method.parse().expect("method"), &url);

@@ -47,6 +47,7 @@ async fn serve(executor: &ExecutorHandle, name: &str, bundle: WorkerBundle, want
     scheduled: None,
     rpc: None,
     entrypoint: None,
+    limits: Default::default(),
   };
   let response = executor.dispatch(name, request).await.expect("answer");
   assert_eq!(response.status, 200);

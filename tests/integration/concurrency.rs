@@ -117,6 +117,7 @@ async fn requests_queued_beyond_one_batch_are_all_answered() {
         scheduled: None,
         rpc: None,
         entrypoint: None,
+        limits: Default::default(),
       };
       let response = executor.dispatch("batch", request).await.expect("answer");
       match response.body {
@@ -166,6 +167,7 @@ async fn requests_queued_for_a_stopped_isolate_go_to_a_fresh_one() {
         scheduled: None,
         rpc: None,
         entrypoint: None,
+        limits: Default::default(),
       };
       executor
         .dispatch("requeue", request)

@@ -20,6 +20,7 @@ mod cpu_clock;
 mod cpu_ledger;
 mod cron_cluster;
 mod disk_cache;
+mod dispatch;
 mod distribution;
 mod edge_folder;
 mod errors;

@@ -17,6 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::api::{Api, ApiArgs, save_credentials};
+use super::dispatch::worker_path;
 
 /// Entry modules looked for when `outpost.toml` names none.
 const DEFAULT_ENTRIES: [&str; 2] = ["worker.js", "worker.ts"];
@@ -52,16 +53,24 @@ pub struct DeployArgs {
   /// `<name>-<env>` unless the environment names it.
   #[arg(long, short = 'e', value_name = "NAME")]
   env: Option<String>,
+  /// Upload as a user worker of this dispatch namespace: reached only
+  /// through a dispatcher's `[[dispatch_namespaces]]` binding, never by a
+  /// route (its routes are ignored).
+  #[arg(long, value_name = "NAMESPACE")]
+  dispatch_namespace: Option<String>,
   #[command(flatten)]
   api: ApiArgs,
 }
 
-/// Arguments of `outpost versions` and `outpost rollback`.
+/// Arguments of `outpost delete` and `outpost rollback`.
 #[derive(Args)]
 pub struct WorkerArgs {
   /// The worker (default: `name` in ./outpost.toml).
   #[arg(long)]
   name: Option<String>,
+  /// The dispatch namespace the worker is a user worker of, if it is one.
+  #[arg(long, value_name = "NAMESPACE")]
+  dispatch_namespace: Option<String>,
   /// How long `rollback` waits for every edge.
   #[arg(long, default_value = "30", value_name = "SECONDS")]
   timeout: u64,
@@ -182,12 +191,25 @@ pub(super) fn worker_name(flag: Option<String>) -> anyhow::Result<String> {
 /// shows each edge node picking it up.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
-  let (name, bundle, routes, assets) = build_bundle(
+  let (name, bundle, mut routes, assets) = build_bundle(
     args.target.as_deref(),
     args.name,
     args.routes,
     args.env.as_deref(),
   )?;
+  let namespace = args.dispatch_namespace.as_deref();
+  if namespace.is_some() && !routes.is_empty() {
+    eprintln!(
+      "warning: routes ignored ({}): a user worker of a dispatch namespace is reached only through its dispatcher",
+      routes.join(", ")
+    );
+    routes.clear();
+  }
+  let path = worker_path(namespace, &name);
+  let shown = match namespace {
+    Some(namespace) => format!("{name} (dispatch namespace {namespace})"),
+    None => name.clone(),
+  };
   runtime()?.block_on(async {
     if let Some(assets) = &assets {
       super::deploy_assets::upload(&api, assets).await?;
@@ -195,7 +217,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let uploaded = api
       .call(
         Method::POST,
-        &format!("/workers/{name}/versions"),
+        &format!("{path}/versions"),
         Some(serde_json::to_vec(&bundle)?),
       )
       .await?;
@@ -208,13 +230,13 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
       ""
     };
     println!(
-      "uploaded {name} v{number}{note}, {} module(s)",
+      "uploaded {shown} v{number}{note}, {} module(s)",
       bundle.modules.len()
     );
     let deployed = api
       .send(
         Method::POST,
-        &format!("/workers/{name}/deployments"),
+        &format!("{path}/deployments"),
         &json!({ "version": number }),
       )
       .await?;
@@ -238,9 +260,10 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
 pub fn rollback(args: WorkerArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
   let name = worker_name(args.name)?;
+  let path = worker_path(args.dispatch_namespace.as_deref(), &name);
   runtime()?.block_on(async {
     let answer = api
-      .call(Method::POST, &format!("/workers/{name}/rollback"), None)
+      .call(Method::POST, &format!("{path}/rollback"), None)
       .await?;
     let deployment = &answer["deployment"];
     let label = describe_shares(&deployment["shares"]);
@@ -256,8 +279,9 @@ pub fn rollback(args: WorkerArgs) -> anyhow::Result<()> {
 pub fn delete(args: WorkerArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
   let name = worker_name(args.name)?;
+  let path = worker_path(args.dispatch_namespace.as_deref(), &name);
   runtime()?.block_on(async {
-    let answer = api.call(Method::DELETE, &format!("/workers/{name}"), None).await?;
+    let answer = api.call(Method::DELETE, &path, None).await?;
     println!("{name} is no longer served; its versions are kept (`outpost rollback` brings it back, without its routes)");
     let epoch = answer["deployment"]["epoch"].as_u64().context("the answer has no epoch")?;
     wait_for_edges(&api, epoch, &format!("the removal of {name}"), Duration::from_secs(args.timeout)).await
@@ -493,6 +517,7 @@ fn build_bundle(
     outbound_allow,
     crons,
     services,
+    dispatch_namespaces,
     ..
   } = config;
   let name = name.or(config_name).context(
@@ -555,6 +580,7 @@ fn build_bundle(
     outbound_allow,
     kv_namespaces,
     services,
+    dispatch_namespaces,
     crons,
     assets: assets.as_ref().map(|a| a.manifest.clone()),
   };

@@ -215,7 +215,12 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     });
     let routes = Routes::new(RouteTable::catch_all(name.clone()));
     let mut env = env;
-    env.services = ServiceRouter::bindings(&settings.services, &routes, &dispatcher);
+    env.services = ServiceRouter::bindings(
+      &settings.services,
+      &settings.dispatch_namespaces,
+      &routes,
+      &dispatcher,
+    );
     let shared = dev_workers::Shared {
       env: args.env.as_deref(),
       outbound: &node_outbound,

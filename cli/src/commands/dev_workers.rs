@@ -130,7 +130,12 @@ pub async fn start(path: &Path, shared: &Shared<'_>) -> anyhow::Result<Companion
     kv: kv_env(&settings.kv_namespaces, shared.kv),
     nodejs_compat: settings.nodejs_compat,
     assets: None,
-    services: ServiceRouter::bindings(&bound, shared.routes, shared.dispatcher),
+    services: ServiceRouter::bindings(
+      &bound,
+      &settings.dispatch_namespaces,
+      shared.routes,
+      shared.dispatcher,
+    ),
   };
   let loaded = Loaded {
     name: &name,

@@ -7,6 +7,7 @@ pub mod deploy;
 mod deploy_assets;
 pub mod dev;
 mod dev_workers;
+pub mod dispatch;
 pub mod edge;
 pub mod init;
 pub mod kv;

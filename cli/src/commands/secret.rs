@@ -35,6 +35,9 @@ pub struct SecretArgs {
   /// unless the environment names it.
   #[arg(long, short = 'e', value_name = "ENV", global = true)]
   env: Option<String>,
+  /// The dispatch namespace the worker is a user worker of, if it is one.
+  #[arg(long, value_name = "NAMESPACE", global = true)]
+  dispatch_namespace: Option<String>,
   #[command(flatten)]
   api: ApiArgs,
 }
@@ -129,7 +132,11 @@ fn changed(answer: &Value) -> String {
 pub fn run(args: SecretArgs) -> anyhow::Result<()> {
   let api = Api::new(&args.api)?;
   let worker = worker_name(args.name, args.env.as_deref())?;
-  let base = format!("/workers/{}/secrets", utf8_percent_encode(&worker, SEGMENT));
+  let worker = utf8_percent_encode(&worker, SEGMENT).to_string();
+  let base = format!(
+    "{}/secrets",
+    super::dispatch::worker_path(args.dispatch_namespace.as_deref(), &worker)
+  );
   let runtime = tokio::runtime::Builder::new_current_thread()
     .enable_all()
     .build()

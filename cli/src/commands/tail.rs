@@ -30,6 +30,9 @@ pub struct TailArgs {
   /// is given: `<name>-<env>` unless the environment names it.
   #[arg(long, short = 'e', value_name = "ENV")]
   env: Option<String>,
+  /// The dispatch namespace the worker is a user worker of, if it is one.
+  #[arg(long, value_name = "NAMESPACE")]
+  dispatch_namespace: Option<String>,
   #[command(flatten)]
   api: ApiArgs,
 }
@@ -136,7 +139,8 @@ pub fn run(args: TailArgs) -> anyhow::Result<()> {
     .build()
     .context("starting Tokio")?;
   runtime.block_on(async {
-    let response = api.open(&format!("/workers/{worker}/tail")).await?;
+    let path = super::dispatch::worker_path(args.dispatch_namespace.as_deref(), &worker);
+    let response = api.open(&format!("{path}/tail")).await?;
     let mut body = response.bytes_stream();
     let mut buffer = Vec::new();
     let stdout = std::io::stdout();

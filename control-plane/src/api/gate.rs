@@ -1,7 +1,9 @@
 //! The one authorization gate: what every API call needs, from its method
 //! and route alone, decided before any handler runs. A route missing from
 //! [`ROUTES`] is not served at all, so a new call cannot slip through
-//! without a decision.
+//! without a decision. A call on a dispatch namespace's user worker
+//! (`dispatch-namespaces/*/workers/*/…`) reaches the gate as the worker
+//! call it is (`workers/*/…`), and needs what that needs.
 
 use http::{Method, StatusCode};
 
@@ -38,6 +40,14 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
   ("POST", "workers/*/secrets", Need::Scope(Scope::Deploy)),
   ("PUT", "workers/*/secrets/*", Need::Scope(Scope::Deploy)),
   ("DELETE", "workers/*/secrets/*", Need::Scope(Scope::Deploy)),
+  ("GET", "dispatch-namespaces", Need::Scope(Scope::ReadOnly)),
+  ("POST", "dispatch-namespaces", Need::Scope(Scope::Deploy)),
+  ("GET", "dispatch-namespaces/*", Need::Scope(Scope::ReadOnly)),
+  (
+    "DELETE",
+    "dispatch-namespaces/*",
+    Need::Scope(Scope::Deploy),
+  ),
   ("GET", "routes", Need::Scope(Scope::ReadOnly)),
   ("PUT", "routes", Need::Scope(Scope::Deploy)),
   ("DELETE", "routes", Need::Scope(Scope::Deploy)),

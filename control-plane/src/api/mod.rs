@@ -24,10 +24,13 @@
 //! Static assets' bytes are under `/v1/assets` (see [`assets`]), KV calls
 //! under `/v1/kv/namespaces` (see [`kv`]), TLS certificates
 //! for edges under `/v1/certificates` (see [`certs`]), a worker's secrets
-//! under `/v1/workers/{worker}/secrets` (see [`secrets`]).
+//! under `/v1/workers/{worker}/secrets` (see [`secrets`]), dispatch
+//! namespaces and their user workers under `/v1/dispatch-namespaces` (see
+//! [`dispatch`]).
 
 mod assets;
 mod certs;
+mod dispatch;
 mod error;
 pub mod gate;
 mod kv;
@@ -96,6 +99,10 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
       "no API at {path}; the API is under /v1"
     )));
   };
+  // A user worker's calls are the worker calls of its stored name.
+  let user_worker = dispatch::user_worker_call(segments)?;
+  let rewritten = user_worker.as_ref().map(|call| call.segments());
+  let segments: &[&str] = rewritten.as_deref().unwrap_or(segments);
   // Every call is decided here, before any handler runs.
   let need = gate::need(&method, segments)?;
   if need == gate::Need::Nothing {
@@ -112,6 +119,13 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
       serde_json::json!({ "id": token.id, "scope": token.scope, "label": token.label }),
     ));
   }
+  if let Some(call) = &user_worker {
+    dispatch::check_exists(app, &call.namespace).await?;
+  }
+  if let Some((&"dispatch-namespaces", segments)) = segments.split_first() {
+    let (status, body) = dispatch::route(app, segments, request).await?;
+    return Ok(Reply::Json(status, body));
+  }
   if let Some((&"kv", segments)) = segments.split_first() {
     return kv::route(app, segments, request).await;
   }
@@ -123,11 +137,11 @@ async fn route(app: &Arc<ControlPlane>, request: Request<Incoming>) -> Result<Re
     return certs::route(app, segments, request).await;
   }
   if let ["workers", worker, "secrets", rest @ ..] = segments {
-    let (status, body) = secrets::route(app, worker_name(worker)?, rest, request).await?;
+    let (status, body) = secrets::route(app, path_worker(worker)?, rest, request).await?;
     return Ok(Reply::Json(status, body));
   }
   if let (&Method::GET, ["workers", worker, "tail"]) = (&method, segments) {
-    return Ok(Reply::Stream(tail::stream(app, worker_name(worker)?)));
+    return Ok(Reply::Stream(tail::stream(app, path_worker(worker)?)));
   }
   let (status, body) = platform(app, request, token_hash, &path, segments).await?;
   Ok(Reply::Json(status, body))
@@ -145,7 +159,7 @@ async fn platform(
   let method = request.method().clone();
   match (&method, segments) {
     (&Method::POST, ["workers", worker, "versions"]) => {
-      let worker = worker_name(worker)?;
+      let worker = path_worker(worker)?;
       let bytes = read_body(request, MAX_BODY_BYTES).await?;
       let bundle = Bundle::from_json(&bytes)?;
       kv::check_bindings(store, &bundle).await?;
@@ -171,11 +185,11 @@ async fn platform(
       Ok((status, serde_json::to_value(uploaded).unwrap_or_default()))
     }
     (&Method::GET, ["workers", worker, "versions"]) => {
-      let versions = store.versions(worker_name(worker)?).await?;
+      let versions = store.versions(path_worker(worker)?).await?;
       Ok((StatusCode::OK, serde_json::json!({ "versions": versions })))
     }
     (&Method::POST, ["workers", worker, "deployments"]) => {
-      let worker = worker_name(worker)?;
+      let worker = path_worker(worker)?;
       let shares = read_json::<DeployRequest>(request).await?.shares()?;
       let deployment = store.deploy(worker, shares).await?;
       app.changed(deployment.epoch);
@@ -185,7 +199,7 @@ async fn platform(
       ))
     }
     (&Method::GET, ["workers", worker, "triggers"]) => {
-      let worker = worker_name(worker)?;
+      let worker = path_worker(worker)?;
       let triggers = triggers(store, &worker).await?;
       let recent: Vec<serde_json::Value> = store
         .firings(worker.clone(), 20)
@@ -208,14 +222,14 @@ async fn platform(
       ))
     }
     (&Method::GET, ["workers", worker, "deployments"]) => {
-      let deployments = store.deployments(worker_name(worker)?).await?;
+      let deployments = store.deployments(path_worker(worker)?).await?;
       Ok((
         StatusCode::OK,
         serde_json::json!({ "deployments": deployments }),
       ))
     }
     (&Method::POST, ["workers", worker, "rollback"]) => {
-      let worker = worker_name(worker)?;
+      let worker = path_worker(worker)?;
       let deployment = store.rollback(worker).await?;
       app.changed(deployment.epoch);
       Ok((
@@ -224,7 +238,7 @@ async fn platform(
       ))
     }
     (&Method::DELETE, ["workers", worker]) => {
-      let worker = worker_name(worker)?;
+      let worker = path_worker(worker)?;
       let deployment = store.remove_worker(worker).await?;
       app.changed(deployment.epoch);
       Ok((
@@ -412,18 +426,27 @@ async fn authenticate<B>(
 /// Checks a worker name: 1 to 63 lowercase letters, digits and `-`,
 /// starting with a letter or digit (it becomes part of host names).
 pub fn worker_name(name: &str) -> Result<String, ApiError> {
-  let valid = !name.is_empty()
-    && name.len() <= 63
-    && name
-      .bytes()
-      .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    && !name.starts_with('-');
-  if valid {
+  if outpost_protocol::is_worker_name(name) {
     Ok(name.to_owned())
   } else {
     Err(ApiError::bad_request(format!(
       "bad worker name {name:?}: use 1 to 63 lowercase letters, digits and -, not starting with -"
     )))
+  }
+}
+
+/// Checks the worker a path names: a worker's name, or the stored name of
+/// a dispatch namespace's user worker (`<ns>/<name>`), which only
+/// [`dispatch::user_worker_call`]'s rewrite puts in a path.
+fn path_worker(name: &str) -> Result<String, ApiError> {
+  match name.split_once('/') {
+    Some((namespace, worker))
+      if outpost_protocol::is_worker_name(namespace)
+        && outpost_protocol::is_worker_name(worker) =>
+    {
+      Ok(name.to_owned())
+    }
+    _ => worker_name(name),
   }
 }
 

@@ -12,6 +12,7 @@ mod certs;
 mod crons;
 mod crons_postgres;
 mod crons_sqlite;
+mod dispatch;
 mod kv;
 mod kv_postgres;
 mod kv_sqlite;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use assets::AssetStore;
 pub use certs::{CertStore, StoredCertificate};
 pub use crons::{CronStore, FiringKey, FiringRecord};
+pub use dispatch::{DispatchNamespaceInfo, DispatchStore, UserWorkerInfo};
 pub use kv::{KvNamespaceInfo, KvStore, KvWrite};
 pub use postgres::{Change, PostgresStore, listen_for_changes};
 pub use secrets::{SecretStore, SecretsBase, SecretsChanged};
@@ -195,7 +197,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The control plane's storage. Every method is one transaction.
 pub trait Store:
-  KvStore + CertStore + SecretStore + CronStore + AssetStore + Send + Sync + 'static
+  KvStore + CertStore + SecretStore + CronStore + AssetStore + DispatchStore + Send + Sync + 'static
 {
   /// Stores a token's hash with its scope.
   fn create_token(

@@ -139,6 +139,9 @@ const MIGRATIONS: &[&str] = &[
   r#"
   CREATE TABLE assets (hash TEXT PRIMARY KEY, bytes BYTEA NOT NULL, size BIGINT NOT NULL);
 "#,
+  // Dispatch namespaces; their user workers are workers named
+  // `<namespace>/<name>`.
+  super::dispatch::DISPATCH_NAMESPACES_TABLE,
 ];
 
 impl From<tokio_postgres::Error> for StoreError {

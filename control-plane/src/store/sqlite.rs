@@ -107,6 +107,9 @@ const MIGRATIONS: &[&str] = &[
   r#"
   CREATE TABLE assets (hash TEXT PRIMARY KEY, bytes BLOB NOT NULL, size BIGINT NOT NULL);
 "#,
+  // Dispatch namespaces; their user workers are workers named
+  // `<namespace>/<name>`.
+  super::dispatch::DISPATCH_NAMESPACES_TABLE,
 ];
 
 /// The SQLite store.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use outpost_protocol::{KvBackend, KvBinding, Limits, ServiceBinding};
+use outpost_protocol::{DispatchNamespaceBinding, KvBackend, KvBinding, Limits, ServiceBinding};
 use outpost_runtime::{KvNamespace, OutboundPolicy, PolicyError, WorkerLimits};
 
 mod dotenv;
@@ -46,6 +46,8 @@ pub struct WorkerSettings {
   pub crons: Vec<crate::scheduled::CronTrigger>,
   /// Its service bindings.
   pub services: Vec<ServiceBinding>,
+  /// Its dispatch namespace bindings.
+  pub dispatch_namespaces: Vec<DispatchNamespaceBinding>,
 }
 
 /// Reads the project config of `dir` (outpost.toml and wrangler's files)
@@ -87,6 +89,7 @@ pub fn read_worker_settings(
     nodejs_compat: project.nodejs_compat(),
     kv_namespaces: project.kv_for_local(),
     services: project.services,
+    dispatch_namespaces: project.dispatch_namespaces,
     name: project.name,
     main: project.main,
     vars: project.vars,

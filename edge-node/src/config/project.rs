@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use outpost_protocol::{KvBinding, Limits, ServiceBinding};
+use outpost_protocol::{DispatchNamespaceBinding, KvBinding, Limits, ServiceBinding};
 use serde_json::{Map, Value};
 
 use super::ConfigError;
@@ -84,6 +84,8 @@ pub struct Project {
   pub kv_namespaces: Vec<KvConfig>,
   /// Service bindings (`[[services]]`).
   pub services: Vec<ServiceBinding>,
+  /// Dispatch namespace bindings (`[[dispatch_namespaces]]`).
+  pub dispatch_namespaces: Vec<DispatchNamespaceBinding>,
   /// `triggers.crons`.
   pub crons: Vec<String>,
   /// `[assets]`.
@@ -279,6 +281,10 @@ fn to_project(path: &Path, tree: Map<String, Value>) -> Result<Project, ConfigEr
       "vars" => project.vars = vars(path, &value).map_err(|m| fail(&key, m))?,
       "kv_namespaces" => project.kv_namespaces = kv(path, &value).map_err(|m| fail(&key, m))?,
       "services" => project.services = services(path, &value).map_err(|m| fail(&key, m))?,
+      "dispatch_namespaces" => {
+        project.dispatch_namespaces =
+          dispatch_namespaces(path, &value).map_err(|m| fail(&key, m))?;
+      }
       "routes" | "route" => {
         let list = match value {
           Value::Array(items) => items,
@@ -481,6 +487,22 @@ fn services(path: &Path, value: &Value) -> Result<Vec<ServiceBinding>, String> {
       binding: get("binding")?.ok_or("each entry needs a `binding`")?,
       service: get("service")?.ok_or("each entry needs a `service`")?,
       entrypoint: get("entrypoint")?,
+    })
+  })
+}
+
+/// `[[dispatch_namespaces]]`: each `{ binding, namespace }`. Other keys
+/// are warned about and ignored; among them `outbound`, since user
+/// workers' `fetch()` goes out under their own outbound policy.
+fn dispatch_namespaces(
+  path: &Path,
+  value: &Value,
+) -> Result<Vec<DispatchNamespaceBinding>, String> {
+  let known = ["binding", "namespace"];
+  table_list(path, "dispatch_namespaces", value, &known, |get| {
+    Ok(DispatchNamespaceBinding {
+      binding: get("binding")?.ok_or("each entry needs a `binding`")?,
+      namespace: get("namespace")?.ok_or("each entry needs a `namespace`")?,
     })
   })
 }

@@ -15,6 +15,8 @@ const denoFetch = core.loadExtScript("ext:deno_fetch/26_fetch.js");
  */
 class RequestScope {
   subrequests = 0;
+  /** How many it may make, read from the host on the first. */
+  subrequestLimit = -1;
   /** @param {number} rid the request's resource id, which names it in log lines */
   constructor(rid) {
     this.rid = rid;
@@ -51,10 +53,6 @@ function currentRequestRid() {
   return scope === null ? -1 : scope.rid;
 }
 
-// Read from the host once per isolate, on the first fetch: an isolate only
-// ever runs one worker.
-let subrequestLimit = -1;
-
 /**
  * Counts one subrequest (a fetch() or an outbound WebSocket) against the
  * incoming request being handled. Returns the error to raise instead, if
@@ -70,11 +68,12 @@ function takeSubrequest(what) {
         "in a worker's global scope",
     );
   }
-  if (subrequestLimit < 0) subrequestLimit = op_fetch_subrequest_limit();
-  if (scope.subrequests >= subrequestLimit) {
+  // Per request: a dispatcher may set a lower limit on one call.
+  if (scope.subrequestLimit < 0) scope.subrequestLimit = op_fetch_subrequest_limit(scope.rid);
+  if (scope.subrequests >= scope.subrequestLimit) {
     return new Error(
-      `Too many subrequests: one request may make at most ${subrequestLimit} (the worker's ` +
-        "[limits] subrequests)",
+      `Too many subrequests: this request may make at most ${scope.subrequestLimit} (the ` +
+        "worker's [limits] subrequests, or its dispatcher's limit)",
     );
   }
   scope.subrequests++;

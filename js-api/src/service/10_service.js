@@ -3,6 +3,10 @@
 // request being handled, and goes straight to the host
 // (runtime/src/ext/service): no outbound fetch() and, for RPC, no Request
 // or Response on this side.
+//
+// A dispatch namespace ([[dispatch_namespaces]]) is the same stub per user
+// worker: env.DISPATCHER.get(name, args, { limits }) names the worker and
+// the limits its calls run under.
 import { core, primordials } from "ext:core/mod.js";
 import { op_service_fetch, op_service_rpc } from "ext:core/ops";
 import { currentRequestRid, takeSubrequest } from "ext:outpost_fetch/10_outbound.js";
@@ -10,11 +14,17 @@ import { currentRequestRid, takeSubrequest } from "ext:outpost_fetch/10_outbound
 const {
   ArrayPrototypeIncludes,
   ArrayPrototypePush,
+  MathFloor,
+  MathMin,
+  NumberIsFinite,
   ObjectFreeze,
   ObjectHasOwn,
   ObjectPrototypeIsPrototypeOf,
   PromiseReject,
+  JSONStringify,
   Proxy,
+  RangeError,
+  String,
   StringPrototypeSplit,
   TypeError,
 } = primordials;
@@ -51,23 +61,41 @@ function headerPairs(text) {
 }
 
 /**
- * A request to the worker bound as `binding`, answered as fetch() would
- * be (no redirects followed: the callee's answer is the answer).
- * @param {string} binding
+ * Where a stub's calls go: a service binding, or a user worker of the
+ * dispatch namespace bound as `binding`, with the limits its calls run
+ * under (-1: the worker's own).
+ */
+class Target {
+  constructor(binding, worker = null, cpuMs = -1, subRequests = -1) {
+    // What the host takes: `<binding>/<worker>` for a user worker (no
+    // binding name holds a `/`).
+    this.name = worker === null ? binding : `${binding}/${worker}`;
+    this.cpuMs = cpuMs;
+    this.subRequests = subRequests;
+    this.label = worker === null ? `env.${binding}` : `env.${binding}.get(${JSONStringify(worker)})`;
+  }
+}
+
+/**
+ * A request to the worker `target` names, answered as fetch() would be
+ * (no redirects followed: the callee's answer is the answer).
+ * @param {Target} target
  * @param {RequestInfo} input
  * @param {RequestInit} [init]
  */
-async function serviceFetch(binding, input, init) {
+async function serviceFetch(target, input, init) {
   // A Request handed on as it is (a dispatcher's case) is sent as it is:
   // its body goes to the callee either way.
   const request = init === undefined && ObjectPrototypeIsPrototypeOf(RequestPrototype, input)
     ? input
     : new Request(input, init);
-  const refusal = takeSubrequest(`env.${binding}.fetch()`);
+  const refusal = takeSubrequest(`${target.label}.fetch()`);
   if (refusal !== null) throw refusal;
   const body = request.body === null ? null : resourceForReadableStream(request.body);
   const { 0: status, 1: answerHeaders, 2: bytes, 3: stream } = await op_service_fetch(
-    binding,
+    target.name,
+    target.cpuMs,
+    target.subRequests,
     currentRequestRid(),
     request.method,
     request.url,
@@ -80,15 +108,17 @@ async function serviceFetch(binding, input, init) {
 }
 
 /**
- * Calls method `name` of the bound worker's entrypoint with `args`, which
- * travel V8-serialized (structured clone); the result comes back the same
- * way, and an error the method threw is rethrown here.
+ * Calls method `name` of the entrypoint of the worker `target` names with
+ * `args`, which travel V8-serialized (structured clone); the result comes
+ * back the same way, and an error the method threw is rethrown here.
  */
-async function rpcCall(binding, name, args) {
-  const refusal = takeSubrequest(`env.${binding}.${name}()`);
+async function rpcCall(target, name, args) {
+  const refusal = takeSubrequest(`${target.label}.${name}()`);
   if (refusal !== null) throw refusal;
   const { 0: kind, 1: bytes, 2: stream } = await op_service_rpc(
-    binding,
+    target.name,
+    target.cpuMs,
+    target.subRequests,
     currentRequestRid(),
     encodeURIComponent(name),
     core.serialize(args),
@@ -100,15 +130,16 @@ async function rpcCall(binding, name, args) {
 }
 
 /**
- * The `env` binding for service `binding`: `fetch()` sends it a request;
- * any other method calls the method of that name on its entrypoint (RPC).
+ * A stub for the worker `target` names: `fetch()` sends it a request; any
+ * other method calls the method of that name on its entrypoint (RPC).
+ * @param {Target} target
  */
-export function serviceBinding(binding) {
+function stub(target) {
   const methods = { __proto__: null };
   const stub = {
     fetch(input, init = undefined) {
       try {
-        return serviceFetch(binding, input, init);
+        return serviceFetch(target, input, init);
       } catch (err) {
         return PromiseReject(err);
       }
@@ -121,8 +152,46 @@ export function serviceBinding(binding) {
     get(target, name) {
       if (typeof name !== "string" || name === "then") return target[name];
       if (ObjectHasOwn(target, name)) return target[name];
-      methods[name] ??= (...args) => rpcCall(binding, name, args);
+      methods[name] ??= (...args) => rpcCall(target, name, args);
       return methods[name];
+    },
+  });
+}
+
+/** The `env` binding for service `binding`. */
+export function serviceBinding(binding) {
+  return stub(new Target(binding));
+}
+
+/**
+ * A limit of `get()`'s options as the host takes it: a whole number up to
+ * 2^31 - 1, or -1 when not given.
+ */
+function limitOf(limits, key) {
+  const value = limits?.[key];
+  if (value === undefined || value === null) return -1;
+  if (typeof value !== "number" || !NumberIsFinite(value) || value < 0) {
+    throw new RangeError(`limits.${key} must be a number of 0 or more, not ${String(value)}`);
+  }
+  return MathMin(MathFloor(value), 0x7fffffff);
+}
+
+/**
+ * The `env` binding for the dispatch namespace bound as `binding`:
+ * `get(name, args, { limits: { cpuMs, subRequests } })` gives a stub for
+ * user worker `name`, whose calls run under those limits (each only ever
+ * lowering the user worker's own). A name the namespace does not hold
+ * fails on the first call, with an error whose message starts "Worker
+ * not found". `args` are accepted and not passed on.
+ */
+export function dispatchNamespace(binding) {
+  return ObjectFreeze({
+    get(name, args = undefined, options = undefined) {
+      if (typeof name !== "string" || name === "") {
+        throw new TypeError(`env.${binding}.get() needs a user worker's name`);
+      }
+      const limits = options?.limits;
+      return stub(new Target(binding, name, limitOf(limits, "cpuMs"), limitOf(limits, "subRequests")));
     },
   });
 }

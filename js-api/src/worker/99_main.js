@@ -8,7 +8,7 @@ import { serveRequests, warmUp } from "ext:outpost_serve/20_dispatch.js";
 import { currentRequestRid, handleWasmStreaming } from "ext:outpost_fetch/10_outbound.js";
 import { kvNamespace } from "ext:outpost_kv/10_kv.js";
 import { assetsBinding } from "ext:outpost_assets/10_assets.js";
-import { serviceBinding } from "ext:outpost_service/10_service.js";
+import { dispatchNamespace, serviceBinding } from "ext:outpost_service/10_service.js";
 import { setBindings } from "ext:outpost_node/02_bindings.js";
 import { WorkerEntrypoint } from "node:outpost/cloudflare-workers";
 import { Buffer } from "node:buffer";
@@ -63,14 +63,16 @@ const {
 
 /**
  * `env` from the host's JSON: the vars, a KVNamespace per KV binding, the
- * assets binding if there is one, and a fetcher per service binding.
+ * assets binding if there is one, a fetcher per service binding, and a
+ * `get()` per dispatch namespace.
  */
-function buildEnv(vars, kv, assets, services) {
+function buildEnv(vars, kv, assets, services, namespaces) {
   const env = vars;
   const bindings = ObjectKeys(kv);
   for (let i = 0; i < bindings.length; i++) env[bindings[i]] = kvNamespace(kv[bindings[i]]);
   if (assets) env[assets] = assetsBinding();
   for (let i = 0; i < services.length; i++) env[services[i]] = serviceBinding(services[i]);
+  for (let i = 0; i < namespaces.length; i++) env[namespaces[i]] = dispatchNamespace(namespaces[i]);
   return ObjectFreeze(env);
 }
 
@@ -218,8 +220,8 @@ function noFetch() {
  * @returns {(namespace: object) => Function}
  */
 function bootstrap(envJson) {
-  const { vars, kv, assets, services, nodejsCompat } = JSONParse(envJson);
-  const env = buildEnv(vars, kv, assets, services);
+  const { vars, kv, assets, services, namespaces, nodejsCompat } = JSONParse(envJson);
+  const env = buildEnv(vars, kv, assets, services, namespaces);
   setBindings(env);
   // As Workers with nodejs_compat: Node's own globals too.
   if (nodejsCompat) {

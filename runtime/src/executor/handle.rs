@@ -31,6 +31,10 @@ pub enum DispatchError {
 /// A job to run on the executor's thread; see [`ExecutorHandle::spawn`].
 pub(super) type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 
+#[allow(
+  clippy::large_enum_variant,
+  reason = "requests are nearly every message: boxing them would cost an allocation each"
+)]
 pub(super) enum Message {
   Spawn(Job),
   /// Install a version now, or (`lazy`) stage it for the next request.

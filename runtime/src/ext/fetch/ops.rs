@@ -60,10 +60,12 @@ fn client(state: &mut OpState, policy: Arc<OutboundPolicy>) -> Result<Client, Ou
   Ok(client)
 }
 
-/// The `fetch()` calls one incoming request may make.
+/// The subrequests incoming request `rid` may make: the worker's limit,
+/// or its caller's if that is lower.
 #[op2(fast)]
-pub fn op_fetch_subrequest_limit(state: &mut OpState) -> u32 {
-  config(state).max_subrequests
+pub fn op_fetch_subrequest_limit(state: &mut OpState, #[smi] rid: ResourceId) -> u32 {
+  let own = config(state).max_subrequests;
+  crate::ext::serve::subrequest_limit_of(state, rid).map_or(own, |call| call.min(own))
 }
 
 /// Checks a URL's host before anything is sent: IP literals against the

@@ -13,14 +13,16 @@ mod types;
 
 pub use cpu::{CpuLedger, RequestSummary};
 pub use error::ServeError;
-pub use ops::{accept_batch, answer_all, awaiting_answer, expire, ray_of, service_depth_of};
+pub use ops::{
+  accept_batch, answer_all, awaiting_answer, expire, ray_of, service_depth_of, subrequest_limit_of,
+};
 #[allow(
   unused_imports,
   reason = "build.rs compiles this module without the library that re-exports these"
 )]
 pub use types::{
-  AnswerTracker, BodyError, Outbox, Reply, RequestBody, RequestCf, ResponseBody, RoutedRequest,
-  ScheduledEvent, ServeRequest, WorkerRequest, WorkerResponse,
+  AnswerTracker, BodyError, CallLimits, Outbox, Reply, RequestBody, RequestCf, ResponseBody,
+  RoutedRequest, ScheduledEvent, ServeRequest, WorkerRequest, WorkerResponse,
 };
 
 deno_core::extension!(

@@ -37,6 +37,8 @@ struct InflightRequest {
   service_depth: u8,
   /// The named entrypoint that serves it, if not the default export.
   entrypoint: Option<String>,
+  /// The subrequests its caller allows it, if fewer than the worker's.
+  subrequest_limit: Option<u32>,
   /// What `request.cf` says.
   cf: Option<super::types::RequestCf>,
   /// Where its worker is tailed: what its summary needs.
@@ -273,13 +275,14 @@ fn accept(state: &mut OpState, routed: RoutedRequest) -> RequestHead {
       .and_then(|depth| depth.to_str().ok()?.parse().ok())
       .unwrap_or(0),
     entrypoint: request.entrypoint.clone(),
+    subrequest_limit: request.limits.subrequests,
     cf: request.cf,
     tailed,
     status: Cell::new(0),
     outcome: Cell::new("ok"),
   });
   if let Some(ledger) = state.try_borrow::<CpuLedger>() {
-    ledger.open(rid);
+    ledger.open(rid, request.limits.cpu);
   }
   RequestHead {
     rid,
@@ -362,6 +365,10 @@ fn response_head(
       .map_err(|_| ServeError::InvalidHeader(String::from_utf8_lossy(&name).into_owned()))?;
     let value =
       HeaderValue::from_bytes(&value).map_err(|_| ServeError::InvalidHeader(name.to_string()))?;
+    // The platform's mark of a broken limit: a worker cannot claim one.
+    if name == "outpost-error" {
+      continue;
+    }
     map.append(name, value);
   }
   Ok((status, map))
@@ -408,6 +415,16 @@ pub fn service_depth_of(state: &OpState, rid: ResourceId) -> u8 {
     .resource_table
     .get::<InflightRequest>(rid)
     .map_or(0, |inflight| inflight.service_depth)
+}
+
+/// The subrequests the caller of request `rid` allows it, if it set a
+/// limit (a dispatcher worker's per-call limit).
+pub fn subrequest_limit_of(state: &OpState, rid: ResourceId) -> Option<u32> {
+  state
+    .resource_table
+    .get::<InflightRequest>(rid)
+    .ok()?
+    .subrequest_limit
 }
 
 /// The named entrypoint that serves request `rid`, if any: what JS asks

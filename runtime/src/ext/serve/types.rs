@@ -58,6 +58,20 @@ pub struct WorkerRequest {
   /// class) that serves this request or RPC call in place of the default
   /// export. Only a service binding sets it, never a client.
   pub entrypoint: Option<String>,
+  /// Tighter limits for this request than the worker's own, set by the
+  /// dispatcher worker that called it (`env.DISPATCHER.get(name, args,
+  /// { limits })`). Only a dispatch namespace binding sets them.
+  pub limits: CallLimits,
+}
+
+/// Limits a caller sets on one request, each under the worker's own: the
+/// lower of the two holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallLimits {
+  /// CPU time the request may use.
+  pub cpu: Option<std::time::Duration>,
+  /// Subrequests the request may make.
+  pub subrequests: Option<u32>,
 }
 
 /// One firing of a cron trigger.
@@ -84,6 +98,7 @@ impl WorkerRequest {
       scheduled: Some(event),
       rpc: None,
       entrypoint: None,
+      limits: CallLimits::default(),
     }
   }
 }

@@ -12,6 +12,12 @@
 //! callee's request carries the caller's `cf-ray`, so both workers' log
 //! lines and tails name the same ray, and its depth, at most [`MAX_DEPTH`].
 //! Worker code has no access to ops, so only these stubs make such calls.
+//!
+//! A dispatch namespace binding (`[[dispatch_namespaces]]`) is the same
+//! path with a user worker's name: `env.DISPATCHER.get(name, args,
+//! { limits })` gives a stub whose calls carry that name and the call's
+//! [`CallLimits`](crate::ext::serve::CallLimits) to the embedder, which looks the worker up in the
+//! namespace.
 
 mod body;
 mod ops;
@@ -31,22 +37,42 @@ pub const DEPTH_HEADER: &str = "x-outpost-service-depth";
 /// The most service hops below one incoming request.
 pub const MAX_DEPTH: u8 = 16;
 
+/// Where a service call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceTarget<'a> {
+  /// The binding called through.
+  pub binding: &'a str,
+  /// For a dispatch namespace binding, the user worker `get()` named.
+  pub worker: Option<&'a str>,
+}
+
+/// Why the embedder could not run a service call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceFailure {
+  /// The dispatch namespace holds no user worker of that name.
+  NoSuchWorker,
+  /// Anything else: what failed.
+  Failed(String),
+}
+
 /// What runs a worker's service bindings: the embedder's, since only it
 /// knows where the bound worker runs.
 pub trait ServiceFetcher: Send + Sync + std::fmt::Debug {
-  /// Runs `request` on the worker bound as `binding`.
+  /// Runs `request` on the worker `target` names.
   fn fetch(
     &self,
-    binding: &str,
+    target: ServiceTarget<'_>,
     request: WorkerRequest,
-  ) -> Pin<Box<dyn Future<Output = Result<WorkerResponse, String>>>>;
+  ) -> Pin<Box<dyn Future<Output = Result<WorkerResponse, ServiceFailure>>>>;
 }
 
 /// A worker's service bindings: their names in `env`, and what runs them.
 #[derive(Debug, Clone)]
 pub struct ServiceBindings {
-  /// Binding names, each `env.NAME`.
+  /// Service binding names, each `env.NAME`.
   pub names: Vec<String>,
+  /// Dispatch namespace binding names, each `env.NAME` with `get()`.
+  pub namespaces: Vec<String>,
   /// What runs a request to one of them.
   pub fetcher: Arc<dyn ServiceFetcher>,
 }
@@ -78,6 +104,26 @@ pub enum ServiceError {
     binding: String,
     /// What failed.
     why: String,
+  },
+  /// The dispatch namespace has no user worker of that name; the message
+  /// starts as Workers' does, which dispatchers test for.
+  #[class(generic)]
+  #[error("Worker not found: {worker:?} is not in the dispatch namespace bound as {binding}")]
+  NoSuchWorker {
+    /// The namespace's binding.
+    binding: String,
+    /// The user worker asked for.
+    worker: String,
+  },
+  /// A user worker broke a limit (its own or the dispatcher's) while
+  /// answering; thrown in the dispatcher, as in Workers.
+  #[class(generic)]
+  #[error("Worker {worker:?} exceeded its {limit}")]
+  Exceeded {
+    /// The user worker.
+    worker: String,
+    /// Which limit, in words.
+    limit: &'static str,
   },
 }
 

@@ -1,5 +1,6 @@
 //! The two calls a service binding's stubs make: a request (`fetch()`) and
-//! an entrypoint method (RPC).
+//! an entrypoint method (RPC). A dispatch namespace's stubs make the same
+//! two, naming a user worker and the call's limits.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,24 +12,107 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::sync::mpsc;
 
 use super::body::{self, ResponseStream};
-use super::{DEPTH_HEADER, MAX_DEPTH, ServiceBindings, ServiceError, ServiceFetcher};
-use crate::ext::serve::{RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
+use super::{
+  DEPTH_HEADER, MAX_DEPTH, ServiceBindings, ServiceError, ServiceFailure, ServiceFetcher,
+  ServiceTarget,
+};
+use crate::ext::serve::{CallLimits, RequestBody, ResponseBody, WorkerRequest, WorkerResponse};
 
 /// The header with which a callee marks an RPC answer that is an error
 /// (`error`) or a stream (`stream`).
 const RPC_ERROR_HEADER: &str = "x-outpost-rpc";
 
-/// What runs `binding`, and the host's headers for a request made for the
+/// One call as a stub names it: the binding, for a dispatch namespace the
+/// user worker, and the limits the dispatcher set on it.
+struct Call {
+  binding: String,
+  worker: Option<String>,
+  limits: CallLimits,
+}
+
+impl Call {
+  /// From the stub's arguments: `target` is the binding, or for a user
+  /// worker of a dispatch namespace `<binding>/<worker>` (no binding name
+  /// holds a `/`); a limit below 0 is none.
+  fn new(target: String, cpu_ms: i32, subrequests: i32) -> Self {
+    let limits = CallLimits {
+      cpu: u64::try_from(cpu_ms)
+        .ok()
+        .map(std::time::Duration::from_millis),
+      subrequests: u32::try_from(subrequests).ok(),
+    };
+    let (binding, worker) = match target.split_once('/') {
+      Some((binding, worker)) => (binding.to_owned(), Some(worker.to_owned())),
+      None => (target, None),
+    };
+    Self {
+      binding,
+      worker,
+      limits,
+    }
+  }
+
+  fn target(&self) -> ServiceTarget<'_> {
+    ServiceTarget {
+      binding: &self.binding,
+      worker: self.worker.as_deref(),
+    }
+  }
+
+  /// The op's error for what the embedder reported.
+  fn failed(&self, failure: ServiceFailure) -> ServiceError {
+    match (failure, &self.worker) {
+      (ServiceFailure::NoSuchWorker, Some(worker)) => ServiceError::NoSuchWorker {
+        binding: self.binding.clone(),
+        worker: worker.clone(),
+      },
+      (ServiceFailure::NoSuchWorker, None) => self.failed_because("no such worker".into()),
+      (ServiceFailure::Failed(why), _) => self.failed_because(why),
+    }
+  }
+
+  fn failed_because(&self, why: String) -> ServiceError {
+    ServiceError::Call {
+      binding: self.binding.clone(),
+      why,
+    }
+  }
+
+  /// A user worker's answer cut short by a limit is thrown in the
+  /// dispatcher, as Workers does; a service binding's caller gets the
+  /// answer (503) as it is.
+  fn check_limits(&self, response: &WorkerResponse) -> Result<(), ServiceError> {
+    let Some(worker) = &self.worker else {
+      return Ok(());
+    };
+    // `Termination::code`s; workers cannot set this header themselves.
+    let limit = match response.headers.get("outpost-error").map(|v| v.as_bytes()) {
+      Some(b"cpu-limit") => "CPU time limit",
+      Some(b"memory-limit") => "memory limit",
+      _ => return Ok(()),
+    };
+    Err(ServiceError::Exceeded {
+      worker: worker.clone(),
+      limit,
+    })
+  }
+}
+
+/// What runs `call`, and the host's headers for a request made for the
 /// calling request `caller`: its `cf-ray`, and the service depth one below
 /// it (`TooDeep` past the limit).
 fn prepare(
   state: &OpState,
-  binding: &str,
+  call: &Call,
   caller: ResourceId,
 ) -> Result<(Arc<dyn ServiceFetcher>, HeaderMap), ServiceError> {
+  let binding = call.binding.as_str();
   let fetcher = state
     .try_borrow::<ServiceBindings>()
-    .filter(|bindings| bindings.names.iter().any(|name| name == binding))
+    .filter(|bindings| match call.worker {
+      None => bindings.names.iter().any(|name| name == binding),
+      Some(_) => bindings.namespaces.iter().any(|name| name == binding),
+    })
     .map(|bindings| bindings.fetcher.clone())
     .ok_or_else(|| ServiceError::Unbound(binding.to_owned()))?;
   let depth = crate::ext::serve::service_depth_of(state, caller) + 1;
@@ -66,22 +150,30 @@ fn header_text(headers: &HeaderMap) -> String {
 }
 
 /// Sends `method url` with `headers` and the body in resource `body` (a
-/// ReadableStream JS made into one) to the worker bound as `binding`, for
-/// the calling request `caller`.
+/// ReadableStream JS made into one) to the worker `target` names (see
+/// [`Call::new`]) under the call's limits, for the calling request
+/// `caller`.
 #[op2]
 #[serde]
+#[allow(
+  clippy::too_many_arguments,
+  reason = "one op argument per part of the call"
+)]
 pub async fn op_service_fetch(
   state: Rc<RefCell<OpState>>,
-  #[string] binding: String,
+  #[string] target: String,
+  #[smi] cpu_ms: i32,
+  #[smi] subrequests: i32,
   #[smi] caller: ResourceId,
   #[string] method: String,
   #[string] url: String,
   #[string] headers: String,
   #[smi] body: Option<ResourceId>,
 ) -> Result<FetchAnswer, ServiceError> {
+  let call = Call::new(target, cpu_ms, subrequests);
   let (fetcher, mut sent, body) = {
     let mut state = state.borrow_mut();
-    let (fetcher, sent) = prepare(&state, &binding, caller)?;
+    let (fetcher, sent) = prepare(&state, &call, caller)?;
     let body = match body {
       Some(rid) => {
         let resource = state
@@ -117,12 +209,13 @@ pub async fn op_service_fetch(
     rpc: None,
     // The embedder's to set, from the binding.
     entrypoint: None,
+    limits: call.limits,
   };
-  let failed = |why: String| ServiceError::Call {
-    binding: binding.clone(),
-    why,
-  };
-  let response = fetcher.fetch(&binding, request).await.map_err(failed)?;
+  let response = fetcher
+    .fetch(call.target(), request)
+    .await
+    .map_err(|failure| call.failed(failure))?;
+  call.check_limits(&response)?;
   let WorkerResponse {
     status,
     headers,
@@ -136,10 +229,9 @@ pub async fn op_service_fetch(
       (None, Some(rid))
     }
     ResponseBody::WebSocket(_) => {
-      return Err(ServiceError::Call {
-        binding,
-        why: "a WebSocket from a service binding is not supported".into(),
-      });
+      return Err(
+        call.failed_because("a WebSocket from a service binding is not supported".into()),
+      );
     }
   };
   Ok((status.as_u16(), headers, body, stream))
@@ -165,18 +257,22 @@ const RPC_VALUE: u8 = 0;
 const RPC_THREW: u8 = 1;
 const RPC_STREAM: u8 = 2;
 
-/// Calls method `method` of the entrypoint bound as `binding` with `args`
-/// (V8-serialized) for the calling request `caller`.
+/// Calls method `method` of the entrypoint of the worker `target` names
+/// (see [`Call::new`]) under the call's limits, with `args`
+/// (V8-serialized), for the calling request `caller`.
 #[op2]
 #[serde]
 pub async fn op_service_rpc(
   state: Rc<RefCell<OpState>>,
-  #[string] binding: String,
+  #[string] target: String,
+  #[smi] cpu_ms: i32,
+  #[smi] subrequests: i32,
   #[smi] caller: ResourceId,
   #[string] method: String,
   #[buffer] args: JsBuffer,
 ) -> Result<RpcAnswer, ServiceError> {
-  let (fetcher, headers) = prepare(&state.borrow(), &binding, caller)?;
+  let call = Call::new(target, cpu_ms, subrequests);
+  let (fetcher, headers) = prepare(&state.borrow(), &call, caller)?;
   let (tx, rx) = mpsc::channel(1);
   let _ = tx.try_send(Ok(Bytes::copy_from_slice(&args)));
   // Closed, so the callee sees the end of the arguments.
@@ -190,12 +286,14 @@ pub async fn op_service_rpc(
     scheduled: None,
     rpc: Some(method),
     entrypoint: None,
+    limits: call.limits,
   };
-  let failed = |why: String| ServiceError::Call {
-    binding: binding.clone(),
-    why,
-  };
-  let response = fetcher.fetch(&binding, request).await.map_err(failed)?;
+  let failed = |why: String| call.failed_because(why);
+  let response = fetcher
+    .fetch(call.target(), request)
+    .await
+    .map_err(|failure| call.failed(failure))?;
+  call.check_limits(&response)?;
   let kind = match response.headers.get(RPC_ERROR_HEADER).map(|v| v.as_bytes()) {
     Some(b"error") => RPC_THREW,
     Some(b"stream") => RPC_STREAM,
