@@ -272,6 +272,8 @@ async fn rpc_reaches_entrypoint_methods_with_structured_clones_and_errors_and_na
       "missing": "TypeError: The RPC receiver does not implement the method \"nothing\".",
       "http": "math over HTTP",
       "counted": "1 2 3 4 5 ",
+      "summed": "total: 5050!",
+      "twoStreams": "TypeError: env.MATH.sum(): only one argument may be a ReadableStream",
       "admin": "admin of hello from math",
       "adminHttp": "admin over HTTP: POST /panel",
       "nobody": "TypeError: The worker has no entrypoint named \"Nobody\": export a class that extends WorkerEntrypoint",

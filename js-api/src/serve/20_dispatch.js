@@ -35,6 +35,7 @@ const {
   TypeError,
   TypedArrayPrototypeGetSymbolToStringTag,
   TypedArrayPrototypeSet,
+  TypedArrayPrototypeSubarray,
   Uint8Array,
 } = primordials;
 const { InnerBody } = core.loadExtScript("ext:deno_fetch/22_body.js");
@@ -381,7 +382,7 @@ function serveRequests(handle, describeError, scheduled = null, entrypoints = nu
   const onRpc = entrypoints?.rpc ?? noRpc;
   const one = (rid, method, url, hasBody, headerText) => {
     if (method === SCHEDULED) scheduledInScope(onScheduled, describeError, rid, url, headerText);
-    else if (method === RPC) rpcInScope(onRpc, describeError, rid, url, hasBody);
+    else if (method === RPC) rpcInScope(onRpc, describeError, rid, url, hasBody, headerText);
     else if (method === NAMED) {
       const space = StringPrototypeIndexOf(url, " ");
       const entrypoint = op_serve_entrypoint(rid);
@@ -451,24 +452,58 @@ const RPC_RESULT = [];
 const RPC_THREW = [["x-outpost-rpc", "error"]];
 const RPC_STREAM = [["x-outpost-rpc", "stream"]];
 
-/** An RPC call's arguments: its body, read straight from the host. */
-async function rpcArguments(rid, hasBody) {
+/** `chunks` as one array of `length` bytes. */
+function concat(chunks, length) {
+  if (chunks.length === 1) return chunks[0];
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (let i = 0; i < chunks.length; i++) {
+    TypedArrayPrototypeSet(bytes, chunks[i], at);
+    at += chunks[i].length;
+  }
+  return bytes;
+}
+
+/** The host's header that marks an RPC argument sent as a stream. */
+const STREAM_ARGUMENT = "x-outpost-rpc-stream\n";
+
+/**
+ * An RPC call's arguments: its body, read straight from the host. When
+ * argument `streamAt` is a ReadableStream, the body is the other
+ * arguments' length (4 bytes, big-endian) and bytes, then the stream's
+ * bytes, which it reads from the body as the method pulls them (until
+ * the method's result is answered).
+ */
+async function rpcArguments(rid, hasBody, streamAt) {
   if (!hasBody) return [];
   const chunks = [];
   let length = 0;
-  for (let chunk = await op_serve_read_body(rid); chunk !== null; chunk = await op_serve_read_body(rid)) {
+  let needed = streamAt < 0 ? Infinity : 4;
+  let chunk = null;
+  while (length < needed && (chunk = await op_serve_read_body(rid)) !== null) {
     ArrayPrototypePush(chunks, chunk);
     length += chunk.length;
-  }
-  let bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(length);
-  if (chunks.length !== 1) {
-    let at = 0;
-    for (let i = 0; i < chunks.length; i++) {
-      TypedArrayPrototypeSet(bytes, chunks[i], at);
-      at += chunks[i].length;
+    if (needed === 4 && length >= 4) {
+      const head = concat(chunks, length);
+      needed = 4 + ((head[0] << 24) | (head[1] << 16) | (head[2] << 8) | head[3]) >>> 0;
     }
   }
-  return core.deserialize(bytes);
+  const bytes = concat(chunks, length);
+  if (streamAt < 0) return core.deserialize(bytes);
+  if (length < needed) throw new TypeError("the RPC call's arguments ended early");
+  const args = core.deserialize(TypedArrayPrototypeSubarray(bytes, 4, needed));
+  const rest = TypedArrayPrototypeSubarray(bytes, needed);
+  args[streamAt] = new ReadableStream({
+    start(controller) {
+      if (rest.length > 0) controller.enqueue(rest);
+    },
+    async pull(controller) {
+      const next = await op_serve_read_body(rid);
+      if (next === null) controller.close();
+      else controller.enqueue(next);
+    },
+  }, { highWaterMark: 0 });
+  return args;
 }
 
 /**
@@ -479,7 +514,11 @@ async function rpcArguments(rid, hasBody) {
  * through the host's ops.
  * @param {(name: string, args: unknown[], ctx: ExecutionContext) => unknown} onRpc
  */
-function rpcInScope(onRpc, describeError, rid, encodedName, hasBody) {
+function rpcInScope(onRpc, describeError, rid, encodedName, hasBody, headerText) {
+  const marked = StringPrototypeIndexOf(headerText, STREAM_ARGUMENT);
+  const streamAt = marked < 0
+    ? -1
+    : Number(StringPrototypeSplit(StringPrototypeSlice(headerText, marked + STREAM_ARGUMENT.length), "\n")[0]);
   const outer = core.getAsyncContext();
   core.setAsyncContext(new RequestScope(rid));
   try {
@@ -492,7 +531,7 @@ function rpcInScope(onRpc, describeError, rid, encodedName, hasBody) {
       }
     };
     const entrypoint = op_serve_entrypoint(rid);
-    rpcArguments(rid, hasBody)
+    rpcArguments(rid, hasBody, streamAt)
       .then((args) => onRpc(decodeURIComponent(encodedName), args, ctx, entrypoint))
       .then(
         (value) =>

@@ -31,9 +31,8 @@ const {
 const { Request, RequestPrototype } = core.loadExtScript("ext:deno_fetch/23_request.js");
 const { headerListFromHeaders } = core.loadExtScript("ext:deno_fetch/20_headers.js");
 const { Response } = core.loadExtScript("ext:deno_fetch/23_response.js");
-const { readableStreamForRid, resourceForReadableStream } = core.loadExtScript(
-  "ext:deno_web/06_streams.js",
-);
+const { readableStreamForRid, ReadableStreamPrototype, resourceForReadableStream } = core
+  .loadExtScript("ext:deno_web/06_streams.js");
 
 // What op_service_rpc's answer is (its `RpcAnswer` kinds).
 const RPC_THREW = 1;
@@ -115,6 +114,21 @@ async function serviceFetch(target, input, init) {
 async function rpcCall(target, name, args) {
   const refusal = takeSubrequest(`${target.label}.${name}()`);
   if (refusal !== null) throw refusal;
+  // One argument may be a ReadableStream: it streams to the callee behind
+  // the others, which go serialized.
+  let streamAt = -1;
+  for (let i = 0; i < args.length; i++) {
+    if (!ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, args[i])) continue;
+    if (streamAt !== -1) {
+      throw new TypeError(`${target.label}.${name}(): only one argument may be a ReadableStream`);
+    }
+    streamAt = i;
+  }
+  let body = -1;
+  if (streamAt !== -1) {
+    body = resourceForReadableStream(args[streamAt]);
+    args[streamAt] = null;
+  }
   const { 0: kind, 1: bytes, 2: stream } = await op_service_rpc(
     target.name,
     target.cpuMs,
@@ -122,6 +136,8 @@ async function rpcCall(target, name, args) {
     currentRequestRid(),
     encodeURIComponent(name),
     core.serialize(args),
+    body,
+    streamAt,
   );
   if (kind === RPC_STREAM) return readableStreamForRid(stream);
   const value = core.deserialize(bytes);
@@ -149,9 +165,9 @@ function stub(target) {
     },
   };
   return new Proxy(ObjectFreeze(stub), {
-    get(target, name) {
-      if (typeof name !== "string" || name === "then") return target[name];
-      if (ObjectHasOwn(target, name)) return target[name];
+    get(own, name) {
+      if (typeof name !== "string" || name === "then") return own[name];
+      if (ObjectHasOwn(own, name)) return own[name];
       methods[name] ??= (...args) => rpcCall(target, name, args);
       return methods[name];
     },

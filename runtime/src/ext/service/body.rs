@@ -19,10 +19,14 @@ use crate::ext::serve::{BodyError, RequestBody};
 /// How many request chunks may wait for the callee.
 const CHUNKS_BUFFERED: usize = 8;
 
-/// The caller's request body for the callee: `resource` (a ReadableStream
-/// JS turned into one) pumped, on the caller's thread, into a channel.
-pub(super) fn from_resource(resource: Rc<dyn Resource>) -> RequestBody {
+/// The caller's request body for the callee: `first`, if given, then
+/// `resource` (a ReadableStream JS turned into one) pumped, on the
+/// caller's thread, into a channel.
+pub(super) fn from_resource(resource: Rc<dyn Resource>, first: Option<Bytes>) -> RequestBody {
   let (tx, rx) = mpsc::channel(CHUNKS_BUFFERED);
+  if let Some(first) = first {
+    let _ = tx.try_send(Ok(first));
+  }
   let mut stream = deno_fetch::ResourceToBodyAdapter::new(resource);
   tokio::task::spawn_local(async move {
     while let Some(chunk) = stream.next().await {

@@ -22,6 +22,11 @@ use crate::ext::serve::{CallLimits, RequestBody, ResponseBody, WorkerRequest, Wo
 /// (`error`) or a stream (`stream`).
 const RPC_ERROR_HEADER: &str = "x-outpost-rpc";
 
+/// The header that tells a callee which RPC argument is a ReadableStream:
+/// its body is then the serialized arguments behind their length (4 bytes,
+/// big-endian), followed by the stream's bytes.
+const RPC_STREAM_ARGUMENT_HEADER: &str = "x-outpost-rpc-stream";
+
 /// One call as a stub names it: the binding, for a dispatch namespace the
 /// user worker, and the limits the dispatcher set on it.
 struct Call {
@@ -180,7 +185,7 @@ pub async fn op_service_fetch(
           .resource_table
           .take_any(rid)
           .map_err(|err| ServiceError::Body(err.to_string()))?;
-        body::from_resource(resource)
+        body::from_resource(resource, None)
       }
       None => RequestBody::Empty,
     };
@@ -259,9 +264,15 @@ const RPC_STREAM: u8 = 2;
 
 /// Calls method `method` of the entrypoint of the worker `target` names
 /// (see [`Call::new`]) under the call's limits, with `args`
-/// (V8-serialized), for the calling request `caller`.
+/// (V8-serialized), for the calling request `caller`. Argument
+/// `stream_at`, if not -1, is the ReadableStream in resource `stream`, sent
+/// after the others (`null` in `args`).
 #[op2]
 #[serde]
+#[allow(
+  clippy::too_many_arguments,
+  reason = "one op argument per part of the call"
+)]
 pub async fn op_service_rpc(
   state: Rc<RefCell<OpState>>,
   #[string] target: String,
@@ -270,18 +281,39 @@ pub async fn op_service_rpc(
   #[smi] caller: ResourceId,
   #[string] method: String,
   #[buffer] args: JsBuffer,
+  #[smi] stream: i32,
+  #[smi] stream_at: i32,
 ) -> Result<RpcAnswer, ServiceError> {
   let call = Call::new(target, cpu_ms, subrequests);
-  let (fetcher, headers) = prepare(&state.borrow(), &call, caller)?;
-  let (tx, rx) = mpsc::channel(1);
-  let _ = tx.try_send(Ok(Bytes::copy_from_slice(&args)));
-  // Closed, so the callee sees the end of the arguments.
-  drop(tx);
+  let (fetcher, mut headers) = prepare(&state.borrow(), &call, caller)?;
+  let body = match ResourceId::try_from(stream).ok() {
+    None => {
+      let (tx, rx) = mpsc::channel(1);
+      let _ = tx.try_send(Ok(Bytes::copy_from_slice(&args)));
+      // Closed, so the callee sees the end of the arguments.
+      drop(tx);
+      RequestBody::Stream(rx)
+    }
+    Some(rid) => {
+      let resource = state
+        .borrow_mut()
+        .resource_table
+        .take_any(rid)
+        .map_err(|err| ServiceError::Body(err.to_string()))?;
+      let length = u32::try_from(args.len())
+        .map_err(|_| call.failed_because("the arguments are too large".into()))?;
+      let mut first = Vec::with_capacity(4 + args.len());
+      first.extend_from_slice(&length.to_be_bytes());
+      first.extend_from_slice(&args);
+      headers.insert(RPC_STREAM_ARGUMENT_HEADER, HeaderValue::from(stream_at));
+      body::from_resource(resource, Some(first.into()))
+    }
+  };
   let request = WorkerRequest {
     method: Method::POST,
     url: "http://rpc.invalid/".to_owned(),
     headers,
-    body: RequestBody::Stream(rx),
+    body,
     cf: None,
     scheduled: None,
     rpc: Some(method),
