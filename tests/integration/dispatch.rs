@@ -14,7 +14,7 @@ use outpost_control::secrets::SecretsKey;
 use crate::cluster::Control;
 use crate::control_api::Control as ApiControl;
 use crate::npm_projects::{control_and_edge, deploy_folder};
-use crate::util::{Backend, copy_tree, fixtures_dir, outpost};
+use crate::util::{Backend, DevProcess, copy_tree, fixtures_dir, outpost};
 
 on_both_stores!(namespaces_hold_user_workers_that_no_route_reaches);
 
@@ -228,6 +228,12 @@ async fn a_dispatcher_serves_user_workers_by_subdomain_under_their_limits() {
     "the dispatcher's ray reaches the user worker: {echoed}"
   );
 
+  // RPC reaches a user worker's entrypoint methods the same way.
+  let (status, body) = get_as(&client, &url, "bob.customers.test", "/rpc").await;
+  assert_eq!((status, body.as_str()), (200, "hello, the platform"));
+  let (_, body) = get_as(&client, &url, "carol.customers.test", "/rpc").await;
+  assert_eq!(body, "no customer carol\n");
+
   // A name the namespace does not hold: the dispatcher tells it apart.
   let (status, body) = get_as(&client, &url, "carol.customers.test", "/").await;
   assert_eq!((status, body.as_str()), (404, "no customer carol\n"));
@@ -292,4 +298,31 @@ async fn a_dispatcher_serves_user_workers_by_subdomain_under_their_limits() {
     ],
   );
   assert!(!ok && err.contains("no dispatch namespace"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outpost_dev_runs_a_dispatcher_with_user_workers_beside_it() {
+  let dispatch = fixtures_dir().join("dispatch");
+  let dev = DevProcess::start(
+    &dispatch,
+    &["dispatcher", "--user-worker", "customers=customer"],
+  )
+  .await;
+  let client = reqwest::Client::new();
+  let url = dev.url.trim_end_matches('/');
+  let (status, body) = get_as(&client, url, "customer.customers.test", "/x").await;
+  assert_eq!(status, 200, "{body}");
+  let echoed: Value = serde_json::from_str(&body).expect("JSON");
+  assert_eq!(echoed["host"], "customer.customers.test");
+  let (_, body) = get_as(&client, url, "customer.customers.test", "/rpc").await;
+  assert_eq!(body, "hello, the platform");
+  let (status, body) = get_as(&client, url, "nobody.customers.test", "/").await;
+  assert_eq!((status, body.as_str()), (404, "no customer nobody\n"));
+
+  // Without user workers, the dev server says why every get() finds none.
+  let bare = DevProcess::start(&dispatch, &["dispatcher"]).await;
+  let stderr = bare
+    .wait_for_stderr("--user-worker customers=", Duration::from_secs(5))
+    .await;
+  assert!(stderr.contains("no user workers here"), "{stderr}");
 }

@@ -34,6 +34,12 @@ pub struct DevArgs {
   /// request.
   others: Vec<PathBuf>,
 
+  /// A user worker of a dispatch namespace, as NAMESPACE=FOLDER: reached
+  /// only through a `[[dispatch_namespaces]]` binding's `get(name)`, by
+  /// its config's `name` (else its folder's). Repeatable.
+  #[arg(long = "user-worker", value_name = "NAMESPACE=FOLDER")]
+  user_workers: Vec<String>,
+
   /// The config environment (`[env.<name>]`), as wrangler's `--env`; also
   /// picks `.dev.vars.<name>` over `.dev.vars`.
   #[arg(long, short = 'e', value_name = "NAME")]
@@ -228,9 +234,23 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
       routes: &routes,
       dispatcher: &dispatcher,
     };
+    let mut user_workers = Vec::new();
+    for spec in &args.user_workers {
+      let Some((namespace, path)) = spec.split_once('=') else {
+        bail!("--user-worker {spec:?} is not NAMESPACE=FOLDER");
+      };
+      if !outpost_protocol::is_worker_name(namespace) {
+        bail!("--user-worker {spec:?}: a namespace is lowercase letters, digits and -");
+      }
+      user_workers.push((Some(namespace), Path::new(path)));
+    }
     let mut companions = Vec::new();
-    for path in &others {
-      let companion = dev_workers::start(path, &shared).await?;
+    let starts = others
+      .iter()
+      .map(|path| (None, path.as_path()))
+      .chain(user_workers);
+    for (namespace, path) in starts {
+      let companion = dev_workers::start(path, namespace, &shared).await?;
       let taken = |c: &dev_workers::Companion| c.name == companion.name;
       if companion.name == name || companions.iter().any(taken) {
         bail!(
@@ -257,6 +277,15 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
         "outpost dev: {} is bound to worker {:?}, which this dev server does not run; its calls will fail (add its folder: `outpost dev . ../{}`)",
         service.binding, service.service, service.service
       );
+    }
+    for dispatch in &settings.dispatch_namespaces {
+      let prefix = outpost_protocol::namespaced_worker(&dispatch.namespace, "");
+      if !running.iter().any(|name| name.starts_with(&prefix)) {
+        eprintln!(
+          "outpost dev: {} reaches dispatch namespace {:?}, which has no user workers here; every get() will find none (add some: `--user-worker {}=../folder`)",
+          dispatch.binding, dispatch.namespace, dispatch.namespace
+        );
+      }
     }
     let loaded = dev_workers::Loaded {
       name: &name,

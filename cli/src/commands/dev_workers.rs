@@ -1,7 +1,8 @@
 //! The other workers of `outpost dev a/ b/`: each from its own folder (its
 //! config, `.dev.vars`, KV bindings and service bindings), run beside the
 //! first and reached through service bindings, `<name>.localhost` or
-//! `/<name>/`.
+//! `/<name>/`; and the user workers of `--user-worker ns=dir`, reached
+//! only through a dispatch namespace binding.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use outpost_runtime::{OutboundPolicy, WorkerEnv};
 
 /// One more worker for the dev server.
 pub struct Companion {
-  /// Its name: the config's `name`, else its folder's.
+  /// Its name: the config's `name`, else its folder's; for a user worker,
+  /// `<namespace>/<name>`.
   pub name: String,
   /// The worker, loaded.
   pub worker: LocalWorker,
@@ -101,8 +103,13 @@ impl Loaded<'_> {
 }
 
 /// Loads the worker at `path` (a project folder, or an entry module whose
-/// folder holds its config).
-pub async fn start(path: &Path, shared: &Shared<'_>) -> anyhow::Result<Companion> {
+/// folder holds its config), as a user worker of dispatch namespace
+/// `namespace` if one is given.
+pub async fn start(
+  path: &Path,
+  namespace: Option<&str>,
+  shared: &Shared<'_>,
+) -> anyhow::Result<Companion> {
   let (folder, entry) = match path.is_dir() {
     true => (path.to_owned(), entry_in(path, shared.env)?),
     false => (
@@ -117,6 +124,10 @@ pub async fn start(path: &Path, shared: &Shared<'_>) -> anyhow::Result<Companion
       .ok()
       .and_then(|dir| dir.file_name()?.to_str().map(str::to_owned))
       .context("name the worker: `name` in its config")?,
+  };
+  let name = match namespace {
+    Some(namespace) => outpost_protocol::namespaced_worker(namespace, &name),
+    None => name,
   };
   let vars = settings
     .vars
