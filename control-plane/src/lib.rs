@@ -20,7 +20,8 @@
 //! - [`server`]: the API's HTTP server, `run(listener, app, shutdown)`.
 //! - [`sync_server`]: the QUIC endpoint edges hold their one connection to.
 //! - [`store`]: the storage trait, on SQLite or PostgreSQL; every change
-//!   edges see bumps the epoch. KV namespaces and entries live there too.
+//!   edges see bumps the epoch. KV namespaces and entries, and dispatch
+//!   namespaces, live there too.
 //! - [`tokens`]: API tokens, stored hashed.
 
 pub mod api;
