@@ -46,6 +46,8 @@ struct Tally {
   failed: u64,
   /// 200s with any other body: a half-applied version.
   other: Vec<String>,
+  /// Why the first few failed, for the assertion's message.
+  why: Vec<String>,
 }
 
 /// `clients` loops requesting `url` until `stop` is raised.
@@ -62,7 +64,16 @@ async fn load(url: String, clients: usize, stop: Arc<AtomicBool>) -> Tally {
       while !stop.load(Ordering::Relaxed) {
         let answer = match client.get(&url).send().await {
           Ok(response) if response.status() == 200 => response.text().await.ok(),
-          _ => None,
+          Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            tally.note(format!("{status}: {body}"));
+            None
+          }
+          Err(err) => {
+            tally.note(format!("{err:?}"));
+            None
+          }
         };
         match answer.as_deref() {
           Some("v1/v1") => tally.v1 += 1,
@@ -85,8 +96,17 @@ async fn load(url: String, clients: usize, stop: Arc<AtomicBool>) -> Tally {
     total.v2 += tally.v2;
     total.failed += tally.failed;
     total.other.extend(tally.other);
+    total.why.extend(tally.why);
   }
   total
+}
+
+impl Tally {
+  fn note(&mut self, why: String) {
+    if self.why.len() < 5 {
+      self.why.push(why);
+    }
+  }
 }
 
 #[tokio::test(flavor = "multi_thread")]
