@@ -14,6 +14,9 @@ import { currentRequestRid, takeSubrequest } from "ext:outpost_fetch/10_outbound
 const {
   ArrayPrototypeIncludes,
   ArrayPrototypePush,
+  JSONStringify,
+  MapPrototypeGet,
+  MapPrototypeSet,
   MathFloor,
   MathMin,
   NumberIsFinite,
@@ -21,9 +24,9 @@ const {
   ObjectHasOwn,
   ObjectPrototypeIsPrototypeOf,
   PromiseReject,
-  JSONStringify,
   Proxy,
   RangeError,
+  SafeMap,
   String,
   StringPrototypeSplit,
   TypeError,
@@ -201,13 +204,28 @@ function limitOf(limits, key) {
  * not found". `args` are accepted and not passed on.
  */
 export function dispatchNamespace(binding) {
+  // A dispatcher calls get() on every request: its stubs are kept, by
+  // name and limits, up to STUBS_KEPT of them.
+  let stubs = new SafeMap();
   return ObjectFreeze({
     get(name, args = undefined, options = undefined) {
       if (typeof name !== "string" || name === "") {
         throw new TypeError(`env.${binding}.get() needs a user worker's name`);
       }
       const limits = options?.limits;
-      return stub(new Target(binding, name, limitOf(limits, "cpuMs"), limitOf(limits, "subRequests")));
+      const cpuMs = limitOf(limits, "cpuMs");
+      const subRequests = limitOf(limits, "subRequests");
+      const key = `${cpuMs} ${subRequests} ${name}`;
+      let found = MapPrototypeGet(stubs, key);
+      if (found === undefined) {
+        if (stubs.size >= STUBS_KEPT) stubs = new SafeMap();
+        found = stub(new Target(binding, name, cpuMs, subRequests));
+        MapPrototypeSet(stubs, key, found);
+      }
+      return found;
     },
   });
 }
+
+/** How many stubs a dispatch namespace binding keeps for reuse. */
+const STUBS_KEPT = 1024;
