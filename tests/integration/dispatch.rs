@@ -14,6 +14,7 @@ use outpost_control::secrets::SecretsKey;
 use crate::cluster::Control;
 use crate::control_api::Control as ApiControl;
 use crate::npm_projects::{control_and_edge, deploy_folder};
+use crate::tail::Tail;
 use crate::util::{Backend, DevProcess, copy_tree, fixtures_dir, outpost};
 
 on_both_stores!(namespaces_hold_user_workers_that_no_route_reaches);
@@ -227,6 +228,27 @@ async fn a_dispatcher_serves_user_workers_by_subdomain_under_their_limits() {
     echoed["ray"].as_str().is_some_and(|ray| !ray.is_empty()),
     "the dispatcher's ray reaches the user worker: {echoed}"
   );
+
+  // `outpost tail` follows a user worker through its namespace.
+  let tail = Tail::start_for(&control, "bob", &["--dispatch-namespace", "customers"]);
+  let deadline = Instant::now() + Duration::from_secs(20);
+  loop {
+    let (status, _) = get_as(&client, &url, "bob.customers.test", "/tailed").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let events = tail.events();
+    if events
+      .iter()
+      .any(|e| e["type"] == "request" && e["url"].as_str().is_some_and(|u| u.ends_with("/tailed")))
+    {
+      break;
+    }
+    assert!(
+      Instant::now() < deadline,
+      "the tail never showed bob's request: {events:#?}"
+    );
+  }
+  drop(tail);
 
   // RPC reaches a user worker's entrypoint methods the same way.
   let (status, body) = get_as(&client, &url, "bob.customers.test", "/rpc").await;
