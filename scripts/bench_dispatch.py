@@ -6,7 +6,7 @@ routing by subdomain, against the same workers served directly: issue
 docs/benchmarks.md.
 
     scripts/bench_dispatch.py [--workers 1000] [--rounds 3] [--seconds 10]
-                              [--connections 32] [--warmup 20]
+                              [--connections 32] [--warmup 20] [--threads N]
                               [--binary target/release/outpost]
 
 It starts `outpost control` and one `outpost edge`, creates namespace
@@ -107,12 +107,15 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int,
+                        help="the edge's executor threads (default: one per core)")
     parser.add_argument("--binary", default="target/release/outpost")
     args = parser.parse_args()
+    edge_args = ["--threads", str(args.threads)] if args.threads else []
     processes = []
     with tempfile.TemporaryDirectory() as work:
         try:
-            api, token, (edge_url,) = start_cluster(args.binary, work, 1, processes)
+            api, token, (edge_url,) = start_cluster(args.binary, work, 1, processes, edge_args)
             edge = processes[-1]
             call(api, token, "POST", "/dispatch-namespaces", {"name": "customers"})
             started = time.time()

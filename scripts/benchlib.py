@@ -31,10 +31,11 @@ def start(binary, args, ready):
     sys.exit(f"outpost {' '.join(args)} ended before it was ready: {lines}")
 
 
-def start_cluster(binary, data, edges, processes):
+def start_cluster(binary, data, edges, processes, edge_args=()):
     """Starts `outpost control` (SQLite in `data`/control) and `edges`
-    `outpost edge --control` nodes, appending each process to `processes`;
-    returns the API's URL, the admin token and the edges' URLs."""
+    `outpost edge --control` nodes (with `edge_args` more), appending each
+    process to `processes`; returns the API's URL, the admin token and the
+    edges' URLs."""
     control, lines = start(binary, ["control", "--data", f"{data}/control", "--listen",
                                     "127.0.0.1:0", "--sync-listen", "127.0.0.1:0", "--log", "warn"],
                            "API at")
@@ -47,7 +48,8 @@ def start_cluster(binary, data, edges, processes):
                                "--data", f"{data}/control"],
                               capture_output=True, text=True, check=True).stdout.strip()
         edge, lines = start(binary, ["edge", "--control", api, "--join", join, "--data",
-                                     f"{data}/edge{n}", "--port", "0", "--log", "warn"], "at http://")
+                                     f"{data}/edge{n}", "--port", "0", "--log", "warn",
+                                     *edge_args], "at http://")
         processes.append(edge)
         urls.append(next(w for w in lines[-1].split() if w.startswith("http://")).rstrip("/"))
     return api, token, urls

@@ -206,6 +206,12 @@ async fn a_dispatcher_serves_user_workers_by_subdomain_under_their_limits() {
     ok && out.contains("alice") && out.contains("bob"),
     "{out}{err}"
   );
+  let (ok, out, err) = run_outpost(&control, data.path(), &["dispatch-namespace", "list"]);
+  let listed = out.lines().find(|line| line.starts_with("customers"));
+  assert!(
+    ok && listed.is_some_and(|line| line.split_whitespace().eq(["customers", "2"])),
+    "{out}{err}"
+  );
   deploy_folder(&control, &dispatcher);
 
   let client = reqwest::Client::new();

@@ -31,9 +31,12 @@ const {
   StringPrototypeSplit,
   TypeError,
 } = primordials;
-const { Request, RequestPrototype } = core.loadExtScript("ext:deno_fetch/23_request.js");
+const { Request, RequestPrototype, toInnerRequest } = core.loadExtScript(
+  "ext:deno_fetch/23_request.js",
+);
 const { headerListFromHeaders } = core.loadExtScript("ext:deno_fetch/20_headers.js");
-const { Response } = core.loadExtScript("ext:deno_fetch/23_response.js");
+const { fromInnerResponse, newInnerResponse } = core.loadExtScript("ext:deno_fetch/23_response.js");
+const { InnerBody } = core.loadExtScript("ext:deno_fetch/22_body.js");
 const { readableStreamForRid, ReadableStreamPrototype, resourceForReadableStream } = core
   .loadExtScript("ext:deno_web/06_streams.js");
 
@@ -94,6 +97,13 @@ async function serviceFetch(target, input, init) {
   const refusal = takeSubrequest(`${target.label}.fetch()`);
   if (refusal !== null) throw refusal;
   const body = request.body === null ? null : resourceForReadableStream(request.body);
+  // A request the host handed in whose headers were never read has them
+  // still as the host's text (the serve path's ServedInnerRequest): they
+  // go on as they came.
+  const inner = toInnerRequest(request);
+  const sent = inner.headerListInner === null && typeof inner.headerText === "string"
+    ? inner.headerText
+    : headerText(headerListFromHeaders(request.headers));
   const { 0: status, 1: answerHeaders, 2: bytes, 3: stream } = await op_service_fetch(
     target.name,
     target.cpuMs,
@@ -101,12 +111,23 @@ async function serviceFetch(target, input, init) {
     currentRequestRid(),
     request.method,
     request.url,
-    headerText(headerListFromHeaders(request.headers)),
+    sent,
     body,
   );
-  let responseBody = stream === null ? bytes : readableStreamForRid(stream);
-  if (ArrayPrototypeIncludes(NULL_BODY, status) || request.method === "HEAD") responseBody = null;
-  return new Response(responseBody, { status, headers: headerPairs(answerHeaders) });
+  // As fetch() answers: headers immutable, and already valid (the host
+  // checked them), so the Response is built from its parts.
+  const answer = newInnerResponse(status);
+  answer.headerList = headerPairs(answerHeaders);
+  if (!ArrayPrototypeIncludes(NULL_BODY, status) && request.method !== "HEAD") {
+    if (stream === null) {
+      answer.body = new InnerBody({ body: bytes, consumed: false });
+      answer.body.source = bytes;
+      answer.body.length = bytes.byteLength;
+    } else {
+      answer.body = new InnerBody(readableStreamForRid(stream));
+    }
+  }
+  return fromInnerResponse(answer, "immutable");
 }
 
 /**
