@@ -23,6 +23,7 @@ const {
   ObjectFreeze,
   ObjectHasOwn,
   ObjectPrototypeIsPrototypeOf,
+  PromisePrototypeThen,
   PromiseReject,
   Proxy,
   RangeError,
@@ -78,6 +79,7 @@ class Target {
     this.cpuMs = cpuMs;
     this.subRequests = subRequests;
     this.label = worker === null ? `env.${binding}` : `env.${binding}.get(${JSONStringify(worker)})`;
+    this.fetchLabel = `${this.label}.fetch()`;
   }
 }
 
@@ -88,13 +90,13 @@ class Target {
  * @param {RequestInfo} input
  * @param {RequestInit} [init]
  */
-async function serviceFetch(target, input, init) {
+function serviceFetch(target, input, init) {
   // A Request handed on as it is (a dispatcher's case) is sent as it is:
   // its body goes to the callee either way.
   const request = init === undefined && ObjectPrototypeIsPrototypeOf(RequestPrototype, input)
     ? input
     : new Request(input, init);
-  const refusal = takeSubrequest(`${target.label}.fetch()`);
+  const refusal = takeSubrequest(target.fetchLabel);
   if (refusal !== null) throw refusal;
   const body = request.body === null ? null : resourceForReadableStream(request.body);
   // A request the host handed in whose headers were never read has them
@@ -104,30 +106,38 @@ async function serviceFetch(target, input, init) {
   const sent = inner.headerListInner === null && typeof inner.headerText === "string"
     ? inner.headerText
     : headerText(headerListFromHeaders(request.headers));
-  const { 0: status, 1: answerHeaders, 2: bytes, 3: stream } = await op_service_fetch(
+  const method = request.method;
+  const answered = op_service_fetch(
     target.name,
     target.cpuMs,
     target.subRequests,
     currentRequestRid(),
-    request.method,
+    method,
     request.url,
     sent,
     body,
   );
-  // As fetch() answers: headers immutable, and already valid (the host
-  // checked them), so the Response is built from its parts.
-  const answer = newInnerResponse(status);
-  answer.headerList = headerPairs(answerHeaders);
-  if (!ArrayPrototypeIncludes(NULL_BODY, status) && request.method !== "HEAD") {
+  return PromisePrototypeThen(answered, (answer) => toResponse(answer, method));
+}
+
+/**
+ * The callee's answer as fetch() answers: headers immutable, and already
+ * valid (the host checked them), so the Response is built from its parts.
+ */
+function toResponse(answer, method) {
+  const { 0: status, 1: answerHeaders, 2: bytes, 3: stream } = answer;
+  const inner = newInnerResponse(status);
+  inner.headerList = headerPairs(answerHeaders);
+  if (!ArrayPrototypeIncludes(NULL_BODY, status) && method !== "HEAD") {
     if (stream === null) {
-      answer.body = new InnerBody({ body: bytes, consumed: false });
-      answer.body.source = bytes;
-      answer.body.length = bytes.byteLength;
+      inner.body = new InnerBody({ body: bytes, consumed: false });
+      inner.body.source = bytes;
+      inner.body.length = bytes.byteLength;
     } else {
-      answer.body = new InnerBody(readableStreamForRid(stream));
+      inner.body = new InnerBody(readableStreamForRid(stream));
     }
   }
-  return fromInnerResponse(answer, "immutable");
+  return fromInnerResponse(inner, "immutable");
 }
 
 /**
@@ -135,8 +145,8 @@ async function serviceFetch(target, input, init) {
  * `args`, which travel V8-serialized (structured clone); the result comes
  * back the same way, and an error the method threw is rethrown here.
  */
-async function rpcCall(target, name, args) {
-  const refusal = takeSubrequest(`${target.label}.${name}()`);
+async function rpcCall(target, name, label, args) {
+  const refusal = takeSubrequest(label);
   if (refusal !== null) throw refusal;
   // One argument may be a ReadableStream: it streams to the callee behind
   // the others, which go serialized.
@@ -144,7 +154,7 @@ async function rpcCall(target, name, args) {
   for (let i = 0; i < args.length; i++) {
     if (!ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, args[i])) continue;
     if (streamAt !== -1) {
-      throw new TypeError(`${target.label}.${name}(): only one argument may be a ReadableStream`);
+      throw new TypeError(`${label}: only one argument may be a ReadableStream`);
     }
     streamAt = i;
   }
@@ -192,7 +202,10 @@ function stub(target) {
     get(own, name) {
       if (typeof name !== "string" || name === "then") return own[name];
       if (ObjectHasOwn(own, name)) return own[name];
-      methods[name] ??= (...args) => rpcCall(target, name, args);
+      if (methods[name] === undefined) {
+        const label = `${target.label}.${name}()`;
+        methods[name] = (...args) => rpcCall(target, name, label, args);
+      }
       return methods[name];
     },
   });

@@ -14,7 +14,8 @@ mod types;
 pub use cpu::{CpuLedger, RequestSummary};
 pub use error::ServeError;
 pub use ops::{
-  accept_batch, answer_all, awaiting_answer, expire, ray_of, service_depth_of, subrequest_limit_of,
+  accept_batch, answer_all, awaiting_answer, expire, ray_header_of, ray_of, service_depth_of,
+  subrequest_limit_of,
 };
 #[allow(
   unused_imports,

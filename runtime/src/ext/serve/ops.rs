@@ -403,9 +403,14 @@ pub fn op_serve_request_cf(state: &OpState, #[smi] rid: ResourceId) -> Option<St
 
 /// The `cf-ray` of request `rid`, while it is in flight.
 pub fn ray_of(state: &OpState, rid: ResourceId) -> Option<String> {
-  let inflight = state.resource_table.get::<InflightRequest>(rid).ok()?;
-  let ray = inflight.ray.as_ref()?;
+  let ray = ray_header_of(state, rid)?;
   ray.to_str().ok().map(str::to_owned)
+}
+
+/// The `cf-ray` header of request `rid`, while it is in flight.
+pub fn ray_header_of(state: &OpState, rid: ResourceId) -> Option<http::HeaderValue> {
+  let inflight = state.resource_table.get::<InflightRequest>(rid).ok()?;
+  inflight.ray.clone()
 }
 
 /// How many service-binding calls deep request `rid` is (0 if it is not

@@ -125,9 +125,7 @@ fn prepare(
     return Err(ServiceError::TooDeep);
   }
   let mut headers = HeaderMap::new();
-  if let Some(ray) =
-    crate::ext::serve::ray_of(state, caller).and_then(|ray| HeaderValue::from_str(&ray).ok())
-  {
+  if let Some(ray) = crate::ext::serve::ray_header_of(state, caller) {
     headers.insert("cf-ray", ray);
   }
   headers.insert(DEPTH_HEADER, HeaderValue::from(u16::from(depth)));
