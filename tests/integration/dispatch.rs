@@ -354,3 +354,52 @@ async fn outpost_dev_runs_a_dispatcher_with_user_workers_beside_it() {
     .await;
   assert!(stderr.contains("no user workers here"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_of_many_user_workers_answers_for_its_own_subdomain() {
+  const USERS: usize = 40;
+  let data = tempfile::tempdir().expect("temp dir");
+  let (control, _edge, url) = control_and_edge(data.path());
+  let (status, body) = control
+    .call(
+      Method::POST,
+      "/dispatch-namespaces",
+      Some(json!({ "name": "customers" })),
+    )
+    .await;
+  assert_eq!(status, 201, "{body}");
+  for i in 0..USERS {
+    let path = format!("/dispatch-namespaces/customers/workers/u{i}");
+    let source = format!("export default {{ fetch() {{ return new Response('u{i}'); }} }};");
+    let bundle = json!({ "main": "worker.js", "modules": { "worker.js": source } });
+    let (status, body) = control
+      .call(Method::POST, &format!("{path}/versions"), Some(bundle))
+      .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = control
+      .call(
+        Method::POST,
+        &format!("{path}/deployments"),
+        Some(json!({ "version": 1 })),
+      )
+      .await;
+    assert_eq!(status, 201, "{body}");
+  }
+  let dispatcher = data.path().join("dispatcher");
+  copy_tree(&fixtures_dir().join("dispatch/dispatcher"), &dispatcher);
+  deploy_folder(&control, &dispatcher);
+  let client = reqwest::Client::new();
+  let last = format!("u{}.customers.test", USERS - 1);
+  until_status(&client, &url, &last, "/", 200).await;
+  // Twice round, so each user worker answers from its running isolate too.
+  for round in 0..2 {
+    for i in (0..USERS).rev() {
+      let (status, body) = get_as(&client, &url, &format!("u{i}.customers.test"), "/").await;
+      assert_eq!(
+        (status, body.as_str()),
+        (200, format!("u{i}").as_str()),
+        "round {round}"
+      );
+    }
+  }
+}
