@@ -50,7 +50,7 @@ enum Command {
   Deploy(commands::deploy::DeployArgs),
   /// Stop serving a worker everywhere (its versions are kept).
   Delete(commands::deploy::WorkerArgs),
-  /// Create, list and delete dispatch namespaces: sets of user workers
+  /// Create, list, show and delete dispatch namespaces: sets of user workers
   /// a dispatcher worker reaches, never routed publicly.
   DispatchNamespace(commands::dispatch::DispatchArgs),
   /// List a worker's versions and the share each serves; deploy one, or a
