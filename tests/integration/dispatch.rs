@@ -353,6 +353,11 @@ async fn outpost_dev_runs_a_dispatcher_with_user_workers_beside_it() {
     .wait_for_stderr("--user-worker customers=", Duration::from_secs(5))
     .await;
   assert!(stderr.contains("no user workers here"), "{stderr}");
+  // An outbound worker is declared, warned about, and the project runs.
+  assert!(
+    stderr.contains("dispatch_namespaces.outbound` is not supported"),
+    "{stderr}"
+  );
 }
 
 #[tokio::test(flavor = "multi_thread")]
