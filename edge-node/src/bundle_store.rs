@@ -2,13 +2,15 @@
 //! a bundle's `bundle.json` must hash to its name and every module file
 //! written from it must still match it; an asset must have its manifest
 //! size (and, read into memory, its hash: see [`crate::assets`]). What
-//! fails is discarded, so the node fetches it again.
+//! fails is discarded, so the node fetches it again. What no deployed
+//! version needs any more is removed as each state is applied.
 //!
 //! Layout under the node's data folder:
 //! - `bundles/<sha256>/`: `bundle.json` (its canonical bytes), `modules/`
 //!   (the module files the worker loads) and `code-cache/`;
 //! - `assets/<sha256>`: asset files by hash.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use outpost_protocol::Bundle;
@@ -103,6 +105,41 @@ impl BundleStore {
     if is_sha256_hex(hash) {
       let _ = std::fs::remove_dir_all(self.dir(hash));
     }
+  }
+
+  /// Removes every bundle not in `bundles` and every asset not in
+  /// `assets` (a retired version's, say): a rollback fetches them again.
+  /// Returns how many bundles and assets went. Only names that are hashes
+  /// are touched, so a bundle being written (`.<hash>.partial`) stays.
+  pub(crate) fn collect(
+    &self,
+    bundles: &BTreeSet<&str>,
+    assets: &BTreeSet<&str>,
+  ) -> (usize, usize) {
+    let unused = |dir: &Path, keep: &BTreeSet<&str>| -> Vec<PathBuf> {
+      let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+      };
+      entries
+        .flatten()
+        .filter(|entry| {
+          let name = entry.file_name();
+          name
+            .to_str()
+            .is_some_and(|name| is_sha256_hex(name) && !keep.contains(name))
+        })
+        .map(|entry| entry.path())
+        .collect()
+    };
+    let gone_bundles = unused(&self.data.join("bundles"), bundles)
+      .into_iter()
+      .filter(|dir| std::fs::remove_dir_all(dir).is_ok())
+      .count();
+    let gone_assets = unused(&self.assets_dir(), assets)
+      .into_iter()
+      .filter(|file| std::fs::remove_file(file).is_ok())
+      .count();
+    (gone_bundles, gone_assets)
   }
 
   /// The assets of `manifest` not on disk as they should be: missing, of

@@ -423,9 +423,30 @@ impl ControlledNode {
       let _ = self.dispatcher.executor_for(gone).remove(gone).await;
     }
     self.installed = wanted;
+    self.collect_unused(state);
     self.epoch = state.epoch;
     self.sync.epoch.store(state.epoch, Ordering::Relaxed);
     Ok(())
+  }
+
+  /// Removes the bundles and assets no version `state` deploys needs. A
+  /// retired version's isolate may still drain: its modules are in memory,
+  /// and its code cache only ever misses.
+  fn collect_unused(&self, state: &State) {
+    let bundles: BTreeSet<&str> = state
+      .workers
+      .iter()
+      .flat_map(|w| w.versions.iter().map(|v| v.hash.as_str()))
+      .collect();
+    let assets: BTreeSet<&str> = self
+      .sites
+      .values()
+      .flat_map(|site| site.manifest().files.values().map(|f| f.hash.as_str()))
+      .collect();
+    let (bundles, assets) = self.store.collect(&bundles, &assets);
+    if bundles + assets > 0 {
+      tracing::info!(bundles, assets, "removed files no deployed version needs");
+    }
   }
 
   /// Keeps `state` as the one to serve after a restart.

@@ -149,3 +149,51 @@ async fn a_damaged_disk_cache_is_refused_refetched_and_the_rest_served() {
     wait_for(&format!("{url}/{name}/"), &format!("{name} v1")).await;
   }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retired_versions_bundle_and_assets_leave_the_disk_and_come_back_on_rollback() {
+  let data = tempfile::tempdir().expect("temp dir");
+  let (control, _edge, url) = control_and_edge(data.path());
+  let project = data.path().join("pages");
+  pages_project(&project);
+  deploy_folder(&control, &project);
+  wait_for_pages(&url, "/hello.txt", "hello from disk").await;
+  let edge_data = data.path().join("edge");
+  let first = bundle_hash(&edge_data, "pages");
+  let old_hello = sha256_hex(b"hello from disk");
+  let big = sha256_hex("0123456789".repeat(500).as_bytes());
+  let assets = edge_data.join("assets");
+  assert!(edge_data.join("bundles").join(&first).is_dir());
+  assert!(assets.join(&old_hello).is_file() && assets.join(&big).is_file());
+
+  // A second version: new code and a changed hello.txt; big.txt is shared.
+  std::fs::write(
+    project.join("worker.js"),
+    "export default { fetch() { return new Response('pages worker v2'); } };",
+  )
+  .expect("worker");
+  std::fs::write(project.join("public/hello.txt"), "hello again").expect("asset");
+  deploy_folder(&control, &project);
+  wait_for_pages(&url, "/hello.txt", "hello again").await;
+  let second = bundle_hash(&edge_data, "pages");
+  assert_ne!(first, second);
+  assert!(
+    !edge_data.join("bundles").join(&first).exists(),
+    "the retired version's bundle is still on disk"
+  );
+  assert!(
+    !assets.join(&old_hello).exists(),
+    "its own asset is still on disk"
+  );
+  assert!(
+    assets.join(&big).is_file(),
+    "an asset both versions use went"
+  );
+  assert!(edge_data.join("bundles").join(&second).is_dir());
+
+  // A rollback fetches them again.
+  control.deploy("pages", None).await;
+  wait_for_pages(&url, "/hello.txt", "hello from disk").await;
+  assert!(edge_data.join("bundles").join(&first).is_dir());
+  assert!(!edge_data.join("bundles").join(&second).exists());
+}
