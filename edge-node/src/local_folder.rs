@@ -1,6 +1,7 @@
 //! A folder of workers, one per subfolder (`outpost edge --local <dir>`):
-//! installs each, keeps the routing table in step, and follows additions,
-//! edits and removals without a restart.
+//! installs each (with its `[assets]`, scanned as it is installed),
+//! keeps the routing table in step, and follows additions, edits and
+//! removals without a restart.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use notify::RecursiveMode;
 use outpost_protocol::{DispatchNamespaceBinding, KvBackend, KvBinding, ServiceBinding};
 use outpost_runtime::{OutboundPolicy, WorkerEnv, WorkerLimits};
 
-use crate::config::{kv_env, read_worker_settings};
+use crate::assets::{AssetCache, AssetSite};
+use crate::config::{AssetsConfig, kv_env, read_worker_settings};
 use crate::dispatch::Dispatcher;
 use crate::local::{FileEvents, LocalWorker, WatchError, state_dir};
 use crate::routes::{RouteTable, Routes};
@@ -37,6 +39,14 @@ pub enum FolderError {
     /// What is wrong with it.
     message: String,
   },
+  /// The folder's `[assets]` could not be served.
+  #[error("{dir}: [assets]: {why}")]
+  Assets {
+    /// The worker's folder.
+    dir: PathBuf,
+    /// What failed.
+    why: String,
+  },
   /// No entry module was found.
   #[error("{0}: no worker.js or worker.ts, and no config file names a `main`")]
   NoEntry(PathBuf),
@@ -52,6 +62,7 @@ struct WorkerSpec {
   nodejs_compat: bool,
   services: Vec<ServiceBinding>,
   dispatch_namespaces: Vec<DispatchNamespaceBinding>,
+  assets: Option<AssetsConfig>,
 }
 
 /// Whether `name` can be a DNS label, so that `<name>.localhost` works.
@@ -75,13 +86,27 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
     path: e.path,
     message: e.message,
   })?;
+  let assets_only = settings
+    .assets
+    .as_ref()
+    .is_some_and(|a| a.directory.is_some());
   let entry = match settings.main {
     Some(main) => dir.join(main),
-    None => DEFAULT_ENTRIES
+    None => match DEFAULT_ENTRIES
       .iter()
       .map(|e| dir.join(e))
       .find(|p| p.is_file())
-      .ok_or_else(|| FolderError::NoEntry(dir.to_owned()))?,
+    {
+      Some(entry) => entry,
+      // A project of static assets alone runs behind a worker of 404s.
+      None if assets_only => {
+        crate::assets::assets_only_entry(dir).map_err(|err| FolderError::Assets {
+          dir: dir.to_owned(),
+          why: err.to_string(),
+        })?
+      }
+      None => return Err(FolderError::NoEntry(dir.to_owned())),
+    },
   };
   Ok(WorkerSpec {
     entry,
@@ -91,6 +116,7 @@ fn read_spec(dir: &Path, node: &OutboundPolicy) -> Result<WorkerSpec, FolderErro
     nodejs_compat: settings.nodejs_compat,
     services: settings.services,
     dispatch_namespaces: settings.dispatch_namespaces,
+    assets: settings.assets,
   })
 }
 
@@ -120,6 +146,10 @@ pub struct LocalFolder {
   outbound: OutboundPolicy,
   /// What serves the workers' KV bindings, if anything.
   kv: Option<Arc<dyn KvBackend>>,
+  /// The static assets of the workers that have them.
+  sites: HashMap<String, Arc<AssetSite>>,
+  /// Asset bytes kept in memory, shared by every site.
+  asset_cache: AssetCache,
 }
 
 impl LocalFolder {
@@ -134,6 +164,8 @@ impl LocalFolder {
       failed: BTreeSet::new(),
       outbound: OutboundPolicy::default(),
       kv: None,
+      sites: HashMap::new(),
+      asset_cache: AssetCache::default(),
     }
   }
 
@@ -207,6 +239,21 @@ impl LocalFolder {
     }
   }
 
+  /// The static assets of the worker in `dir`, scanned now, if its config
+  /// has `[assets]` with a directory.
+  fn site_of(&self, dir: &Path, spec: &WorkerSpec) -> Result<Option<Arc<AssetSite>>, FolderError> {
+    let Some(config) = &spec.assets else {
+      return Ok(None);
+    };
+    let assets_only = spec.entry.ends_with("assets-only-worker.js");
+    crate::assets::folder_site(dir, config, assets_only, self.asset_cache.clone())
+      .map(|site| site.map(|(site, _)| site))
+      .map_err(|err| FolderError::Assets {
+        dir: dir.to_owned(),
+        why: err.to_string(),
+      })
+  }
+
   /// Folders neither served nor known to fail, and served workers whose
   /// folder is gone.
   fn unknown_or_gone(&self) -> BTreeSet<String> {
@@ -231,6 +278,7 @@ impl LocalFolder {
         if self.installed.remove(name).is_some() {
           gone.push(name);
         }
+        self.sites.remove(name);
         continue;
       }
       let spec = match read_spec(&dir, &self.outbound) {
@@ -252,6 +300,14 @@ impl LocalFolder {
           continue;
         }
       };
+      let site = match self.site_of(&dir, &spec) {
+        Ok(site) => site,
+        Err(err) => {
+          self.failed.insert(name.clone());
+          tracing::error!(worker = %name, "not serving this folder: {err}");
+          continue;
+        }
+      };
       let worker = LocalWorker {
         name: name.clone(),
         entry: spec.entry.clone(),
@@ -259,7 +315,7 @@ impl LocalFolder {
           vars: spec.vars.clone(),
           kv,
           nodejs_compat: spec.nodejs_compat,
-          assets: None,
+          assets: site.as_ref().and_then(crate::assets::env_binding),
           // Bound by name: a worker folder added later is reachable too.
           services: ServiceRouter::bindings(
             &spec.services,
@@ -283,6 +339,10 @@ impl LocalFolder {
           };
           tracing::info!(worker = %name, "{verb} {}", spec.entry.display());
           self.installed.insert(name.clone(), spec);
+          match site {
+            Some(site) => self.sites.insert(name.clone(), site),
+            None => self.sites.remove(name),
+          };
         }
         Err(err) if self.installed.contains_key(name) => {
           tracing::error!(worker = %name, "reload failed, still serving the last good version:\n{err}");
@@ -295,9 +355,11 @@ impl LocalFolder {
     }
     // Unroute removed workers before retiring their isolates, so no request
     // is routed to a worker that is already gone.
-    self
-      .routes
-      .replace(RouteTable::named(self.installed.keys().cloned()));
+    let mut table = RouteTable::named(self.installed.keys().cloned());
+    for (name, site) in &self.sites {
+      table = table.with_assets(name.clone(), site.clone());
+    }
+    self.routes.replace(table);
     for name in gone {
       let _ = self.dispatcher.executor_for(name).remove(name).await;
       tracing::info!(worker = %name, "folder removed; no longer serving");

@@ -240,3 +240,86 @@ async fn a_worker_that_fails_to_start_is_not_restarted_for_every_request() {
     "one failed start, not one per request"
   );
 }
+
+/// `path` on the worker reached by Host `<name>.localhost`: status and body.
+async fn get_by_host(
+  client: &reqwest::Client,
+  server: &TestServer,
+  name: &str,
+  path: &str,
+) -> (u16, String) {
+  let response = client
+    .get(server.url(path))
+    .header("host", format!("{name}.localhost:{}", server.addr.port()))
+    .send()
+    .await
+    .expect("an answer");
+  let status = response.status().as_u16();
+  (status, response.text().await.expect("a body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_with_assets_serves_them_before_its_worker() {
+  let (dir, server, _) = start().await;
+  let client = http1();
+  // A worker with [assets], and a project of assets alone.
+  let site = dir.path().join("site");
+  std::fs::create_dir_all(site.join("public")).expect("folders");
+  std::fs::write(
+    site.join("wrangler.toml"),
+    "main = \"worker.js\"\n[assets]\ndirectory = \"public\"\nbinding = \"ASSETS\"\n",
+  )
+  .expect("config");
+  std::fs::write(
+    site.join("worker.js"),
+    "export default { async fetch(request, env) { \
+       const asset = await env.ASSETS.fetch(new URL('/hello.txt', request.url)); \
+       return new Response(`worker saw: ${await asset.text()}`); } };",
+  )
+  .expect("worker");
+  std::fs::write(site.join("public/hello.txt"), "hello asset").expect("asset");
+  let bare = dir.path().join("bare");
+  std::fs::create_dir_all(bare.join("static")).expect("folders");
+  std::fs::write(
+    bare.join("outpost.toml"),
+    "[assets]\ndirectory = \"static\"\n",
+  )
+  .expect("config");
+  std::fs::write(bare.join("static/index.html"), "<h1>bare</h1>").expect("asset");
+
+  let deadline = std::time::Instant::now() + Duration::from_secs(10);
+  while get_by_host(&client, &server, "site", "/hello.txt").await != (200, "hello asset".into()) {
+    assert!(
+      std::time::Instant::now() < deadline,
+      "site's asset is not served"
+    );
+    tokio::time::sleep(Duration::from_millis(25)).await;
+  }
+  assert_eq!(
+    get_by_host(&client, &server, "site", "/other").await,
+    (200, "worker saw: hello asset".into())
+  );
+  let deadline = std::time::Instant::now() + Duration::from_secs(10);
+  while get_by_host(&client, &server, "bare", "/").await != (200, "<h1>bare</h1>".into()) {
+    assert!(
+      std::time::Instant::now() < deadline,
+      "the assets-only folder is not served"
+    );
+    tokio::time::sleep(Duration::from_millis(25)).await;
+  }
+  assert_eq!(
+    get_by_host(&client, &server, "bare", "/missing").await.0,
+    404
+  );
+
+  // An edited asset is served once the folder reloads.
+  std::fs::write(site.join("public/hello.txt"), "hello again").expect("edit");
+  let deadline = std::time::Instant::now() + Duration::from_secs(10);
+  while get_by_host(&client, &server, "site", "/hello.txt").await != (200, "hello again".into()) {
+    assert!(
+      std::time::Instant::now() < deadline,
+      "the edit is not served"
+    );
+    tokio::time::sleep(Duration::from_millis(25)).await;
+  }
+}

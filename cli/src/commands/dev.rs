@@ -129,21 +129,20 @@ fn dev_assets(
   let Some(config) = outpost_edge::config::read_project(folder, env)?.and_then(|p| p.assets) else {
     return Ok(None);
   };
-  let Some(directory) = &config.directory else {
+  let assets_only = entry.ends_with("assets-only-worker.js");
+  let Some((site, files)) =
+    assets::folder_site(folder, &config, assets_only, AssetCache::default())?
+  else {
     eprintln!("warning: [assets] has no `directory`; no static assets are served");
     return Ok(None);
   };
-  let dir = folder.join(directory);
-  let scanned = assets::scan(&dir)?;
-  eprintln!(
-    "outpost dev: {} static asset(s) from {}",
-    scanned.paths.len(),
-    dir.display()
-  );
-  let mut serving = config.serving.clone();
-  serving.has_worker = !entry.ends_with("assets-only-worker.js");
-  let site = AssetSite::from_folder(scanned, &serving, AssetCache::default());
-  Ok(Some(Arc::new(site)))
+  if let Some(directory) = &config.directory {
+    eprintln!(
+      "outpost dev: {files} static asset(s) from {}",
+      folder.join(directory).display()
+    );
+  }
+  Ok(Some(site))
 }
 
 /// Runs `outpost dev` until Ctrl-C or SIGTERM.

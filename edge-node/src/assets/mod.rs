@@ -581,6 +581,27 @@ pub fn missing_from(manifest: &AssetManifest, dir: &Path) -> Vec<String> {
 /// sees a request the assets answer, and 404s the rest.
 const ASSETS_ONLY_WORKER: &str = "// Written by Outpost for a project with [assets] and no `main`.\nexport default { fetch() { return new Response(null, { status: 404 }); } };\n";
 
+/// The site of a project in `folder` whose `[assets]` are `config`,
+/// scanned now (files added later need a reload), in front of a worker
+/// unless the project is assets only; `None` when `config` names no
+/// directory. Returns the site and how many files it serves.
+pub fn folder_site(
+  folder: &Path,
+  config: &crate::config::AssetsConfig,
+  assets_only: bool,
+  cache: AssetCache,
+) -> Result<Option<(std::sync::Arc<AssetSite>, usize)>, AssetsError> {
+  let Some(directory) = &config.directory else {
+    return Ok(None);
+  };
+  let scanned = scan(&folder.join(directory))?;
+  let files = scanned.paths.len();
+  let mut serving = config.serving.clone();
+  serving.has_worker = !assets_only;
+  let site = AssetSite::from_folder(scanned, &serving, cache);
+  Ok(Some((std::sync::Arc::new(site), files)))
+}
+
 /// Writes the worker of an assets-only project into `project`'s
 /// `.outpost/` folder and returns its path.
 pub fn assets_only_entry(project: &Path) -> Result<PathBuf, AssetsError> {

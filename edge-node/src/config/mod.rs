@@ -48,6 +48,8 @@ pub struct WorkerSettings {
   pub services: Vec<ServiceBinding>,
   /// Its dispatch namespace bindings.
   pub dispatch_namespaces: Vec<DispatchNamespaceBinding>,
+  /// Its `[assets]`.
+  pub assets: Option<AssetsConfig>,
 }
 
 /// Reads the project config of `dir` (outpost.toml and wrangler's files)
@@ -90,6 +92,7 @@ pub fn read_worker_settings(
     kv_namespaces: project.kv_for_local(),
     services: project.services,
     dispatch_namespaces: project.dispatch_namespaces,
+    assets: project.assets,
     name: project.name,
     main: project.main,
     vars: project.vars,
