@@ -465,3 +465,71 @@ fn not_found_handling_html_handling_and_run_worker_first_answer_as_workers_does(
   let refused = big.check().expect_err("over the size limit");
   assert!(refused.contains("/huge.bin"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outpost_dev_serves_the_assets_of_the_workers_it_runs_beside_the_first() {
+  let root = tempfile::tempdir().expect("temp dir");
+  let front = root.path().join("front");
+  std::fs::create_dir_all(&front).expect("folder");
+  std::fs::write(
+    front.join("worker.js"),
+    "export default { fetch() { return new Response('front'); } };",
+  )
+  .expect("worker");
+  // A second project of assets alone, and a third with a worker behind.
+  let docs = root.path().join("docs");
+  std::fs::create_dir_all(docs.join("public")).expect("folders");
+  std::fs::write(
+    docs.join("outpost.toml"),
+    "name = \"docs\"\n[assets]\ndirectory = \"public\"\n",
+  )
+  .expect("config");
+  std::fs::write(docs.join("public/index.html"), "<h1>docs</h1>").expect("asset");
+  let shop = root.path().join("shop");
+  std::fs::create_dir_all(shop.join("public")).expect("folders");
+  std::fs::write(
+    shop.join("outpost.toml"),
+    "name = \"shop\"\nmain = \"worker.js\"\n[assets]\ndirectory = \"public\"\n",
+  )
+  .expect("config");
+  std::fs::write(
+    shop.join("worker.js"),
+    "export default { fetch() { return new Response('shop worker'); } };",
+  )
+  .expect("worker");
+  std::fs::write(shop.join("public/price.txt"), "42").expect("asset");
+
+  let dev = DevProcess::start(root.path(), &["front", "docs", "shop"]).await;
+  let client = http1();
+  let port = dev
+    .url
+    .trim_end_matches('/')
+    .rsplit(':')
+    .next()
+    .expect("a port")
+    .to_owned();
+  let get = |host: &'static str, path: &'static str| {
+    let request = client
+      .get(format!("{}{}", dev.url.trim_end_matches('/'), path))
+      .header("host", format!("{host}:{port}"));
+    async move {
+      let response = request.send().await.expect("an answer");
+      let status = response.status().as_u16();
+      (status, response.text().await.expect("a body"))
+    }
+  };
+  assert_eq!(
+    get("docs.localhost", "/").await,
+    (200, "<h1>docs</h1>".into())
+  );
+  assert_eq!(get("docs.localhost", "/missing").await.0, 404);
+  assert_eq!(
+    get("shop.localhost", "/price.txt").await,
+    (200, "42".into())
+  );
+  assert_eq!(
+    get("shop.localhost", "/cart").await,
+    (200, "shop worker".into())
+  );
+  assert_eq!(get("localhost", "/").await, (200, "front".into()));
+}

@@ -92,20 +92,7 @@ fn parse_vars(vars: &[String], mut env: WorkerEnv) -> anyhow::Result<WorkerEnv> 
 /// The entry the config here names, or ./worker.js or ./worker.ts, or
 /// for a project of assets alone the worker behind them.
 fn entry_from_project(env: Option<&str>) -> anyhow::Result<PathBuf> {
-  let config = outpost_edge::config::read_project(Path::new("."), env)?;
-  if let Some(main) = config.as_ref().and_then(|c| c.main.clone()) {
-    return Ok(main);
-  }
-  let found = ["worker.js", "worker.ts"]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|path| path.is_file());
-  let assets_only = config
-    .and_then(|c| c.assets)
-    .is_some_and(|a| a.directory.is_some());
-  if found.is_none() && assets_only {
-    return Ok(assets::assets_only_entry(Path::new("."))?);
-  }
+  let found = dev_workers::find_entry(Path::new(""), env)?;
   found.context(
     "no entry given, no `main` in ./outpost.toml or ./wrangler.toml, and no worker.js or \
        worker.ts here: pass the worker's entry module",
@@ -305,6 +292,10 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let names: Vec<String> = companions.iter().map(|c| c.name.clone()).collect();
+    let companion_sites: Vec<(String, Arc<AssetSite>)> = companions
+      .iter()
+      .filter_map(|c| Some((c.name.clone(), c.site.clone()?)))
+      .collect();
     let mut watched = vec![(worker, dirs)];
     watched.extend(companions.into_iter().map(|c| (c.worker, c.dirs)));
     let watches: Vec<_> = watched
@@ -351,6 +342,9 @@ pub fn run(mut args: DevArgs) -> anyhow::Result<()> {
     let mut table = RouteTable::catch_all(name.clone()).with_names(names);
     if let Some(site) = assets {
       table = table.with_assets(name, site);
+    }
+    for (companion, site) in companion_sites {
+      table = table.with_assets(companion, site);
     }
     routes.replace(table);
     let mut config = args.serve.server_config();

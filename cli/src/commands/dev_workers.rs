@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use outpost_edge::assets::{self, AssetCache, AssetSite, folder_site};
 use outpost_edge::config::{kv_env, read_dev_vars, read_worker_settings};
 use outpost_edge::local::{LocalWorker, state_dir};
 use outpost_edge::services::ServiceRouter;
@@ -27,6 +28,8 @@ pub struct Companion {
   pub dirs: BTreeSet<PathBuf>,
   /// Its own service bindings.
   pub bound: Vec<ServiceBinding>,
+  /// Its `[assets]`, as found at start.
+  pub site: Option<Arc<AssetSite>>,
 }
 
 /// What every companion shares with the first worker.
@@ -44,22 +47,34 @@ pub struct Shared<'a> {
 }
 
 /// The entry module of the project in `dir`: its config's `main`, else
-/// worker.js or worker.ts there.
-pub fn entry_in(dir: &Path, env: Option<&str>) -> anyhow::Result<PathBuf> {
+/// worker.js or worker.ts there, else for a project of assets alone the
+/// worker behind them; `None` if there is none.
+pub fn find_entry(dir: &Path, env: Option<&str>) -> anyhow::Result<Option<PathBuf>> {
   let config = outpost_edge::config::read_project(dir, env)?;
-  if let Some(main) = config.and_then(|c| c.main) {
-    return Ok(dir.join(main));
+  if let Some(main) = config.as_ref().and_then(|c| c.main.clone()) {
+    return Ok(Some(dir.join(main)));
   }
-  ["worker.js", "worker.ts"]
+  let found = ["worker.js", "worker.ts"]
     .into_iter()
     .map(|name| dir.join(name))
-    .find(|path| path.is_file())
-    .with_context(|| {
-      format!(
-        "{}: no `main` in its config, and no worker.js or worker.ts",
-        dir.display()
-      )
-    })
+    .find(|path| path.is_file());
+  let assets_only = config
+    .and_then(|c| c.assets)
+    .is_some_and(|a| a.directory.is_some());
+  if found.is_none() && assets_only {
+    return Ok(Some(assets::assets_only_entry(dir)?));
+  }
+  Ok(found)
+}
+
+/// [`find_entry`], or an error naming the folder.
+pub fn entry_in(dir: &Path, env: Option<&str>) -> anyhow::Result<PathBuf> {
+  find_entry(dir, env)?.with_context(|| {
+    format!(
+      "{}: no `main` in its config, and no worker.js or worker.ts",
+      dir.display()
+    )
+  })
 }
 
 /// A dev worker about to start: where it is and how it runs.
@@ -136,11 +151,18 @@ pub async fn start(
     .chain(read_dev_vars(&folder, shared.env)?)
     .collect();
   let bound = settings.services.clone();
+  let site = match &settings.assets {
+    Some(config) => {
+      let assets_only = entry.ends_with("assets-only-worker.js");
+      folder_site(&folder, config, assets_only, AssetCache::default())?.map(|(site, _)| site)
+    }
+    None => None,
+  };
   let env = WorkerEnv {
     vars,
     kv: kv_env(&settings.kv_namespaces, shared.kv),
     nodejs_compat: settings.nodejs_compat,
-    assets: None,
+    assets: site.as_ref().and_then(assets::env_binding),
     services: ServiceRouter::bindings(
       &bound,
       &settings.dispatch_namespaces,
@@ -161,5 +183,6 @@ pub async fn start(
     worker,
     dirs,
     bound,
+    site,
   })
 }
