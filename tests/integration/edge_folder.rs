@@ -258,6 +258,29 @@ async fn get_by_host(
   (status, response.text().await.expect("a body"))
 }
 
+/// Asks until `path` of `name` answers 200 with `want`, as the folder
+/// reloads.
+async fn until_by_host(
+  client: &reqwest::Client,
+  server: &TestServer,
+  name: &str,
+  path: &str,
+  want: &str,
+) {
+  let deadline = std::time::Instant::now() + Duration::from_secs(10);
+  loop {
+    let (status, body) = get_by_host(client, server, name, path).await;
+    if status == 200 && body == want {
+      return;
+    }
+    assert!(
+      std::time::Instant::now() < deadline,
+      "{name}{path}: {status} {body:?}, not {want:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(25)).await;
+  }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_folder_with_assets_serves_them_before_its_worker() {
   let (dir, server, _) = start().await;
@@ -287,26 +310,12 @@ async fn a_folder_with_assets_serves_them_before_its_worker() {
   .expect("config");
   std::fs::write(bare.join("static/index.html"), "<h1>bare</h1>").expect("asset");
 
-  let deadline = std::time::Instant::now() + Duration::from_secs(10);
-  while get_by_host(&client, &server, "site", "/hello.txt").await != (200, "hello asset".into()) {
-    assert!(
-      std::time::Instant::now() < deadline,
-      "site's asset is not served"
-    );
-    tokio::time::sleep(Duration::from_millis(25)).await;
-  }
+  until_by_host(&client, &server, "site", "/hello.txt", "hello asset").await;
   assert_eq!(
     get_by_host(&client, &server, "site", "/other").await,
     (200, "worker saw: hello asset".into())
   );
-  let deadline = std::time::Instant::now() + Duration::from_secs(10);
-  while get_by_host(&client, &server, "bare", "/").await != (200, "<h1>bare</h1>".into()) {
-    assert!(
-      std::time::Instant::now() < deadline,
-      "the assets-only folder is not served"
-    );
-    tokio::time::sleep(Duration::from_millis(25)).await;
-  }
+  until_by_host(&client, &server, "bare", "/", "<h1>bare</h1>").await;
   assert_eq!(
     get_by_host(&client, &server, "bare", "/missing").await.0,
     404
@@ -314,12 +323,5 @@ async fn a_folder_with_assets_serves_them_before_its_worker() {
 
   // An edited asset is served once the folder reloads.
   std::fs::write(site.join("public/hello.txt"), "hello again").expect("edit");
-  let deadline = std::time::Instant::now() + Duration::from_secs(10);
-  while get_by_host(&client, &server, "site", "/hello.txt").await != (200, "hello again".into()) {
-    assert!(
-      std::time::Instant::now() < deadline,
-      "the edit is not served"
-    );
-    tokio::time::sleep(Duration::from_millis(25)).await;
-  }
+  until_by_host(&client, &server, "site", "/hello.txt", "hello again").await;
 }
