@@ -48,6 +48,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The first wait after a connection fails.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
+/// How long a version no longer routed to keeps its isolate: the time
+/// between a request reading the routing table and reaching the executor
+/// is microseconds, even on a loaded node.
+const RETIRE_GRACE: Duration = Duration::from_secs(1);
+
 /// Why enrolment, the sync connection or applying a state failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -251,6 +256,10 @@ pub struct ControlledNode {
   kv: EdgeKv,
   /// Executor names of the versions installed now.
   installed: BTreeSet<String>,
+  /// The same names, for retirements that run after [`RETIRE_GRACE`]:
+  /// holding it, a retirement never removes a version installed again
+  /// meanwhile, nor an installation races one.
+  live: Arc<tokio::sync::Mutex<BTreeSet<String>>>,
   /// The epoch being served.
   epoch: u64,
   /// The sync connection's state, for `/metrics`.
@@ -289,6 +298,7 @@ impl ControlledNode {
       outbound,
       kv,
       installed: BTreeSet::new(),
+      live: Arc::default(),
       epoch: 0,
       sync: Arc::default(),
       tail: None,
@@ -385,6 +395,7 @@ impl ControlledNode {
   /// disk), swaps in its routes and retires versions no longer deployed.
   /// On error nothing changes.
   async fn apply(&mut self, state: &State) -> Result<(), ControlError> {
+    let mut live = self.live.clone().lock_owned().await;
     let mut versions: BTreeMap<String, Vec<(u8, String)>> = BTreeMap::new();
     let mut wanted = BTreeSet::new();
     for deployment in &state.workers {
@@ -419,14 +430,33 @@ impl ControlledNode {
         .collect();
       tls.set_pushed(&certificates);
     }
-    for gone in self.installed.difference(&wanted) {
-      let _ = self.dispatcher.executor_for(gone).remove(gone).await;
-    }
+    let gone: Vec<String> = self.installed.difference(&wanted).cloned().collect();
+    live.clone_from(&wanted);
+    drop(live);
     self.installed = wanted;
+    self.retire_later(gone);
     self.collect_unused(state);
     self.epoch = state.epoch;
     self.sync.epoch.store(state.epoch, Ordering::Relaxed);
     Ok(())
+  }
+
+  /// Removes versions no longer routed to from their executors, once
+  /// [`RETIRE_GRACE`] has passed: a request that read the previous routing
+  /// table just before it was swapped may still be on its way to one.
+  fn retire_later(&self, gone: Vec<String>) {
+    if gone.is_empty() {
+      return;
+    }
+    let live = self.live.clone();
+    let dispatcher = self.dispatcher.clone();
+    tokio::spawn(async move {
+      tokio::time::sleep(RETIRE_GRACE).await;
+      let live = live.lock().await;
+      for name in gone.iter().filter(|name| !live.contains(*name)) {
+        let _ = dispatcher.executor_for(name).remove(name).await;
+      }
+    });
   }
 
   /// Removes the bundles and assets no version `state` deploys needs. A
