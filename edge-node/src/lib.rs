@@ -17,10 +17,11 @@
 //!   handshake's pre-warm hook.
 //! - [`config`]: a project's config: outpost.toml and wrangler's files,
 //!   environments, `.dev.vars`.
-//! - `bundle_store`: bundles and assets on disk, checked when read back
-//!   and discarded when damaged.
-//! - [`control`]: a node fed by the control plane: enrolment, the QUIC
-//!   sync connection, bundles and state kept on disk.
+//! - `bundle_store`: bundles and assets on disk, checked when read back,
+//!   discarded when damaged, removed once nothing deployed needs them.
+//! - [`control`]: a node fed by the control plane: the QUIC sync
+//!   connection, bundles and state kept on disk.
+//! - `identity`: enrolment and the node's certificate (`node.json`).
 //! - `pipeline`: the one request pipeline (authority, limits, route,
 //!   assets, worker) that HTTP/1.1, HTTP/2 and HTTP/3 adapt to.
 //! - `convert`: hyper bodies for the pipeline and worker responses back
@@ -50,6 +51,7 @@ mod convert;
 pub mod dispatch;
 pub mod firings;
 pub mod h3;
+mod identity;
 pub mod kv;
 pub mod local;
 pub mod local_folder;
