@@ -1,6 +1,7 @@
 //! Service bindings on a node: `env.AUTH.fetch()` runs on the bound worker's
 //! executor, found by name in the live routing table (the version a
-//! request to it would get), with no network hop. A dispatch namespace
+//! request to it would get), with no network hop; a request its static
+//! assets answer is answered by them, as a client's would be. A dispatch namespace
 //! binding does the same for `env.DISPATCHER.get(name)`, with the user
 //! worker `name` of its namespace, which no public route reaches.
 
@@ -108,6 +109,17 @@ impl ServiceFetcher for ServiceRouter {
       };
       return Box::pin(async move { Err(failure) });
     };
+    // A plain fetch() meets the bound worker's static assets first, as a
+    // client's request does.
+    if request.rpc.is_none()
+      && entrypoint.is_none()
+      && let Some(site) = table.assets_for(&executor_name)
+      && let Ok(uri) = request.url.parse::<http::Uri>()
+      && let Some(asset) = site.answer(&request.method, uri.path(), uri.query(), &request.headers)
+    {
+      let response = WorkerResponse::from(asset);
+      return Box::pin(async move { Ok(response) });
+    }
     let executor = self.dispatcher.executor_for(&executor_name).clone();
     request.entrypoint = entrypoint;
     Box::pin(async move {

@@ -471,11 +471,22 @@ async fn outpost_dev_serves_the_assets_of_the_workers_it_runs_beside_the_first()
   let root = tempfile::tempdir().expect("temp dir");
   let front = root.path().join("front");
   std::fs::create_dir_all(&front).expect("folder");
+  // Bound to `shop`: its fetch() meets shop's assets first, as a client's
+  // request would.
   std::fs::write(
     front.join("worker.js"),
-    "export default { fetch() { return new Response('front'); } };",
+    "export default { async fetch(request, env) { \
+       const path = new URL(request.url).pathname; \
+       if (path === '/') return new Response('front'); \
+       const answer = await env.SHOP.fetch(`http://shop${path}`); \
+       return new Response(`via front: ${await answer.text()}`); } };",
   )
   .expect("worker");
+  std::fs::write(
+    front.join("outpost.toml"),
+    "[[services]]\nbinding = \"SHOP\"\nservice = \"shop\"\n",
+  )
+  .expect("config");
   // A second project of assets alone, and a third with a worker behind.
   let docs = root.path().join("docs");
   std::fs::create_dir_all(docs.join("public")).expect("folders");
@@ -532,4 +543,12 @@ async fn outpost_dev_serves_the_assets_of_the_workers_it_runs_beside_the_first()
     (200, "shop worker".into())
   );
   assert_eq!(get("localhost", "/").await, (200, "front".into()));
+  assert_eq!(
+    get("localhost", "/price.txt").await,
+    (200, "via front: 42".into())
+  );
+  assert_eq!(
+    get("localhost", "/cart").await,
+    (200, "via front: shop worker".into())
+  );
 }
